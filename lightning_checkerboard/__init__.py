@@ -1,0 +1,27 @@
+"""lightning-checkerboard: swappable, measurable upsampling layers for image generators.
+
+Example:
+    >>> import torch
+    >>> from lightning_checkerboard import create_upsampler, list_upsamplers
+    >>> "nearest_conv" in list_upsamplers()
+    True
+    >>> create_upsampler("nearest_conv", 8, 4)(torch.zeros(1, 8, 4, 4)).shape
+    torch.Size([1, 4, 8, 8])
+"""
+
+from lightning_checkerboard.upsamplers import (
+    create_upsampler,
+    list_upsamplers,
+    parse_upsampler_spec,
+    register_upsampler,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "create_upsampler",
+    "list_upsamplers",
+    "parse_upsampler_spec",
+    "register_upsampler",
+]

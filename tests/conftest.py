@@ -1,0 +1,25 @@
+"""Test-wide set-up: offline, with every cache in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Set before any test imports wandb, datasets or torch hub, so nothing reaches for the network or
+# writes into the user's home directory.
+_CACHE_ROOT = tempfile.mkdtemp(prefix="lcb-test-cache-")
+for _var, _sub in (
+    ("TORCH_HOME", "torch"),
+    ("HF_HOME", "hf"),
+    ("MPLCONFIGDIR", "matplotlib"),
+    ("WANDB_DIR", "wandb"),
+    ("WANDB_CACHE_DIR", "wandb-cache"),
+    ("WANDB_CONFIG_DIR", "wandb-config"),
+    ("XDG_CACHE_HOME", "xdg"),
+):
+    os.environ.setdefault(_var, os.path.join(_CACHE_ROOT, _sub))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,90 @@
+"""The fused resize-convolution equals resize → pad → conv, in values and in every gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_checkerboard import create_upsampler
+from lightning_checkerboard.functional import (
+    bilinear_conv2d,
+    nearest_conv2d,
+    resize_conv2d_reference,
+    resize_filter,
+    tied_kernel_matrix,
+)
+
+SHAPES = [
+    pytest.param((1, 3, 8, 8), id="even-batch1"),
+    pytest.param((2, 3, 7, 7), id="odd"),
+    pytest.param((2, 3, 5, 8), id="non-square"),
+    pytest.param((1, 2, 1, 3), id="one-row"),
+    pytest.param((3, 4, 2, 1), id="one-column"),
+]
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-30))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_matches_reference_forward_and_all_gradients(mode, padding, dtype, shape):
+    torch.manual_seed(0)
+    fused = create_upsampler(f"{mode}_conv", shape[1], 5, padding=padding).to(dtype)
+    reference = create_upsampler(f"{mode}_conv", shape[1], 5, padding=padding, impl="reference").to(dtype)
+    reference.load_state_dict(fused.state_dict())
+
+    x = torch.randn(shape, dtype=dtype)
+    grad_out = torch.randn(shape[0], 5, 2 * shape[2], 2 * shape[3], dtype=dtype)
+    results = []
+    for layer in (fused, reference):
+        xi = x.clone().requires_grad_(True)
+        out = layer(xi)
+        out.backward(grad_out)
+        results.append((out, xi.grad, layer.conv.weight.grad, layer.conv.bias.grad))
+
+    tol = TOLERANCE[dtype]
+    for name, got, want in zip(("output", "input grad", "weight grad", "bias grad"), *results):
+        assert _relative_error(got, want) <= tol, name
+
+
+def test_state_dicts_are_interchangeable_between_paths():
+    fused = create_upsampler("nearest_conv", 3, 4)
+    reference = create_upsampler("nearest_conv", 3, 4, impl="reference")
+    assert fused.state_dict().keys() == reference.state_dict().keys()
+    assert fused.conv.weight.shape == (4, 3, 3, 3)
+
+
+def test_tied_matrix_is_the_articles_map():
+    assert tied_kernel_matrix(resize_filter("nearest")).tolist() == [
+        [0, 0, 1],
+        [0, 1, 1],
+        [1, 1, 0],
+        [1, 0, 0],
+    ]
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_fused_nearest_is_exact_at_other_scales(scale, padding):
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    w = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    expected = resize_conv2d_reference(x, w, mode="nearest", scale=scale, padding=padding)
+    got = nearest_conv2d(x, w, scale=scale, padding=padding)
+    assert _relative_error(got, expected) < 1e-12
+
+
+def test_functional_ops_check_their_arguments():
+    x, w = torch.randn(1, 2, 4, 4), torch.randn(3, 2, 3, 3)
+    with pytest.raises(ValueError, match="padding must be one of 'zeros', 'reflect'; got 'edge'"):
+        nearest_conv2d(x, w, padding="edge")
+    with pytest.raises(ValueError, match=r"weight must have shape \(C_out, C_in, 3, 3\); got \(3, 2, 5, 5\)"):
+        bilinear_conv2d(x, torch.randn(3, 2, 5, 5))
+    with pytest.raises(ValueError, match="mode must be one of 'nearest', 'bilinear'; got 'bicubic'"):
+        resize_conv2d_reference(x, w, mode="bicubic")
+    with pytest.raises(ValueError, match="only exact here for even scales; got 3"):
+        resize_filter("bilinear", 3)
