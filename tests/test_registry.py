@@ -102,8 +102,8 @@ def test_bad_channel_counts_are_rejected(channels):
 
 def test_fused_bilinear_rejects_other_scales_but_reference_accepts_them():
     with pytest.raises(ValueError, match="fused bilinear path is for scale=2; got scale=3"):
-        lcb.create_upsampler("bilinear_conv", 2, 2, scale=3)
-    layer = lcb.create_upsampler("bilinear_conv", 2, 2, scale=3, impl="reference")
+        lcb.create_upsampler("bilinear_conv", 2, 2, scale=3, impl="fused")
+    layer = lcb.create_upsampler("bilinear_conv", 2, 2, scale=3)
     assert layer(torch.zeros(1, 2, 5, 4)).shape == (1, 2, 15, 12)
 
 

@@ -25,6 +25,7 @@ TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
 def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    actual, expected = actual.detach(), expected.detach()
     return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-30))
 
 
@@ -34,7 +35,7 @@ def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_fused_matches_reference_forward_and_all_gradients(mode, padding, dtype, shape):
     torch.manual_seed(0)
-    fused = create_upsampler(f"{mode}_conv", shape[1], 5, padding=padding).to(dtype)
+    fused = create_upsampler(f"{mode}_conv", shape[1], 5, padding=padding, impl="fused").to(dtype)
     reference = create_upsampler(f"{mode}_conv", shape[1], 5, padding=padding, impl="reference").to(dtype)
     reference.load_state_dict(fused.state_dict())
 
@@ -50,6 +51,11 @@ def test_fused_matches_reference_forward_and_all_gradients(mode, padding, dtype,
     tol = TOLERANCE[dtype]
     for name, got, want in zip(("output", "input grad", "weight grad", "bias grad"), *results):
         assert _relative_error(got, want) <= tol, name
+
+
+def test_default_paths_are_the_faster_ones():
+    assert create_upsampler("nearest_conv", 2, 2).impl == "fused"
+    assert create_upsampler("bilinear_conv", 2, 2).impl == "reference"
 
 
 def test_state_dicts_are_interchangeable_between_paths():

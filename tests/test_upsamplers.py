@@ -51,7 +51,7 @@ def test_layer_reports_its_channels_and_scale(name):
     assert (layer.in_channels, layer.out_channels, layer.scale) == (6, 2, 2)
 
 
-@pytest.mark.parametrize("name", ["deconv", "deconv_k3", "deconv_blur", "nearest_conv", "pixel_shuffle", "pixel_shuffle_icnr"])
+@pytest.mark.parametrize("name", ["deconv", "deconv_k3", "deconv_blur", "nearest_conv", "bilinear_conv", "pixel_shuffle", "pixel_shuffle_icnr"])
 @pytest.mark.parametrize("scale", [3, 4])
 def test_other_integer_scales(name, scale):
     layer = create_upsampler(name, 2, 3, scale=scale)
