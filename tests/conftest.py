@@ -11,13 +11,14 @@ _CACHE_ROOT = tempfile.mkdtemp(prefix="lcb-test-cache-")
 for _var, _sub in (
     ("TORCH_HOME", "torch"),
     ("HF_HOME", "hf"),
-    ("MPLCONFIGDIR", "matplotlib"),
     ("WANDB_DIR", "wandb"),
     ("WANDB_CACHE_DIR", "wandb-cache"),
     ("WANDB_CONFIG_DIR", "wandb-config"),
     ("XDG_CACHE_HOME", "xdg"),
 ):
     os.environ.setdefault(_var, os.path.join(_CACHE_ROOT, _sub))
+# matplotlib's font cache takes seconds to build: keep one across test runs.
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(tempfile.gettempdir(), "lcb-test-matplotlib"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -1,6 +1,10 @@
-"""Pure tensor math (torch only): resize-convolution, overlap analysis, spectra and scores."""
+"""Pure tensor math (torch only): resize-convolution, overlap analysis, spectra and scores.
+
+Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they draw.
+"""
 
 from lightning_checkerboard.functional.overlap import overlap_map, overlap_ratio, upsampler_matrix
+from lightning_checkerboard.functional.plots import figure_to_array, plot_period_pnr, plot_spectra
 from lightning_checkerboard.functional.resize_conv import (
     bilinear_conv2d,
     nearest_conv2d,
@@ -9,15 +13,50 @@ from lightning_checkerboard.functional.resize_conv import (
     tied_kernel_matrix,
     tied_transposed_kernel,
 )
+from lightning_checkerboard.functional.spectral import (
+    CheckerboardStatistics,
+    azimuthal_average,
+    checkerboard_energy,
+    checkerboard_score,
+    checkerboard_score_from_sums,
+    checkerboard_statistics,
+    contrast_free_ratio,
+    grid_bin_periods,
+    hann_window_2d,
+    normalize_gradient,
+    peak_to_reference_db,
+    period_amplitudes,
+    radial_power_spectrum,
+    spectral_distance,
+    windowed_power_spectrum,
+)
 
 __all__ = [
+    "CheckerboardStatistics",
+    "azimuthal_average",
     "bilinear_conv2d",
+    "checkerboard_energy",
+    "checkerboard_score",
+    "checkerboard_score_from_sums",
+    "checkerboard_statistics",
+    "contrast_free_ratio",
+    "figure_to_array",
+    "grid_bin_periods",
+    "hann_window_2d",
     "nearest_conv2d",
+    "normalize_gradient",
     "overlap_map",
     "overlap_ratio",
+    "peak_to_reference_db",
+    "period_amplitudes",
+    "plot_period_pnr",
+    "plot_spectra",
+    "radial_power_spectrum",
     "resize_conv2d_reference",
     "resize_filter",
+    "spectral_distance",
     "tied_kernel_matrix",
     "tied_transposed_kernel",
     "upsampler_matrix",
+    "windowed_power_spectrum",
 ]

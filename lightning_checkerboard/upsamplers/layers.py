@@ -19,6 +19,7 @@ name                          layer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -247,10 +248,19 @@ class PixelShuffleUpsample(Upsampler):
             self.reset_icnr()
 
     @torch.no_grad()
-    def reset_icnr(self) -> None:
-        """Re-initialise so every sub-pixel of an output channel shares one kernel (ICNR)."""
+    def reset_icnr(self, weight_init: Callable[[Tensor], object] | None = None) -> None:
+        """Re-initialise so every sub-pixel of an output channel shares one kernel (ICNR).
+
+        Args:
+            weight_init: draws the shared ``(out, in, 3, 3)`` kernel in place (default: PyTorch's
+                conv init), e.g. a model-wide scheme such as DCGAN's ``N(0, 0.02)``.
+        """
         seed = nn.Conv2d(self.in_channels, self.out_channels, 3, padding=1, bias=self.conv.bias is not None)
         seed = seed.to(self.conv.weight)
+        if weight_init is not None:
+            weight_init(seed.weight)
+            if seed.bias is not None:
+                seed.bias.zero_()
         # pixel_shuffle reads channel c·s² + k as sub-pixel k of output channel c.
         self.conv.weight.copy_(seed.weight.repeat_interleave(self.scale**2, dim=0))
         if self.conv.bias is not None:

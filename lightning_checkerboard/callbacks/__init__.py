@@ -1,0 +1,11 @@
+"""Lightning callbacks: sample grids, artifact metrics, FID and the run's result record.
+
+They work with any Lightning logger (W&B, CSV, TensorBoard, none) and write files on rank zero.
+"""
+
+from lightning_checkerboard.callbacks.artifacts import ArtifactMetrics
+from lightning_checkerboard.callbacks.fid import FIDCallback
+from lightning_checkerboard.callbacks.records import ResultRecorder
+from lightning_checkerboard.callbacks.samples import SampleGrid
+
+__all__ = ["ArtifactMetrics", "FIDCallback", "ResultRecorder", "SampleGrid"]

@@ -1,0 +1,73 @@
+"""Logger-agnostic logging for callbacks: any Lightning logger, and a failure never stops training."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_warn
+
+__all__ = ["iteration", "log_images", "log_scalars", "run_directory"]
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        rank_zero_warn(message)
+
+
+def run_directory(trainer: pl.Trainer) -> Path:
+    """Where a run's files go: ``trainer.default_root_dir`` (the recipe sets it to the run dir)."""
+    return Path(trainer.default_root_dir)
+
+
+def iteration(trainer: pl.Trainer) -> int:
+    """Training iterations (batches) completed.
+
+    Lightning's ``global_step`` counts optimiser steps, two per batch for a GAN; a module declares
+    how many it takes per batch with ``optimizer_steps_per_iteration`` (default 1).
+    """
+    per = getattr(trainer.lightning_module, "optimizer_steps_per_iteration", 1)
+    return trainer.global_step // per
+
+
+def log_scalars(trainer: pl.Trainer, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Send finite scalar metrics to every logger of the trainer (rank zero only).
+
+    Unlike ``LightningModule.log``, this works from any hook, including ``on_train_end``.
+    """
+    if trainer.global_rank != 0:
+        return
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    step = iteration(trainer) if step is None else step
+    for logger in trainer.loggers:
+        try:
+            logger.log_metrics(clean, step=step)
+        except Exception as err:  # a logging backend may fail in any way; training must go on
+            _warn_once(f"scalars-{type(logger).__name__}", f"{type(logger).__name__} failed to log metrics ({err}); training goes on.")
+
+
+def log_images(
+    trainer: pl.Trainer, key: str, images: list[np.ndarray], step: int | None = None, captions: list[str] | None = None
+) -> None:
+    """Log ``(H, W, 3)`` uint8 images with every logger that can show images (W&B, TensorBoard)."""
+    if trainer.global_rank != 0:
+        return
+    step = iteration(trainer) if step is None else step
+    for logger in trainer.loggers:
+        name = type(logger).__name__
+        try:
+            if hasattr(logger, "log_image"):  # WandbLogger and others with the same API
+                extra = {"caption": captions} if captions else {}
+                logger.log_image(key=key, images=images, step=step, **extra)
+            elif name == "TensorBoardLogger":
+                for i, image in enumerate(images):
+                    logger.experiment.add_image(f"{key}/{i}" if len(images) > 1 else key, image, step, dataformats="HWC")
+        except Exception as err:
+            _warn_once(f"images-{name}", f"{name} failed to log images ({err}); training goes on.")

@@ -1,0 +1,157 @@
+"""Artifact metrics during training: checkerboard score, per-period PNR, spectral distance, gradients."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from torch import Tensor
+from typing_extensions import override
+
+from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
+from lightning_checkerboard.functional.plots import plot_spectra
+from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore, SpectralDistance
+
+__all__ = ["ArtifactMetrics", "default_levels"]
+
+
+def default_levels(image_size: int, stages: int) -> int:
+    """Periods to measure: one per stride-2 stage, as many as fit with ``H / 2^L >= 4``."""
+    return max(1, min(stages, int(math.log2(image_size // 4))))
+
+
+def _heldout(trainer: pl.Trainer, count: int) -> Tensor | None:
+    datamodule = getattr(trainer, "datamodule", None)
+    if datamodule is None or not hasattr(datamodule, "heldout_images"):
+        return None
+    images = datamodule.heldout_images()
+    # Each process measures its own share; the metrics sum their states across processes.
+    return images[:count][trainer.global_rank :: trainer.world_size]
+
+
+class ArtifactMetrics(Callback):
+    """Measure the generator's artifacts every ``every_n_steps`` iterations and at the end of training.
+
+    Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_ratio``
+    (contrast-free), ``amplitude_period_P`` and ``pnr_db_period_P`` per period, ``spectral_distance``
+    against the datamodule's held-out real images, ``gradient_checkerboard`` (the score of the
+    discriminator's input gradient on real images, if the module has a ``discriminator``), and a
+    spectra plot (also saved as ``spectra/<step>.png``). The last values are in :attr:`latest` for
+    the result record, and the measurement protocol in :attr:`protocol`.
+
+    The module needs ``sample(num, seed=...)`` returning images in [0, 1]; the trainer's
+    datamodule provides ``heldout_images()`` in [0, 1] (without one, only the score is measured).
+
+    Args:
+        every_n_steps: interval in training iterations; 0 measures only at the end.
+        num_samples: generated images per measurement (and at most as many held-out real ones).
+        levels: periods ``2 … 2^levels`` to score; default: one per generator stage.
+        batch_size: generation batch size.
+        gradient: also score the discriminator's input gradient.
+        seed: noise seed, so every measurement scores the same latent points.
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 500,
+        num_samples: int = 256,
+        *,
+        levels: int | None = None,
+        batch_size: int = 64,
+        gradient: bool = True,
+        seed: int = 2024,
+    ) -> None:
+        for name, value, low in (("every_n_steps", every_n_steps, 0), ("num_samples", num_samples, 1),
+                                 ("batch_size", batch_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        self.every_n_steps, self.num_samples, self.levels = every_n_steps, num_samples, levels
+        self.batch_size, self.gradient, self.seed = batch_size, gradient, seed
+        self.latest: dict[str, float] = {}
+        self.protocol: dict[str, Any] = {}
+
+    def _levels(self, pl_module: pl.LightningModule, image_size: int) -> int:
+        if self.levels is not None:
+            return self.levels
+        stages = len(getattr(pl_module, "stage_names", [])) or int(math.log2(image_size // 4))
+        return default_levels(image_size, stages)
+
+    def _generate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor:
+        # Split the fixed latent points across processes; the seed makes them the same every time.
+        share = range(trainer.global_rank, self.num_samples, trainer.world_size)
+        noise_all = torch.randn(self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.seed))
+        noise = noise_all[list(share)]
+        return torch.cat([pl_module.sample(noise=chunk).cpu() for chunk in noise.split(self.batch_size)])
+
+    def _gradient_images(self, pl_module: pl.LightningModule, real: Tensor) -> Tensor:
+        disc = pl_module.discriminator
+        was_training = disc.training
+        disc.eval()  # per-image gradients: BatchNorm must not mix images of a batch
+        grads = []
+        try:
+            with torch.enable_grad():
+                for chunk in real.split(self.batch_size):
+                    x = (chunk.to(pl_module.device) * 2 - 1).requires_grad_(True)
+                    (grad,) = torch.autograd.grad(disc(x).sum(), x)
+                    grads.append(grad.detach().cpu())
+        finally:
+            disc.train(was_training)
+        return torch.cat(grads)
+
+    @torch.no_grad()
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """Measure now; returns (and logs) the metrics."""
+        fake = self._generate(trainer, pl_module)
+        size = fake.shape[-1]
+        levels = self._levels(pl_module, size)
+        score = CheckerboardScore(levels=levels)
+        score.update(fake)
+        diagnostics = {key: float(value) for key, value in score.diagnostics().items()}
+        metrics = {
+            "artifacts/checkerboard": diagnostics.pop("score"),
+            "artifacts/checkerboard_ratio": diagnostics.pop("ratio"),
+            **{f"artifacts/{key}": value for key, value in diagnostics.items()},
+        }
+        real = _heldout(trainer, self.num_samples)
+        figure = None
+        if real is not None and len(real):
+            distance = SpectralDistance()
+            distance.update(real.to(fake.dtype), real=True)
+            distance.update(fake, real=False)
+            metrics["artifacts/spectral_distance"] = float(distance.compute())
+            generated, reference = distance.spectra()
+            tag = f"step_{iteration(trainer):06d}"
+            if trainer.global_rank == 0:
+                figure = plot_spectra(
+                    {"real (held out)": reference, "generated": generated},
+                    path=run_directory(trainer) / "spectra" / f"{tag}.png",
+                    title=f"Power spectrum, step {iteration(trainer)}",
+                )
+            if self.gradient and hasattr(pl_module, "discriminator"):
+                grad_score = GradientCheckerboardScore(levels=levels)
+                grad_score.update(self._gradient_images(pl_module, real))
+                metrics["artifacts/gradient_checkerboard"] = float(grad_score.compute())
+        self.latest = {key.split("/", 1)[1]: value for key, value in metrics.items()}
+        self.protocol = {
+            "eval_samples": self.num_samples,
+            "levels": levels,
+            "heldout_samples": 0 if real is None else min(self.num_samples, len(trainer.datamodule.heldout_images())),
+        }
+        log_scalars(trainer, metrics)
+        if figure is not None:
+            log_images(trainer, "artifacts/spectra", [np.ascontiguousarray(figure)])
+        return metrics
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = iteration(trainer)
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.measure(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.measure(trainer, pl_module)

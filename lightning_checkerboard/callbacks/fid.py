@@ -1,0 +1,103 @@
+"""FID at the end of training (and optionally every N iterations), with the offline policy of :class:`FID`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from lightning_checkerboard.callbacks._logging import iteration, log_scalars
+from lightning_checkerboard.metrics.fid import FID
+
+__all__ = ["FIDCallback"]
+
+
+class FIDCallback(Callback):
+    """Fréchet Inception Distance of generated images against the datamodule's held-out split.
+
+    Real statistics are computed once per run and cached on disk, keyed by the datamodule's
+    ``fingerprint``, the resolution, the sample count and the extractor. With ``policy="auto"`` and
+    no Inception weights (offline), FID is recorded as unavailable with the reason and the run goes
+    on; ``"required"`` raises at construction, before any training; ``"off"`` skips it.
+
+    Args:
+        policy: ``"auto"``, ``"required"`` or ``"off"``.
+        num_samples: generated images (and at most as many held-out real images).
+        weights_path: an explicit Inception weights file (``--fid-weights``).
+        every_n_steps: also measure every N iterations (0: only at the end; FID is slow on a CPU).
+        batch_size: generation and feature-extraction batch size.
+        cache_dir: real-statistics cache directory (default: the user cache).
+        seed: noise seed for the generated images.
+
+    Raises:
+        RuntimeError: ``policy="required"`` and no weights can be found.
+    """
+
+    def __init__(
+        self,
+        policy: str = "auto",
+        num_samples: int = 256,
+        *,
+        weights_path: str | os.PathLike | None = None,
+        every_n_steps: int = 0,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None = None,
+        seed: int = 4242,
+    ) -> None:
+        for name, value, low in (("num_samples", num_samples, 2), ("every_n_steps", every_n_steps, 0),
+                                 ("batch_size", batch_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        self.metric = FID(policy, weights_path, cache_dir=cache_dir)
+        self.num_samples, self.every_n_steps, self.batch_size, self.seed = num_samples, every_n_steps, batch_size, seed
+        self.latest: dict[str, Any] = {}
+        self.protocol: dict[str, Any] = {"fid_samples": num_samples, **self._info()}
+        self._real_ready = False
+
+    def _info(self) -> dict[str, Any]:
+        info = self.metric.result_info()
+        return {"fid_extractor": info["fid_extractor"], "fid_unavailable_reason": info["fid_unavailable_reason"]}
+
+    def _prepare_real(self, trainer: pl.Trainer, device: torch.device) -> int:
+        datamodule = trainer.datamodule
+        real = datamodule.heldout_images()[: self.num_samples]
+        count = len(real)
+        if count >= 2 and not self.metric.use_real_cache(datamodule.fingerprint, int(real.shape[-1]), count):
+            for chunk in real[trainer.global_rank :: trainer.world_size].split(self.batch_size):
+                self.metric.update(chunk.to(device), real=True)
+        self._real_ready = True
+        return count
+
+    @torch.no_grad()
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float | None:
+        if not self.metric.available:
+            self.latest = {"fid": None}
+            return None
+        self.metric.to(pl_module.device)
+        self.metric.reset()  # keeps the real statistics
+        if not self._real_ready:
+            real_count = self._prepare_real(trainer, pl_module.device)
+            self.protocol["fid_real_samples"] = real_count
+        noise = torch.randn(self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.seed))
+        for chunk in noise[trainer.global_rank :: trainer.world_size].split(self.batch_size):
+            self.metric.update(pl_module.sample(noise=chunk), real=False)
+        value = float(self.metric.compute())
+        self.protocol.update(self._info())
+        self.protocol["fid_real_from_cache"] = bool(self.metric.result_info().get("fid_real_from_cache", False))
+        self.latest = {"fid": value}
+        log_scalars(trainer, {"metrics/fid": value})
+        return value
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = iteration(trainer)
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.measure(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.measure(trainer, pl_module)

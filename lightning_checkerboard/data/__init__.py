@@ -1,0 +1,13 @@
+"""Image data for generator training: bundled photos and digits, Hub datasets, image folders.
+
+Example:
+    >>> from lightning_checkerboard.data import ImageDataModule
+    >>> ImageDataModule("digits").channels
+    1
+"""
+
+from lightning_checkerboard.data.datamodule import ImageDataModule, default_cache_dir
+from lightning_checkerboard.data.errors import DatasetError
+from lightning_checkerboard.data.sources import DATASET_FORMS, parse_dataset
+
+__all__ = ["DATASET_FORMS", "DatasetError", "ImageDataModule", "default_cache_dir", "parse_dataset"]

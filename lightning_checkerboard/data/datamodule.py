@@ -1,0 +1,317 @@
+"""``ImageDataModule``: one LightningDataModule for every image source the benchmark trains on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
+
+from lightning_checkerboard.data.decode import CORRUPT_POLICIES
+from lightning_checkerboard.data.errors import DatasetError
+from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
+from lightning_checkerboard.data.images import convert_channels, to_unit_float
+from lightning_checkerboard.data.photos import PHOTOS_VERSION, default_train_samples, ensure_photo_cache
+from lightning_checkerboard.data.sources import SourceData, load_source, parse_dataset
+
+__all__ = ["ImageDataModule", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/lightning_checkerboard/datasets``, or ``~/.cache/...`` without it."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root, "lightning_checkerboard", "datasets")
+
+
+class _ImageTensor(Dataset):
+    """A uint8 image tensor served whole batches at a time (``__getitems__``): one gather per batch."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        return self.images[torch.as_tensor(indices)]
+
+
+def _to_signed_unit(batch: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    # Top-level (not a lambda) so DataLoader workers can pickle it.
+    if isinstance(batch, list):
+        batch = torch.stack(batch)
+    return batch.float().div_(127.5).sub_(1.0)
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        allowed = f"an integer >= {low}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Images for generator training: a training loader and a held-out split for the metrics.
+
+    Sources: ``photos`` (bundled, the default), ``digits`` (bundled), the Hub shorthands ``cifar10``,
+    ``mnist``, ``fashion_mnist``, ``celeba``, any ``hf:<owner/repo>[:split]``, and
+    ``folder:<path>``. Every source is decoded once, in :meth:`setup`, into a uint8 tensor resized to
+    ``image_size``; training batches are gathered from it and scaled to [-1, 1].
+
+    The held-out split never overlaps training: ``photos`` cuts it from a reserved strip of each
+    photograph, Hub datasets use their ``test`` split, everything else a seeded subset. It is chosen by
+    ``split_seed``, not ``seed``, so runs with different seeds are scored against the same images.
+
+    Args:
+        dataset: which data; see above.
+        image_size: side of the square images (images are center-cropped and resized to it).
+        batch_size: training batch size.
+        seed: seeds the ``photos`` training crops and the training shuffle.
+        num_workers: DataLoader workers (batches come from memory, so 0 is usually fastest).
+        channels: ``None`` keeps the dataset's own (3 for ``photos``, 1 for ``digits``/``mnist``);
+            1 or 3 converts (grey to RGB repeats, RGB to grey takes luminance).
+        train_samples: ``photos``: crops to build (default 2048 up to 64 px, 1024 up to 128, else 512);
+            other sources: at most this many training images (default all).
+        heldout_samples: size of the held-out split used only for metrics.
+        corrupt: unreadable images in ``folder:``/Hub data: ``"skip"`` (counted, one warning) or
+            ``"error"``.
+        cache_dir: where built datasets are cached; default :func:`default_cache_dir`.
+        split_seed: seeds the held-out selection (and the ``photos`` held-out crops).
+
+    Raises:
+        ValueError: for an argument out of range.
+        DatasetError: for an unknown dataset, a missing folder, or a Hub dataset that is not cached
+            while offline.
+
+    Example:
+        >>> dm = ImageDataModule("digits", image_size=8, batch_size=16, heldout_samples=32)
+        >>> dm.setup("fit")
+        >>> next(iter(dm.train_dataloader())).shape
+        torch.Size([16, 1, 8, 8])
+        >>> dm.heldout_images(4).shape
+        torch.Size([4, 1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        dataset: str = "photos",
+        image_size: int = 64,
+        batch_size: int = 64,
+        seed: int = 0,
+        num_workers: int = 0,
+        channels: int | None = None,
+        train_samples: int | None = None,
+        heldout_samples: int = 256,
+        corrupt: str = "skip",
+        cache_dir: str | os.PathLike | None = None,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_int("image_size", image_size, 4)
+        _check_int("batch_size", batch_size, 1)
+        _check_int("seed", seed, 0)
+        _check_int("split_seed", split_seed, 0)
+        _check_int("num_workers", num_workers, 0)
+        _check_int("train_samples", train_samples, 1, allow_none=True)
+        _check_int("heldout_samples", heldout_samples, 1)
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be None, 1 or 3; got {channels!r}.")
+        if corrupt not in CORRUPT_POLICIES:
+            raise ValueError(f"corrupt must be one of {', '.join(CORRUPT_POLICIES)}; got {corrupt!r}.")
+        self.spec = parse_dataset(dataset)
+        if self.spec.kind == "folder" and not self.spec.path.is_dir():
+            what = "is not a directory" if self.spec.path.exists() else "does not exist"
+            raise DatasetError(f"Dataset {self.spec.name!r}: the folder {self.spec.path} {what}; check the path.")
+        if self.spec.kind == "hub" and hub_is_offline():
+            check_hub_available(self.spec.hub)  # instant offline; the network probe waits for prepare_data
+        self._image_size = image_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.split_seed = split_seed
+        self.num_workers = num_workers
+        self._requested_channels = channels
+        self.train_samples = train_samples
+        self.heldout_samples = heldout_samples
+        self.corrupt = corrupt
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self._data: SourceData | None = None
+        self._fingerprint: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Canonical dataset name, e.g. ``"photos"``, ``"folder:/abs/path"``, ``"hf:owner/repo:train"``."""
+        return self.spec.name
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square images in pixels."""
+        return self._image_size
+
+    @property
+    def channels(self) -> int:
+        """Channels of the images served (known before :meth:`setup` except for ``hf:``/``folder:``).
+
+        Raises:
+            RuntimeError: if the dataset's own channel count is needed but not yet known.
+        """
+        if self._requested_channels is not None:
+            return self._requested_channels
+        if self._data is not None:
+            return self._data.train.shape[1]
+        if self.spec.channels is not None:
+            return self.spec.channels
+        raise RuntimeError(
+            f"The channel count of {self.name!r} is known only after setup(); call prepare_data() and setup() "
+            "first, or pass channels=1 or 3."
+        )
+
+    def _photo_train_samples(self) -> int:
+        return self.train_samples or default_train_samples(self.image_size)
+
+    @override
+    def prepare_data(self) -> None:
+        """Build the ``photos`` cache or download a Hub dataset; nothing else (runs on one process).
+
+        Raises:
+            DatasetError: if a Hub dataset cannot be loaded.
+        """
+        if self.spec.kind == "photos":
+            ensure_photo_cache(
+                self.cache_dir,
+                self.image_size,
+                self._photo_train_samples(),
+                self.heldout_samples,
+                self.seed,
+                self.split_seed,
+            )
+        elif self.spec.kind == "hub":
+            load_hub_dataset(self.spec.hub)
+
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        """Decode the data into memory and make the seeded splits (once; later calls do nothing).
+
+        Raises:
+            DatasetError: if the data cannot be found, read or split.
+        """
+        if self._data is not None:
+            return
+        data = load_source(
+            self.spec,
+            image_size=self.image_size,
+            train_samples=self.train_samples,
+            heldout_samples=self.heldout_samples,
+            seed=self.seed,
+            split_seed=self.split_seed,
+            corrupt=self.corrupt,
+            cache_dir=self.cache_dir,
+        )
+        native = data.train.shape[1]
+        if self._requested_channels is not None:
+            data.train = convert_channels(data.train, self._requested_channels)
+            data.heldout = convert_channels(data.heldout, self._requested_channels)
+        self._native_channels = native
+        self._data = data
+        self._fingerprint = self._compute_fingerprint()
+
+    def _require_data(self) -> SourceData:
+        if self._data is None:
+            self.setup()
+        return self._data
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled (seeded) batches of ``(B, C, H, W)`` float images in [-1, 1]; incomplete batches dropped.
+
+        Raises:
+            DatasetError: if the training set holds fewer images than one batch.
+        """
+        train = self._require_data().train
+        if len(train) < self.batch_size:
+            raise DatasetError(
+                f"Dataset {self.name!r} has {len(train)} training images, fewer than one batch of "
+                f"{self.batch_size}; lower --batch-size or use more data (train_samples)."
+            )
+        return DataLoader(
+            _ImageTensor(train),
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(self.seed),
+            collate_fn=_to_signed_unit,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def heldout_images(self, n: int | None = None) -> torch.Tensor:
+        """The first ``n`` held-out images (all when ``None``), ``(N, C, H, W)`` float in [0, 1].
+
+        Always the same images in the same order, never seen in training.
+
+        Args:
+            n: how many, at most the held-out size.
+
+        Raises:
+            ValueError: if ``n`` is not a positive integer or exceeds the held-out size.
+        """
+        heldout = self._require_data().heldout
+        if n is not None:
+            _check_int("n", n, 1)
+            if n > len(heldout):
+                raise ValueError(
+                    f"n must be at most the held-out size of {self.name!r} ({len(heldout)}); got {n}. "
+                    "Raise heldout_samples or ask for fewer."
+                )
+            heldout = heldout[:n]
+        return to_unit_float(heldout)
+
+    def _compute_fingerprint(self) -> str:
+        data = self._data
+        identity = {
+            "name": self.name,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "heldout": len(data.heldout),
+            "split_seed": self.split_seed,
+            "photos_version": PHOTOS_VERSION if self.spec.kind == "photos" else None,
+        }
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
+        digest.update(data.heldout.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def fingerprint(self) -> str:
+        """Short stable hash of the evaluation data: name, size, channels and the held-out pixels.
+
+        It keys caches of real-image statistics (FID), so it does not change with ``seed`` (training
+        crops and shuffling) but does with anything that changes the held-out images.
+        """
+        self._require_data()
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        """What the run trained and was scored on, for the run record."""
+        data = self._require_data()
+        return {
+            "name": self.name,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "native_channels": self._native_channels,
+            "train_samples": len(data.train),
+            "heldout_samples": len(data.heldout),
+            "heldout_from": data.heldout_from,
+            "skipped_corrupt": len(data.skipped),
+            "seed": self.seed,
+            "split_seed": self.split_seed,
+            "fingerprint": self.fingerprint,
+        }

@@ -1,0 +1,99 @@
+"""Input checks shared by the spectral functions and the metric classes.
+
+Kept apart so that ``functional/`` and ``metrics/`` raise the same messages. Nothing here resizes:
+resampling an image makes or destroys exactly the grid patterns the metrics measure.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+#: Smallest number of frequency bins between two grid bins (``H / 2**levels``) the score supports:
+#: with fewer, the 3x3 peak blocks of neighbouring grid bins touch and no reference strip fits.
+MIN_BINS_PER_CELL = 4
+
+
+def check_levels(levels: object) -> int:
+    """Return ``levels`` as an int, or raise if it is not a positive integer."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ValueError(f"`levels` must be a positive int (number of stride-2 stages), got {levels!r}")
+    return levels
+
+
+def check_non_negative(value: object, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_kappa(kappa: object) -> float:
+    """Return ``kappa`` (the weight of the local reference) as a float >= 0, or raise."""
+    return check_non_negative(kappa, "kappa")
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The float dtype the spectra are computed in: float64 stays, everything else becomes float32.
+
+    Half precision is too coarse for power sums over a whole image (and CPU ``rfft2`` rejects it).
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_image_batch(images: object, levels: int | None = None, *, name: str = "images") -> Tensor:
+    """Check rank, dtype, finiteness and (with ``levels``) the size of a ``(B, C, H, W)`` batch.
+
+    Returns the batch unchanged. Value range is checked separately by :func:`to_unit_range`.
+    """
+    if not isinstance(images, Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(
+            f"`{name}` must have 4 dimensions (B, C, H, W), got {images.ndim} with shape {tuple(images.shape)}"
+        )
+    if not (images.is_floating_point() or images.dtype == torch.uint8):
+        raise TypeError(f"`{name}` must be a float tensor in [0, 1] or uint8 in [0, 255], got dtype {images.dtype}")
+    if images.shape[0] == 0 or images.shape[1] == 0:
+        raise ValueError(f"`{name}` must hold at least one image and one channel, got shape {tuple(images.shape)}")
+    height, width = images.shape[-2:]
+    if levels is not None:
+        cell = 2**levels
+        if height % cell or width % cell:
+            raise ValueError(
+                f"`{name}` height and width must be divisible by 2**levels = {cell} (crop them; resizing would "
+                f"alter the grid patterns being measured), got H x W = {height} x {width}"
+            )
+        if height // cell < MIN_BINS_PER_CELL or width // cell < MIN_BINS_PER_CELL:
+            smallest = cell * MIN_BINS_PER_CELL
+            raise ValueError(
+                f"`{name}` are too small for levels={levels}: H and W must be at least {smallest} "
+                f"(H / 2**levels >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
+            )
+    if images.is_floating_point():
+        low, high = torch.aminmax(images.detach())
+        if not (torch.isfinite(low) and torch.isfinite(high)):
+            n_nan = int(torch.isnan(images).sum())
+            n_inf = int(torch.isinf(images).sum())
+            raise ValueError(f"`{name}` contain non-finite values: {n_nan} NaN and {n_inf} inf of {images.numel()}")
+    return images
+
+
+def to_unit_range(images: Tensor, *, name: str = "images", check_range: bool = True) -> Tensor:
+    """Return ``images`` as floats in [0, 1]: uint8 is divided by 255, floats are checked (never clipped).
+
+    Half-precision floats are promoted to float32 (see :func:`compute_dtype`).
+    """
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32) / 255.0
+    if check_range:
+        low, high = torch.aminmax(images.detach())
+        low, high = float(low), float(high)
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"float `{name}` must lie in [0, 1] (pass uint8 for 0..255 data; do not clip, clipping hides "
+                f"artifacts), got values in [{low!r}, {high!r}]"
+            )
+    return images.to(compute_dtype(images.dtype))

@@ -1,0 +1,131 @@
+"""Choosing and building the run's logger: W&B online when it can be reached, offline otherwise.
+
+W&B online mode with an API key but no network blocks for minutes before failing. This module
+decides up front, in a few seconds at most: online only when a key is configured *and* the server
+answers; otherwise offline, with a one-line note on how to upload later (``wandb sync``).
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import socket
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["LOGGERS", "LoggerChoice", "build_logger", "choose_wandb_mode", "wandb_server_reachable"]
+
+LOGGERS = ("wandb", "csv", "tensorboard", "none")
+DEFAULT_WANDB_URL = "https://api.wandb.ai"
+
+
+@dataclass
+class LoggerChoice:
+    """The logger a run got, and why (printed by the recipes)."""
+
+    logger: object  # a Lightning logger, or False for none
+    kind: str
+    wandb_mode: str | None = None  # "online" | "offline" for W&B
+    note: str = ""
+
+
+def _api_key_configured(base_url: str) -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urllib.parse.urlparse(base_url).hostname or ""
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_server_reachable(base_url: str | None = None, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the W&B server opens within ``timeout`` seconds.
+
+    A connection is what online mode needs first; a closed port or a missing route fails here at
+    once, and a silent network fails after ``timeout``, instead of W&B's own long retries.
+    """
+    url = urllib.parse.urlparse(base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL)
+    host = url.hostname
+    if not host:
+        return False
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def choose_wandb_mode(timeout: float = 3.0) -> tuple[str, str]:
+    """``(mode, reason)``: ``"online"`` only with a configured key and a reachable server.
+
+    An explicit ``WANDB_MODE`` (``offline``, ``disabled``, ``online``) is respected; an explicit
+    ``online`` is still checked, because a run that hangs helps nobody.
+    """
+    base_url = os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL
+    requested = os.environ.get("WANDB_MODE", "").strip().lower()
+    if requested in ("offline", "dryrun"):
+        return "offline", "WANDB_MODE=offline"
+    if requested == "disabled":
+        return "disabled", "WANDB_MODE=disabled"
+    if not _api_key_configured(base_url):
+        return "offline", "no W&B API key configured (run `wandb login` to log online)"
+    if not wandb_server_reachable(base_url, timeout):
+        return "offline", f"the W&B server {base_url} did not answer within {timeout:g} s"
+    return "online", f"logged in, {base_url} reachable"
+
+
+def build_logger(
+    kind: str,
+    run_dir: str | os.PathLike,
+    *,
+    run_name: str,
+    project: str = "lightning-checkerboard",
+    entity: str | None = None,
+    tags: list[str] | None = None,
+    run_id: str | None = None,
+) -> LoggerChoice:
+    """Build the Lightning logger for ``kind`` (one of :data:`LOGGERS`) writing under ``run_dir``.
+
+    Raises:
+        ValueError: an unknown ``kind``, or ``tensorboard`` without the ``tensorboard`` package.
+    """
+    if kind not in LOGGERS:
+        raise ValueError(f"logger must be one of {', '.join(LOGGERS)}; got {kind!r}.")
+    run_dir = Path(run_dir)
+    if kind == "none":
+        return LoggerChoice(False, kind)
+    if kind == "csv":
+        from pytorch_lightning.loggers import CSVLogger
+
+        return LoggerChoice(CSVLogger(run_dir, name="csv", version=""), kind, note=f"metrics in {run_dir / 'csv'}")
+    if kind == "tensorboard":
+        try:
+            from pytorch_lightning.loggers import TensorBoardLogger
+
+            logger = TensorBoardLogger(run_dir, name="tensorboard", version="")
+            logger.experiment  # noqa: B018 - fails now, not mid-run, when no backend is installed
+        except (ImportError, ModuleNotFoundError) as err:
+            raise ValueError(f"--logger tensorboard needs the tensorboard package: pip install tensorboard ({err})") from None
+        return LoggerChoice(logger, kind, note=f"tensorboard --logdir {run_dir / 'tensorboard'}")
+
+    from pytorch_lightning.loggers import WandbLogger
+
+    mode, reason = choose_wandb_mode()
+    if mode == "disabled":
+        return LoggerChoice(False, kind, wandb_mode=mode, note="W&B disabled (WANDB_MODE=disabled)")
+    logger = WandbLogger(
+        name=run_name,
+        project=project,
+        entity=entity,
+        save_dir=str(run_dir),
+        offline=mode == "offline",
+        tags=tags,
+        id=run_id,
+    )
+    note = f"W&B {mode}: {reason}"
+    if mode == "offline":
+        note += f"; upload later with: wandb sync {run_dir / 'wandb'}/offline-run-*"
+    return LoggerChoice(logger, kind, wandb_mode=mode, note=note)

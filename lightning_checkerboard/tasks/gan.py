@@ -1,0 +1,189 @@
+"""``GANTask``: a DCGAN whose upsampling stages are one registry spec, trained with manual optimisation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+__all__ = ["GANTask", "LOSSES"]
+
+LOSSES = ("nonsaturating", "hinge")
+
+
+def _check_positive_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    return float(value)
+
+
+class GANTask(pl.LightningModule):
+    """Train a DCGAN generator and discriminator; the generator's upsamplers come from the registry.
+
+    Each training step updates the discriminator on a real batch and a generated one, then the
+    generator, each with its own Adam optimiser (manual optimisation: ``toggle_optimizer →
+    zero_grad → manual_backward → step → untoggle_optimizer``). Noise is drawn on ``self.device``;
+    a fixed noise batch (a buffer, saved in checkpoints) makes sample grids comparable over time.
+    A non-finite loss stops training and marks the task ``diverged`` (see :attr:`diverged`).
+
+    Args:
+        upsampler: one registered upsampler for every generator stage, or one per stage.
+        image_size: 8 … 256, a power of two.
+        channels: image channels.
+        latent_dim: noise dimension.
+        gen_channels: generator width before the output stage (DCGAN's ``ngf``).
+        disc_channels: discriminator first-layer width (``ndf``).
+        disc_first_stride: 1 or 2: the discriminator's first-layer stride.
+        loss: ``"nonsaturating"`` (DCGAN) or ``"hinge"``.
+        lr_g, lr_d: Adam learning rates.
+        betas: Adam betas.
+        num_fixed_samples: size of the fixed noise batch for sample grids.
+        fixed_noise_seed: seed of that batch (independent of the global seed).
+        upsampler_options: options for every stage (e.g. ``{"padding": "reflect"}``).
+
+    Raises:
+        ValueError: bad sizes, an unknown upsampler or loss, non-positive or NaN learning rates.
+
+    Example:
+        >>> task = GANTask("nearest_conv", image_size=16, gen_channels=8, disc_channels=8)
+        >>> task.sample(4).shape
+        torch.Size([4, 3, 16, 16])
+    """
+
+    #: A discriminator and a generator step per batch: Lightning's ``global_step`` counts both.
+    optimizer_steps_per_iteration = 2
+
+    def __init__(
+        self,
+        upsampler: str | Sequence[str] = "deconv",
+        *,
+        image_size: int = 32,
+        channels: int = 3,
+        latent_dim: int = 100,
+        gen_channels: int = 64,
+        disc_channels: int = 64,
+        disc_first_stride: int = 2,
+        loss: str = "nonsaturating",
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        num_fixed_samples: int = 64,
+        fixed_noise_seed: int = 1234,
+        upsampler_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
+        _check_positive_float("lr_g", lr_g)
+        _check_positive_float("lr_d", lr_d)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}.")
+        if isinstance(upsampler, (list, tuple)):
+            upsampler = ",".join(upsampler)  # a string keeps the saved hyperparameters readable
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        self.generator = DCGANGenerator(
+            upsampler,
+            image_size=image_size,
+            channels=channels,
+            latent_dim=latent_dim,
+            base_channels=gen_channels,
+            upsampler_options=upsampler_options,
+        )
+        self.discriminator = DCGANDiscriminator(
+            image_size=image_size, channels=channels, base_channels=disc_channels, first_stride=disc_first_stride
+        )
+        noise = torch.randn(num_fixed_samples, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
+        self.register_buffer("fixed_noise", noise)
+        #: Why training stopped early, when a loss went non-finite; ``None`` otherwise.
+        self.diverged: str | None = None
+
+    @property
+    def stage_names(self) -> list[str]:
+        return self.generator.stage_names
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    @torch.no_grad()
+    def sample(self, num: int | None = None, *, noise: Tensor | None = None, seed: int | None = None) -> Tensor:
+        """Generated images in [0, 1], with the generator in eval mode (BatchNorm running stats).
+
+        Args:
+            num: how many; default: the fixed noise batch.
+            noise: explicit noise ``(N, latent_dim)`` instead.
+            seed: seed for fresh noise (drawn on CPU, so the same on every device).
+        """
+        if noise is None:
+            if num is None:
+                noise = self.fixed_noise
+            else:
+                gen = torch.Generator().manual_seed(seed) if seed is not None else None
+                noise = torch.randn(num, self.hparams.latent_dim, generator=gen)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            images = self.generator(noise.to(self.device))
+        finally:
+            self.generator.train(was_training)
+        return ((images.float() + 1) / 2).clamp(0, 1)
+
+    def _d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        if self.hparams.loss == "hinge":
+            return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def _g_loss(self, fake_logits: Tensor) -> Tensor:
+        if self.hparams.loss == "hinge":
+            return -fake_logits.mean()
+        return F.softplus(-fake_logits).mean()
+
+    def _check_finite(self, name: str, value: Tensor) -> bool:
+        if torch.isfinite(value).all():
+            return True
+        self.diverged = f"{name} became {value.item()} at step {self.global_step}"
+        self.trainer.should_stop = True
+        return False
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        opt_g, opt_d = self.optimizers()
+        z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
+        # Generated once, before any toggling, so the generator step can backpropagate through it.
+        fake = self.generator(z)
+
+        self.toggle_optimizer(opt_d)
+        d_loss = self._d_loss(self.discriminator(real), self.discriminator(fake.detach()))
+        if not self._check_finite("discriminator loss", d_loss.detach()):
+            self.untoggle_optimizer(opt_d)
+            return  # no step: the weights stay those of the last good step
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        g_loss = self._g_loss(self.discriminator(fake))
+        if not self._check_finite("generator loss", g_loss.detach()):
+            self.untoggle_optimizer(opt_g)
+            return
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        self.log_dict({"loss/discriminator": d_loss.detach(), "loss/generator": g_loss.detach()}, prog_bar=True)
+
+    def configure_optimizers(self):
+        betas = tuple(self.hparams.betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas)
+        return opt_g, opt_d

@@ -1,0 +1,135 @@
+"""The main job end to end: ``recipes/gan.py`` trains, logs to W&B (offline) and leaves a record."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lightning_checkerboard.metrics._inception import write_random_inception_weights
+from lightning_checkerboard.records import read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_recipe():
+    spec = importlib.util.spec_from_file_location("gan_recipe", ROOT / "recipes" / "gan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gan = _load_recipe()
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory) -> Path:
+    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception.pth")
+
+
+@pytest.fixture
+def logged(monkeypatch):
+    """Every metric dict the real (offline) WandbLogger is asked to log."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    calls: list[dict] = []
+    original = WandbLogger.log_metrics
+
+    def spy(self, metrics, step=None):
+        calls.append(dict(metrics))
+        return original(self, metrics, step)
+
+    monkeypatch.setattr(WandbLogger, "log_metrics", spy)
+    return calls
+
+
+def test_smoke_train_with_wandb_offline_leaves_record_metrics_and_images(tmp_path, monkeypatch, logged, inception_weights, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    code = gan.run_cli(gan.main, [
+        "--upsampler", "deconv_k3", "--dataset", "digits", "--image-size", "32",
+        "--batch-size", "16", "--max-steps", "4", "--eval-every", "2", "--eval-samples", "32",
+        "--fid-samples", "16", "--fid-weights", str(inception_weights),
+        "--gen-channels", "16", "--disc-channels", "16", "--output-dir", str(tmp_path),
+    ])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (run_dir,) = tmp_path.glob("gan/digits/deconv_k3/seed0-*")
+    assert str(run_dir) in out and "wandb sync" in out
+
+    record = read_record(run_dir)
+    assert record.status == "finished" and record.steps == 4
+    assert record.upsampler_stages == ["deconv_k3"] * 3
+    assert record.wandb["mode"] == "offline"
+    for key in ("checkerboard", "checkerboard_ratio", "pnr_db_period_2", "spectral_distance",
+                "gradient_checkerboard", "fid"):
+        assert math.isfinite(record.metrics[key]), key
+    assert record.protocol["fid_extractor"].startswith("torch-fidelity inception-v3-compat")
+    assert record.protocol["eval_samples"] == 32 and record.protocol["levels"] == 3
+
+    keys = set().union(*logged)
+    for key in ("loss/discriminator", "loss/generator", "artifacts/checkerboard", "artifacts/spectral_distance",
+                "artifacts/gradient_checkerboard", "metrics/fid", "samples"):
+        assert key in keys, key
+    finite = [v for call in logged for k, v in call.items() if isinstance(v, float)]
+    assert finite and all(math.isfinite(v) for v in finite)
+
+    grids = sorted((run_dir / "samples").glob("*.png"))
+    assert [p.name for p in grids] == ["final.png", "step_000002.png", "step_000004.png"]
+    with Image.open(grids[0]) as image:
+        assert image.size[0] > 32 * 7  # an 8-wide grid of 32-pixel samples
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--upsampler", "nearest_cnov"], "Unknown upsampler 'nearest_cnov'. Did you mean 'nearest_conv'?"),
+        (["--upsampler", "deconv,deconv"], "names 2 stages but the model has 3"),
+        (["--image-size", "48"], "image_size must be one of 8, 16, 32, 64, 128, 256"),
+        (["--upsampler", "deconv", "--padding", "reflect"], "got unknown option(s) padding"),
+        (["--dataset", "cifar11"], "cifar11"),
+        (["--fid", "required", "--fid-weights", "/no/such/file.pth"], "is not a file"),
+    ],
+)
+def test_user_mistakes_end_with_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
+    code = gan.run_cli(gan.main, [*argv, "--output-dir", str(tmp_path), "--logger", "none"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--batch-size", "0"], "expected a positive integer, got 0"),
+        (["--max-steps", "-3"], "expected a positive integer, got -3"),
+        (["--lr-g", "nan"], "expected a positive finite number, got nan"),
+        (["--lr-d", "-0.0001"], "expected a positive finite number, got -0.0001"),
+        (["--fid", "sometimes"], "invalid choice: 'sometimes'"),
+    ],
+)
+def test_bad_flag_values_are_argparse_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        gan.main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unwritable_output_directory_is_caught_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = gan.run_cli(gan.main, ["--dataset", "digits", "--output-dir", str(blocker / "runs"), "--logger", "none"])
+    assert code == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_help_lists_the_registered_upsamplers(capsys):
+    with pytest.raises(SystemExit):
+        gan.main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("nearest_conv", "deconv_k3", "pixel_shuffle_icnr"):
+        assert name in out
