@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--corrupt", choices=("skip", "error"), default="skip",
                        help="unreadable images in folder:/hub data: skip and count them, or stop with an error")
     train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--max-steps", type=positive_int, default=1500, help="training iterations (one D and one G update each)")
+    train.add_argument("--max-steps", type=positive_int, default=1000, help="training iterations (one D and one G update each)")
     train.add_argument("--seed", type=non_negative_int, default=0, help="seed of the model and the training noise")
     train.add_argument("--data-seed", type=non_negative_int, default=0, help="seed of the embedded data's crops and splits")
     train.add_argument("--loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-d", type=positive_float, default=2e-4)
     train.add_argument("--num-workers", type=non_negative_int, default=0, help="data-loader worker processes")
     metrics = parser.add_argument_group("metrics")
-    metrics.add_argument("--eval-every", type=non_negative_int, default=500,
+    metrics.add_argument("--eval-every", type=non_negative_int, default=250,
                          help="measure artifacts and save samples every N iterations (0: only at the end)")
     metrics.add_argument("--eval-samples", type=positive_int, default=256, help="generated images per measurement")
     metrics.add_argument("--fid", choices=("auto", "required", "off"), default="auto",

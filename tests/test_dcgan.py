@@ -76,3 +76,10 @@ def test_discriminator_errors_are_named():
 
 def test_num_stages_for():
     assert [num_stages_for(s) for s in (8, 32, 256)] == [1, 3, 6]
+
+
+def test_plain_pixel_shuffle_keeps_independent_sub_kernels():
+    gen = DCGANGenerator("pixel_shuffle", image_size=16, base_channels=8)
+    weight = gen.stages[0][0].conv.weight.detach()
+    groups = weight.view(-1, 4, *weight.shape[1:])
+    assert not torch.equal(groups, groups[:, :1].expand_as(groups))

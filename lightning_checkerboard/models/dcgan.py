@@ -50,7 +50,7 @@ def dcgan_init_(module: nn.Module) -> None:
             nn.init.normal_(sub.weight, 1.0, 0.02)
             nn.init.zeros_(sub.bias)
     for sub in module.modules():
-        if hasattr(sub, "reset_icnr"):
+        if getattr(sub, "init", None) == "icnr":
             sub.reset_icnr(weight_init=lambda w: nn.init.normal_(w, 0.0, 0.02))
 
 
