@@ -133,3 +133,21 @@ def test_help_lists_the_registered_upsamplers(capsys):
     out = capsys.readouterr().out
     for name in ("nearest_conv", "deconv_k3", "pixel_shuffle_icnr"):
         assert name in out
+
+
+@pytest.mark.parametrize("logger", ["csv", "none"])
+def test_callbacks_work_without_wandb(tmp_path, capsys, logger):
+    code = gan.run_cli(gan.main, [
+        "--dataset", "digits", "--image-size", "16", "--batch-size", "8", "--max-steps", "2",
+        "--eval-every", "1", "--eval-samples", "16", "--fid", "off", "--gen-channels", "8",
+        "--disc-channels", "8", "--logger", logger, "--output-dir", str(tmp_path),
+    ])
+    assert code == 0, capsys.readouterr().err
+    (run_dir,) = tmp_path.glob("gan/digits/nearest_conv/seed0-*")
+    record = read_record(run_dir)
+    assert record.status == "finished" and record.metrics["fid"] is None
+    assert record.protocol["fid_unavailable_reason"] == "FID disabled (policy='off')"
+    assert (run_dir / "samples" / "final.png").is_file()
+    if logger == "csv":
+        header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
+        assert "artifacts/checkerboard" in header and "loss/generator" in header
