@@ -20,6 +20,42 @@ LOGGERS = ("wandb", "csv", "tensorboard", "none")
 DEFAULT_WANDB_URL = "https://api.wandb.ai"
 
 
+_GUARDED_METHODS = ("log_metrics", "log_hyperparams", "log_image", "log_table", "save")
+
+
+def _guard(logger):
+    """Make a logger's logging calls warn instead of raise: a failing backend never stops training.
+
+    The wrapped methods are replaced on the instance, so the logger keeps its type (callbacks and
+    Lightning still recognise a ``WandbLogger``).
+    """
+    from pytorch_lightning.utilities import rank_zero_warn
+
+    warned: set[str] = set()
+
+    def wrap(name, method):
+        def guarded(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except Exception as err:  # any backend failure: network, disk, server, bad payload
+                if name not in warned:
+                    warned.add(name)
+                    rank_zero_warn(
+                        f"{type(logger).__name__}.{name} failed ({type(err).__name__}: {err}); training goes on and "
+                        "the run's result.json still gets every number."
+                    )
+                return None
+
+        guarded.__wrapped__ = method
+        return guarded
+
+    for name in _GUARDED_METHODS:
+        method = getattr(logger, name, None)
+        if callable(method):
+            setattr(logger, name, wrap(name, method))
+    return logger
+
+
 @dataclass
 class LoggerChoice:
     """The logger a run got, and why (printed by the recipes)."""
@@ -100,7 +136,7 @@ def build_logger(
     if kind == "csv":
         from pytorch_lightning.loggers import CSVLogger
 
-        return LoggerChoice(CSVLogger(run_dir, name="csv", version=""), kind, note=f"metrics in {run_dir / 'csv'}")
+        return LoggerChoice(_guard(CSVLogger(run_dir, name="csv", version="")), kind, note=f"metrics in {run_dir / 'csv'}")
     if kind == "tensorboard":
         try:
             from pytorch_lightning.loggers import TensorBoardLogger
@@ -109,7 +145,7 @@ def build_logger(
             logger.experiment  # noqa: B018 - fails now, not mid-run, when no backend is installed
         except (ImportError, ModuleNotFoundError) as err:
             raise ValueError(f"--logger tensorboard needs the tensorboard package: pip install tensorboard ({err})") from None
-        return LoggerChoice(logger, kind, note=f"tensorboard --logdir {run_dir / 'tensorboard'}")
+        return LoggerChoice(_guard(logger), kind, note=f"tensorboard --logdir {run_dir / 'tensorboard'}")
 
     from pytorch_lightning.loggers import WandbLogger
 
@@ -124,7 +160,9 @@ def build_logger(
         offline=mode == "offline",
         tags=tags,
         id=run_id,
+        resume="allow",  # --resume continues the same W&B run
     )
+    _guard(logger)
     note = f"W&B {mode}: {reason}"
     if mode == "offline":
         note += f"; upload later with: wandb sync {run_dir / 'wandb'}/offline-run-*"

@@ -4,8 +4,9 @@ They work with any Lightning logger (W&B, CSV, TensorBoard, none) and write file
 """
 
 from lightning_checkerboard.callbacks.artifacts import ArtifactMetrics
+from lightning_checkerboard.callbacks.checkpoint import RunCheckpoint
 from lightning_checkerboard.callbacks.fid import FIDCallback
 from lightning_checkerboard.callbacks.records import ResultRecorder
 from lightning_checkerboard.callbacks.samples import SampleGrid
 
-__all__ = ["ArtifactMetrics", "FIDCallback", "ResultRecorder", "SampleGrid"]
+__all__ = ["ArtifactMetrics", "FIDCallback", "ResultRecorder", "RunCheckpoint", "SampleGrid"]

@@ -11,6 +11,8 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_warn
 
+from lightning_checkerboard._progress import training_iteration
+
 __all__ = ["iteration", "log_images", "log_scalars", "run_directory"]
 
 _warned: set[str] = set()
@@ -27,14 +29,8 @@ def run_directory(trainer: pl.Trainer) -> Path:
     return Path(trainer.default_root_dir)
 
 
-def iteration(trainer: pl.Trainer) -> int:
-    """Training iterations (batches) completed.
-
-    Lightning's ``global_step`` counts optimiser steps, two per batch for a GAN; a module declares
-    how many it takes per batch with ``optimizer_steps_per_iteration`` (default 1).
-    """
-    per = getattr(trainer.lightning_module, "optimizer_steps_per_iteration", 1)
-    return trainer.global_step // per
+#: Training iterations (batches) completed; see :func:`~lightning_checkerboard._progress.training_iteration`.
+iteration = training_iteration
 
 
 def log_scalars(trainer: pl.Trainer, metrics: Mapping[str, Any], step: int | None = None) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 from typing_extensions import override
 
@@ -78,7 +79,7 @@ class ResultRecorder(Callback):
         summary.update({f"throughput/{k}": v for k, v in self.record.throughput.items() if v is not None})
         summary.update({f"protocol/{k}": v for k, v in self.record.protocol.items() if v is not None})
         for logger in trainer.loggers:
-            if type(logger).__name__ != "WandbLogger":
+            if not isinstance(logger, WandbLogger):
                 continue
             try:
                 logger.experiment.summary.update(summary)
@@ -104,14 +105,17 @@ class ResultRecorder(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         # Runs after the metric callbacks' on_train_end: the recipe puts this callback last.
         diverged = getattr(pl_module, "diverged", None)
+        interrupted = getattr(pl_module, "interrupted", None)
         if diverged:
             self._finish(trainer, "diverged", diverged)
+        elif interrupted:
+            self._finish(trainer, "interrupted", interrupted)
         else:
             self._finish(trainer, "finished")
 
     @override
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, KeyboardInterrupt) or type(exception).__name__ == "SIGTERMException":
             self._finish(trainer, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
         else:
             self._finish(trainer, "failed", f"{type(exception).__name__}: {exception}")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from typing_extensions import override
 
+from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
@@ -20,13 +21,56 @@ from lightning_checkerboard.data.images import convert_channels, to_unit_float
 from lightning_checkerboard.data.photos import PHOTOS_VERSION, default_train_samples, ensure_photo_cache
 from lightning_checkerboard.data.sources import SourceData, load_source, parse_dataset
 
-__all__ = ["ImageDataModule", "default_cache_dir"]
+__all__ = ["ImageDataModule", "ResumableBatchSampler", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/lightning_checkerboard/datasets``, or ``~/.cache/...`` without it."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root, "lightning_checkerboard", "datasets")
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Endless batches of indices, reshuffled every epoch, addressable by iteration.
+
+    Batch ``p`` of the stream is a pure function of ``(seed, p)``: epoch ``e = p // batches_per_epoch``
+    uses the permutation seeded by ``(seed, e)``. Starting at ``start`` therefore continues a run
+    exactly, which plain shuffling (whose position lives in a generator's hidden state) cannot.
+    With ``world_size > 1`` each step's ``world_size · batch_size`` images are split between
+    the processes, so they never train on the same image in the same step.
+
+    Args:
+        size: number of training images.
+        batch_size: images per batch and process.
+        seed: shuffling seed.
+        start: index of the first batch to yield.
+        rank: this process's rank.
+        world_size: number of processes.
+    """
+
+    def __init__(self, size: int, batch_size: int, *, seed: int = 0, start: int = 0, rank: int = 0, world_size: int = 1):
+        if size < batch_size * world_size:
+            raise ValueError(
+                f"need at least batch_size × world_size = {batch_size * world_size} images; got {size}."
+            )
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.start, self.rank, self.world_size = start, rank, world_size
+        self.per_epoch = size // (batch_size * world_size)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        # Python hashes tuples of ints deterministically, so every process and run agrees.
+        return torch.randperm(self.size, generator=torch.Generator().manual_seed(hash((self.seed, epoch)) & (2**62 - 1)))
+
+    def __iter__(self):
+        position, epoch, perm = self.start, None, None
+        step = self.batch_size * self.world_size
+        while True:
+            this_epoch, offset = divmod(position, self.per_epoch)
+            if this_epoch != epoch:
+                epoch, perm = this_epoch, self._permutation(this_epoch)
+            first = offset * step + self.rank * self.batch_size
+            yield perm[first : first + self.batch_size].tolist()
+            position += 1
 
 
 class _ImageTensor(Dataset):
@@ -231,23 +275,32 @@ class ImageDataModule(pl.LightningDataModule):
 
     @override
     def train_dataloader(self) -> DataLoader:
-        """Shuffled (seeded) batches of ``(B, C, H, W)`` float images in [-1, 1]; incomplete batches dropped.
+        """An endless stream of shuffled (seeded) batches of ``(B, C, H, W)`` float images in [-1, 1].
+
+        See :class:`ResumableBatchSampler`: the stream is a pure function of the seed and the
+        iteration, so resuming from a checkpoint continues it exactly, and under DDP every process
+        draws its own disjoint share of each step's images (train with
+        ``use_distributed_sampler=False``). Training length is set by ``max_steps``.
 
         Raises:
             DatasetError: if the training set holds fewer images than one batch.
         """
         train = self._require_data().train
-        if len(train) < self.batch_size:
+        trainer = getattr(self, "trainer", None)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        if len(train) < self.batch_size * world:
             raise DatasetError(
                 f"Dataset {self.name!r} has {len(train)} training images, fewer than one batch of "
-                f"{self.batch_size}; lower --batch-size or use more data (train_samples)."
+                f"{self.batch_size}" + (f" for each of {world} processes" if world > 1 else "")
+                + "; lower --batch-size or use more data (train_samples)."
             )
+        # Lightning has restored a checkpoint's progress by the time it asks for the loader, so a
+        # resumed run continues the batch stream exactly where the interrupted one stopped.
+        start = training_iteration(trainer) if trainer is not None else 0
+        sampler = ResumableBatchSampler(len(train), self.batch_size, seed=self.seed, start=start, rank=rank, world_size=world)
         return DataLoader(
             _ImageTensor(train),
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(self.seed),
+            batch_sampler=sampler,
             collate_fn=_to_signed_unit,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

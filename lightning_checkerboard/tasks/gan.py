@@ -46,6 +46,9 @@ class GANTask(pl.LightningModule):
         betas: Adam betas.
         num_fixed_samples: size of the fixed noise batch for sample grids.
         fixed_noise_seed: seed of that batch (independent of the global seed).
+        noise_seed: seed of the training noise; iteration ``k`` draws from ``(noise_seed, k)``, so
+            a resumed run sees the noise an uninterrupted one would. Default: drawn from the
+            global RNG (so ``seed_everything`` fixes it) and saved with the hyperparameters.
         upsampler_options: options for every stage (e.g. ``{"padding": "reflect"}``).
 
     Raises:
@@ -76,6 +79,7 @@ class GANTask(pl.LightningModule):
         betas: tuple[float, float] = (0.5, 0.999),
         num_fixed_samples: int = 64,
         fixed_noise_seed: int = 1234,
+        noise_seed: int | None = None,
         upsampler_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -87,6 +91,8 @@ class GANTask(pl.LightningModule):
             raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}.")
         if isinstance(upsampler, (list, tuple)):
             upsampler = ",".join(upsampler)  # a string keeps the saved hyperparameters readable
+        if noise_seed is None:
+            noise_seed = int(torch.randint(0, 2**31 - 1, ()))
         self.save_hyperparameters()
         self.automatic_optimization = False
 
@@ -105,6 +111,8 @@ class GANTask(pl.LightningModule):
         self.register_buffer("fixed_noise", noise)
         #: Why training stopped early, when a loss went non-finite; ``None`` otherwise.
         self.diverged: str | None = None
+        #: Set by :class:`~lightning_checkerboard.callbacks.RunCheckpoint` when a signal stopped the run.
+        self.interrupted: str | None = None
 
     @property
     def stage_names(self) -> list[str]:
@@ -156,7 +164,10 @@ class GANTask(pl.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
         opt_g, opt_d = self.optimizers()
-        z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device)
+        # Noise is a pure function of (noise_seed, iteration, rank): resuming reproduces it exactly.
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(hash((self.hparams.noise_seed, self.global_step, self.global_rank)) & (2**62 - 1))
+        z = torch.randn(real.shape[0], self.hparams.latent_dim, device=self.device, generator=generator)
         # Generated once, before any toggling, so the generator step can backpropagate through it.
         fake = self.generator(z)
 

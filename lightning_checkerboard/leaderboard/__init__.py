@@ -1,0 +1,40 @@
+"""The leaderboard: collect result records, aggregate seeds, rank upsamplers, publish the tables.
+
+    python -m lightning_checkerboard.leaderboard build --from runs --out leaderboards
+
+Records come from local run directories (every ``result.json`` below a folder) or from a W&B
+project (``wandb:<entity>/<project>``). Runs are grouped into tables by task, dataset, resolution,
+training budget and metric protocol; within a table one row per upsampler configuration holds the
+mean ± std over its seeds. Runs that did not finish are listed apart and never averaged in.
+"""
+
+from lightning_checkerboard.leaderboard.aggregate import Leaderboard, Row, Stat, Table, aggregate, deduplicate
+from lightning_checkerboard.leaderboard.collect import (
+    Collected,
+    CollectError,
+    Collection,
+    collect,
+    collect_local,
+    collect_wandb,
+    record_from_wandb_run,
+)
+from lightning_checkerboard.leaderboard.render import build, log_to_wandb, render
+
+__all__ = [
+    "CollectError",
+    "Collected",
+    "Collection",
+    "Leaderboard",
+    "Row",
+    "Stat",
+    "Table",
+    "aggregate",
+    "build",
+    "collect",
+    "collect_local",
+    "collect_wandb",
+    "deduplicate",
+    "log_to_wandb",
+    "record_from_wandb_run",
+    "render",
+]
