@@ -137,8 +137,13 @@ class ResultRecord:
         if not isinstance(payload, dict):
             raise RecordError(f"{source}: expected a JSON object, got {type(payload).__name__}.")
         version = payload.get("schema_version")
-        if not isinstance(version, int):
+        if not isinstance(version, int) or isinstance(version, bool):
             raise RecordError(f"{source}: no integer schema_version; not a lightning-checkerboard record.")
+        if version < 1:
+            raise RecordError(
+                f"{source}: schema_version {version} predates the first published schema (1) and cannot be "
+                "migrated; rerun the run to get a current record."
+            )
         if version > SCHEMA_VERSION:
             raise RecordError(
                 f"{source}: schema_version {version} is newer than this version reads ({SCHEMA_VERSION}); "

@@ -47,6 +47,7 @@ def test_unknown_status_is_rejected():
     [
         ([], "expected a JSON object"),
         ({"run_id": "a"}, "no integer schema_version"),
+        ({"schema_version": 0}, "schema_version 0 predates the first published schema"),
         ({"schema_version": SCHEMA_VERSION + 1}, f"schema_version {SCHEMA_VERSION + 1} is newer"),
         ({"schema_version": SCHEMA_VERSION, "run_id": "a"}, r"missing field\(s\) dataset, image_size"),
     ],
@@ -69,6 +70,13 @@ def test_unknown_fields_from_newer_minor_writers_are_ignored(tmp_path):
     payload = _record().to_dict() | {"extra": 1}
     (tmp_path / "result.json").write_text(json.dumps(payload))
     assert read_record(tmp_path) == _record()
+
+
+def test_atomic_writes_get_the_ordinary_file_mode(tmp_path):
+    path = atomic_write_text(tmp_path / "x.txt", "hi")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_atomic_write_leaves_the_old_file_when_killed_before_the_rename(tmp_path, monkeypatch):

@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torch import Tensor
-from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
+from lightning_checkerboard.callbacks._periodic import PeriodicCallback
 from lightning_checkerboard.functional.plots import plot_spectra
 from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore, SpectralDistance
 
@@ -33,7 +32,7 @@ def _heldout(trainer: pl.Trainer, count: int) -> Tensor | None:
     return images[:count][trainer.global_rank :: trainer.world_size]
 
 
-class ArtifactMetrics(Callback):
+class ArtifactMetrics(PeriodicCallback):
     """Measure the generator's artifacts every ``every_n_steps`` iterations and at the end of training.
 
     Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_ratio``
@@ -65,11 +64,11 @@ class ArtifactMetrics(Callback):
         gradient: bool = True,
         seed: int = 2024,
     ) -> None:
-        for name, value, low in (("every_n_steps", every_n_steps, 0), ("num_samples", num_samples, 1),
-                                 ("batch_size", batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
-        self.every_n_steps, self.num_samples, self.levels = every_n_steps, num_samples, levels
+        super().__init__(every_n_steps)
+        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        self.num_samples, self.levels = num_samples, levels
         self.batch_size, self.gradient, self.seed = batch_size, gradient, seed
         self.latest: dict[str, float] = {}
         self.protocol: dict[str, Any] = {}
@@ -103,7 +102,7 @@ class ArtifactMetrics(Callback):
         return torch.cat(grads)
 
     @torch.no_grad()
-    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:
         """Measure now; returns (and logs) the metrics."""
         fake = self._generate(trainer, pl_module)
         size = fake.shape[-1]
@@ -146,12 +145,3 @@ class ArtifactMetrics(Callback):
             log_images(trainer, "artifacts/spectra", [np.ascontiguousarray(figure)])
         return metrics
 
-    @override
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = iteration(trainer)
-        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
-            self.measure(trainer, pl_module)
-
-    @override
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.measure(trainer, pl_module)

@@ -7,16 +7,15 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
-from typing_extensions import override
 
-from lightning_checkerboard.callbacks._logging import iteration, log_scalars
+from lightning_checkerboard.callbacks._logging import log_scalars
+from lightning_checkerboard.callbacks._periodic import PeriodicCallback
 from lightning_checkerboard.metrics.fid import FID
 
 __all__ = ["FIDCallback"]
 
 
-class FIDCallback(Callback):
+class FIDCallback(PeriodicCallback):
     """Fréchet Inception Distance of generated images against the datamodule's held-out split.
 
     Real statistics are computed once per run and cached on disk, keyed by the datamodule's
@@ -48,12 +47,12 @@ class FIDCallback(Callback):
         cache_dir: str | os.PathLike | None = None,
         seed: int = 4242,
     ) -> None:
-        for name, value, low in (("num_samples", num_samples, 2), ("every_n_steps", every_n_steps, 0),
-                                 ("batch_size", batch_size, 1)):
+        super().__init__(every_n_steps)
+        for name, value, low in (("num_samples", num_samples, 2), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
         self.metric = FID(policy, weights_path, cache_dir=cache_dir)
-        self.num_samples, self.every_n_steps, self.batch_size, self.seed = num_samples, every_n_steps, batch_size, seed
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.latest: dict[str, Any] = {}
         self.protocol: dict[str, Any] = {"fid_samples": num_samples, **self._info()}
         self._real_ready = False
@@ -73,7 +72,7 @@ class FIDCallback(Callback):
         return count
 
     @torch.no_grad()
-    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float | None:
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> float | None:
         if not self.metric.available:
             self.latest = {"fid": None}
             return None
@@ -92,12 +91,3 @@ class FIDCallback(Callback):
         log_scalars(trainer, {"metrics/fid": value})
         return value
 
-    @override
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = iteration(trainer)
-        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
-            self.measure(trainer, pl_module)
-
-    @override
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.measure(trainer, pl_module)

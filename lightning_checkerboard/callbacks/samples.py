@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torchvision.utils import make_grid, save_image
-from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import iteration, log_images, run_directory
+from lightning_checkerboard.callbacks._periodic import PeriodicCallback
 
 __all__ = ["SampleGrid"]
 
 
-class SampleGrid(Callback):
+class SampleGrid(PeriodicCallback):
     """Every ``every_n_steps`` steps and at the end, save and log a grid of samples from fixed noise.
 
     The module must have ``sample()`` returning images in [0, 1] from its fixed noise batch
@@ -27,11 +26,10 @@ class SampleGrid(Callback):
     """
 
     def __init__(self, every_n_steps: int = 500, nrow: int = 8) -> None:
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 0:
-            raise ValueError(f"every_n_steps must be a non-negative integer; got {every_n_steps!r}.")
+        super().__init__(every_n_steps)
         if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
             raise ValueError(f"nrow must be a positive integer; got {nrow!r}.")
-        self.every_n_steps, self.nrow = every_n_steps, nrow
+        self.nrow = nrow
         self.saved: list[str] = []
 
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, tag: str) -> None:
@@ -46,12 +44,5 @@ class SampleGrid(Callback):
         array = (grid.permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).numpy())
         log_images(trainer, "samples", [np.ascontiguousarray(array)], captions=[f"step {iteration(trainer)}"])
 
-    @override
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = iteration(trainer)
-        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
-            self._write(trainer, pl_module, f"step_{step:06d}")
-
-    @override
-    def on_train_end(self, trainer, pl_module) -> None:
-        self._write(trainer, pl_module, "final")
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> None:
+        self._write(trainer, pl_module, "final" if final else f"step_{iteration(trainer):06d}")

@@ -1,0 +1,34 @@
+"""The shared schedule of the measuring callbacks: every N iterations and once at the end."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from lightning_checkerboard._progress import training_iteration
+
+__all__ = ["PeriodicCallback"]
+
+
+class PeriodicCallback(Callback):
+    """Calls :meth:`measure` every ``every_n_steps`` training iterations (0: never) and at the end."""
+
+    def __init__(self, every_n_steps: int) -> None:
+        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 0:
+            raise ValueError(f"every_n_steps must be a non-negative integer; got {every_n_steps!r}.")
+        self.every_n_steps = every_n_steps
+
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> object:
+        """Measure now; ``final`` is true for the call at the end of training."""
+        raise NotImplementedError
+
+    @override
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = training_iteration(trainer)
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.measure(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.measure(trainer, pl_module, final=True)

@@ -1,0 +1,64 @@
+"""``python -m lightning_checkerboard.leaderboard build --from <runs dir | wandb:entity/project> --out leaderboards/``.
+
+User mistakes (a missing folder, a malformed ``wandb:`` path, unreadable filters, an unreachable
+W&B server) end with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lightning_checkerboard.cli import UsageError, positive_float, run_cli
+from lightning_checkerboard.leaderboard.aggregate import aggregate
+from lightning_checkerboard.leaderboard.collect import CollectError, collect
+from lightning_checkerboard.leaderboard.render import build, log_to_wandb
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lightning_checkerboard.leaderboard",
+                                     description="Collect result records, aggregate seeds, write the leaderboard.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="build")
+    sub = commands.add_parser("build", help="collect, aggregate and write the leaderboard",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sub.add_argument("--from", dest="sources", action="append", required=True, metavar="SOURCE",
+                     help="a runs directory (searched for result.json) or wandb:<entity>/<project>; repeatable")
+    sub.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder")
+    sub.add_argument("--filters", default=None, metavar="JSON",
+                     help='W&B run filters as JSON, e.g. \'{"tags": "task:gan"}\'')
+    sub.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait for the W&B server")
+    sub.add_argument("--log-to-wandb", action="store_true",
+                     help="also log the tables as wandb.Table to --wandb-project when W&B is online")
+    sub.add_argument("--wandb-project", default="lightning-checkerboard")
+    sub.add_argument("--wandb-entity", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    filters = None
+    if args.filters is not None:
+        try:
+            filters = json.loads(args.filters)
+        except ValueError as err:
+            raise UsageError(f"--filters must be a JSON object; got {args.filters!r} ({err})") from None
+        if not isinstance(filters, dict):
+            raise UsageError(f"--filters must be a JSON object; got {args.filters!r}")
+    try:
+        written = build(args.sources, args.out, filters=filters, timeout=args.timeout)
+    except CollectError as err:
+        raise UsageError(str(err)) from None
+    print(f"leaderboard: {len(written)} files in {args.out} (open {args.out / 'index.html'})")
+    if args.log_to_wandb:
+        # Aggregated again from the same sources: cheap, and build() stays a plain function.
+        board = aggregate(found.record for found in collect(args.sources, filters, args.timeout).runs)
+        note = log_to_wandb(board, args.wandb_project, args.wandb_entity)
+        print(note, file=sys.stderr if "not logged" in note else sys.stdout)
+        return 1 if "not logged" in note else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

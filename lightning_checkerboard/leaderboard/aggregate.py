@@ -1,0 +1,244 @@
+"""Group result records into tables, aggregate seeds and rank upsamplers.
+
+A *table* holds runs that may be compared: same task, dataset, resolution, training budget and metric
+protocol. A *row* is one upsampler configuration (spec and options) in a table, with the mean, the
+sample standard deviation (``ddof=1``; none for one run) and the count of every metric over its
+finished runs. Rows are ranked by checkerboard score, then by FID where measured; lower is better
+for both. Runs that did not finish are set apart, never averaged in, and one run id counts once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightning_checkerboard.records import ResultRecord
+
+__all__ = [
+    "BUDGET_KEYS",
+    "METRICS",
+    "PROTOCOL_KEYS",
+    "Leaderboard",
+    "Row",
+    "Stat",
+    "Table",
+    "aggregate",
+    "deduplicate",
+]
+
+#: Metric-protocol settings that must match for numbers to be compared.
+PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples")
+#: Training settings that must match for a ranking to be fair (from the record's config).
+BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",
+               "disc_first_stride", "loss", "lr_g", "lr_d")
+#: ``(key, label, source)``: the aggregated numbers, all but throughput lower-is-better.
+METRICS = (
+    ("checkerboard", "checkerboard (levels)", "metrics"),
+    ("checkerboard_ratio", "checkerboard ratio", "metrics"),
+    ("spectral_distance", "spectral distance", "metrics"),
+    ("gradient_checkerboard", "gradient checkerboard", "metrics"),
+    ("fid", "FID", "metrics"),
+    ("images_per_second", "images/s", "throughput"),
+)
+# Checkerboard scores closer than this (8-bit levels) tie, and FID decides.
+_SCORE_DECIMALS = 3
+
+
+@dataclass
+class Stat:
+    """Mean, sample standard deviation (``None`` for one value) and count of one metric."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[Any]) -> "Stat | None":
+        """The statistics of the finite numbers in ``values``, or ``None`` when there are none."""
+        numbers = [float(v) for v in values
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+        if not numbers:
+            return None
+        return cls(statistics.fmean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None, len(numbers))
+
+
+@dataclass
+class Row:
+    """One upsampler configuration in a table."""
+
+    upsampler: str
+    options: dict[str, Any]
+    stages: list[str]
+    runs: list[ResultRecord]
+    metrics: dict[str, Stat | None]
+    rank: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(run.seed for run in self.runs)
+
+    @property
+    def label(self) -> str:
+        """The spec, with options when there are any (``nearest_conv padding=reflect``)."""
+        options = " ".join(f"{key}={value}" for key, value in sorted(self.options.items()))
+        return f"{self.upsampler} {options}".strip()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "upsampler": self.upsampler,
+            "options": self.options,
+            "stages": self.stages,
+            "n": self.n,
+            "seeds": self.seeds,
+            "run_ids": [run.run_id for run in self.runs],
+            "metrics": {key: None if stat is None else vars(stat) for key, stat in self.metrics.items()},
+        }
+
+
+@dataclass
+class Table:
+    """Runs that may be compared, one row per upsampler configuration, best first."""
+
+    task: str
+    dataset: str
+    image_size: int
+    protocol: dict[str, Any]
+    budget: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """A stable file-name-safe id: ``gan-photos-32px-<hash of budget and protocol>``."""
+        digest = hashlib.sha1(json.dumps([self.protocol, self.budget], sort_keys=True, default=str).encode())
+        return f"{_slug(self.task)}-{_slug(self.dataset)}-{self.image_size}px-{digest.hexdigest()[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "task": self.task, "dataset": self.dataset, "image_size": self.image_size,
+                "protocol": self.protocol, "budget": self.budget, "rows": [row.to_dict() for row in self.rows]}
+
+
+@dataclass
+class Leaderboard:
+    """Tables, the runs set apart, and what was left out and why."""
+
+    tables: list[Table]
+    excluded: list[ResultRecord]
+    duplicates: list[str]
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tables": [table.to_dict() for table in self.tables],
+            "excluded": [{"run_id": r.run_id, "task": r.task, "dataset": r.dataset, "image_size": r.image_size,
+                          "upsampler": r.upsampler, "seed": r.seed, "status": r.status, "steps": r.steps,
+                          "max_steps": r.max_steps, "message": r.message} for r in self.excluded],
+            "duplicates": self.duplicates,
+            "rejected": [{"source": source, "reason": reason} for source, reason in self.rejected],
+        }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def _completeness(record: ResultRecord) -> tuple:
+    return (record.status == "finished", record.steps, record.finished_at or "")
+
+
+def deduplicate(records: Iterable[ResultRecord]) -> tuple[list[ResultRecord], list[str]]:
+    """One record per run id, and the ids seen more than once.
+
+    The same run can arrive twice (a local directory and its W&B copy, or two overlapping
+    ``--from`` folders). The most complete copy is kept: finished over not, then more steps, then
+    the later finish.
+    """
+    kept: dict[str, ResultRecord] = {}
+    duplicates: list[str] = []
+    for record in records:
+        seen = kept.get(record.run_id)
+        if seen is None:
+            kept[record.run_id] = record
+            continue
+        if record.run_id not in duplicates:
+            duplicates.append(record.run_id)
+        if _completeness(record) > _completeness(seen):
+            kept[record.run_id] = record
+    return list(kept.values()), duplicates
+
+
+def protocol_of(record: ResultRecord) -> dict[str, Any]:
+    """The protocol settings that decide comparability (``fid_samples`` only when FID was measured)."""
+    protocol = {key: record.protocol.get(key) for key in PROTOCOL_KEYS}
+    if protocol["fid_extractor"] is None:
+        protocol.pop("fid_samples")
+    return protocol
+
+
+def budget_of(record: ResultRecord) -> dict[str, Any]:
+    """The training settings that decide a fair comparison (those the record's config has)."""
+    budget = {key: record.config[key] for key in BUDGET_KEYS if key in record.config}
+    budget["max_steps"] = record.max_steps
+    return budget
+
+
+def _freeze(mapping: dict[str, Any]) -> str:
+    return json.dumps(mapping, sort_keys=True, default=str)
+
+
+def _rank_key(row: Row) -> tuple:
+    score, fid = row.metrics.get("checkerboard"), row.metrics.get("fid")
+    return (math.inf if score is None else round(score.mean, _SCORE_DECIMALS),
+            math.inf if fid is None else fid.mean)
+
+
+def aggregate(records: Iterable[ResultRecord]) -> Leaderboard:
+    """Group, aggregate and rank ``records``.
+
+    Rows with equal rank keys share a rank (``1, 1, 3``) and are listed by name.
+
+    Example:
+        >>> from lightning_checkerboard.records import ResultRecord
+        >>> def run(seed, score):
+        ...     return ResultRecord(run_id=f"r{seed}", task="gan", status="finished", dataset="photos",
+        ...                         image_size=32, upsampler="deconv", upsampler_stages=["deconv"] * 3,
+        ...                         seed=seed, max_steps=10, metrics={"checkerboard": score})
+        >>> row = aggregate([run(0, 1.0), run(1, 3.0)]).tables[0].rows[0]
+        >>> row.n, row.metrics["checkerboard"].mean, round(row.metrics["checkerboard"].std, 4)
+        (2, 2.0, 1.4142)
+    """
+    unique, duplicates = deduplicate(records)
+    finished = [record for record in unique if record.status == "finished"]
+    excluded = [record for record in unique if record.status != "finished"]
+
+    groups: dict[tuple, dict[tuple, list[ResultRecord]]] = {}
+    for record in finished:
+        protocol, budget = protocol_of(record), budget_of(record)
+        table_key = (record.task, record.dataset, record.image_size, _freeze(protocol), _freeze(budget))
+        row_key = (record.upsampler, _freeze(record.upsampler_options))
+        groups.setdefault(table_key, {}).setdefault(row_key, []).append(record)
+
+    tables = []
+    for (task, dataset, image_size, protocol, budget), rows_by_key in sorted(groups.items()):
+        rows = []
+        for (upsampler, _), runs in rows_by_key.items():
+            runs.sort(key=lambda r: (r.seed, r.run_id))
+            metrics = {key: Stat.of(getattr(run, source).get(key) for run in runs) for key, _, source in METRICS}
+            rows.append(Row(upsampler, dict(runs[0].upsampler_options), list(runs[0].upsampler_stages), runs, metrics))
+        rows.sort(key=lambda row: (_rank_key(row), row.label))
+        for index, row in enumerate(rows):
+            tied = index > 0 and _rank_key(row) == _rank_key(rows[index - 1])
+            row.rank = rows[index - 1].rank if tied else index + 1
+        tables.append(Table(task, dataset, image_size, json.loads(protocol), json.loads(budget), rows))
+    excluded.sort(key=lambda r: (r.task, r.dataset, r.image_size, r.upsampler, r.seed, r.run_id))
+    return Leaderboard(tables, excluded, duplicates)

@@ -1,0 +1,241 @@
+"""Collect result records from local run directories or from a W&B project.
+
+A local source is a folder searched recursively for ``result.json`` (or one such file); a W&B source
+is ``wandb:<entity>/<project>``, read through the public API, each run's summary (``final/<metric>``,
+``status``, ``steps``, ``throughput/*``, ``protocol/*``, mirrored there by
+:class:`~lightning_checkerboard.callbacks.ResultRecorder`) and config turned back into a
+:class:`~lightning_checkerboard.records.ResultRecord`. Files that are not records this version can
+read are *rejected* with the reason, not dropped silently and not fatal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightning_checkerboard.loggers import DEFAULT_WANDB_URL, wandb_server_reachable
+from lightning_checkerboard.records import (
+    RECORD_FILENAME,
+    SCHEMA_VERSION,
+    STATUSES,
+    RecordError,
+    ResultRecord,
+    read_record,
+)
+
+__all__ = [
+    "WANDB_PREFIX",
+    "CollectError",
+    "Collected",
+    "Collection",
+    "collect",
+    "collect_local",
+    "collect_wandb",
+    "record_from_wandb_run",
+]
+
+WANDB_PREFIX = "wandb:"
+# W&B run states (``run.state``) for runs whose summary has no recorder status.
+_WANDB_STATES = {
+    "finished": "finished",
+    "running": "running",
+    "pending": "running",
+    "crashed": "failed",
+    "failed": "failed",
+    "killed": "interrupted",
+    "preempted": "interrupted",
+}
+
+
+class CollectError(Exception):
+    """A source that cannot be read at all (missing folder, unreachable W&B): one line for the user."""
+
+
+@dataclass
+class Collected:
+    """One record and where it came from.
+
+    Attributes:
+        record: the result record.
+        source: the ``result.json`` path or the W&B run path.
+        run_dir: the run directory for local records (sample grids, spectra), else ``None``.
+    """
+
+    record: ResultRecord
+    source: str
+    run_dir: Path | None = None
+
+
+@dataclass
+class Collection:
+    """Everything read from the sources.
+
+    Attributes:
+        runs: the records, in the order found (duplicates included; aggregation counts them once).
+        rejected: ``(source, reason)`` for every file or run that is not a readable record.
+    """
+
+    runs: list[Collected] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def extend(self, other: "Collection") -> None:
+        self.runs.extend(other.runs)
+        self.rejected.extend(other.rejected)
+
+
+def _check(record: ResultRecord, source: str) -> ResultRecord:
+    """Reject fields of the wrong type (schema versions are checked by :meth:`ResultRecord.from_dict`)."""
+    expected = {"image_size": int, "seed": int, "max_steps": int, "steps": int, "task": str, "dataset": str,
+                "upsampler": str, "upsampler_stages": list, "upsampler_options": dict, "protocol": dict,
+                "metrics": dict, "throughput": dict, "config": dict}
+    for name, kind in expected.items():
+        value = getattr(record, name)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise RecordError(f"{source}: field {name} must be {kind.__name__}; got {value!r}.")
+    return record
+
+
+def collect_local(path: str | os.PathLike) -> Collection:
+    """Every ``result.json`` below ``path`` (a folder, searched recursively, or one file).
+
+    Raises:
+        CollectError: ``path`` does not exist.
+    """
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.rglob(RECORD_FILENAME))
+    else:
+        raise CollectError(f"--from {str(path)!r}: no such directory or file (expected a runs directory, "
+                           f"a {RECORD_FILENAME} or {WANDB_PREFIX}<entity>/<project>)")
+    found = Collection()
+    for file in files:
+        try:
+            record = _check(read_record(file), str(file))
+        except RecordError as err:
+            found.rejected.append((str(file), str(err)))
+            continue
+        found.runs.append(Collected(record, str(file), file.parent))
+    return found
+
+
+def _plain(mapping: Any) -> dict[str, Any]:
+    """A W&B summary or config as a plain dict (old configs wrap values as ``{"value": …}``)."""
+    if mapping is None:
+        return {}
+    items = mapping.items() if hasattr(mapping, "items") else dict(mapping).items()
+    plain = {}
+    for key, value in items:
+        if isinstance(value, Mapping) and "value" in value and set(value) <= {"value", "desc"}:
+            value = value["value"]
+        plain[key] = value
+    return plain
+
+
+def _prefixed(summary: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {key[len(prefix):]: value for key, value in summary.items() if key.startswith(prefix)}
+
+
+def record_from_wandb_run(run: Any) -> ResultRecord:
+    """Rebuild a result record from a W&B run (``wandb.Api().runs(...)`` item).
+
+    The numbers come from the summary keys the recorder writes, the settings from the run config
+    and the task and dataset from the run tags (``task:gan``, ``dataset:photos``).
+
+    Raises:
+        RecordError: the run is not a lightning-checkerboard run (no ``task:`` tag or a missing setting).
+    """
+    path = "/".join(run.path) if isinstance(run.path, (list, tuple)) else str(run.path)
+    source = f"{WANDB_PREFIX}{path}"
+    config, summary = _plain(run.config), _plain(run.summary)
+    tags = {tag.split(":", 1)[0]: tag.split(":", 1)[1] for tag in (run.tags or []) if ":" in tag}
+    task = tags.get("task") or config.get("task")
+    if not task:
+        raise RecordError(f"{source}: no task:<name> tag; not a lightning-checkerboard run.")
+    missing = [key for key in ("image_size", "upsampler", "seed", "max_steps") if key not in config]
+    if missing:
+        raise RecordError(f"{source}: config has no {', '.join(missing)}.")
+    status = summary.get("status")
+    if status not in STATUSES or status == "running":
+        # A run killed without warning never wrote its final status: trust W&B's state then.
+        status = _WANDB_STATES.get(str(getattr(run, "state", "")), "failed" if status is None else status)
+    options = {"padding": config["padding"]} if config.get("padding") else {}
+    record = ResultRecord(
+        run_id=str(run.id),
+        task=str(task),
+        status=status,
+        dataset=str(tags.get("dataset") or config.get("dataset", "")),
+        image_size=config["image_size"],
+        upsampler=str(config["upsampler"]),
+        upsampler_stages=list(config.get("stages") or []),
+        upsampler_options=options,
+        seed=config["seed"],
+        max_steps=config["max_steps"],
+        steps=int(summary.get("steps") or 0),
+        protocol=_prefixed(summary, "protocol/"),
+        metrics=_prefixed(summary, "final/"),
+        throughput=_prefixed(summary, "throughput/"),
+        config=config,
+        message="" if status == "finished" else f"W&B state {getattr(run, 'state', 'unknown')}",
+        wandb={"path": path, "mode": "online", "url": getattr(run, "url", None)},
+        package_version=str(config.get("package_version", "")),
+        git_revision=getattr(run, "commit", None),
+        started_at=str(getattr(run, "created_at", "") or ""),
+        finished_at=None,
+        schema_version=SCHEMA_VERSION,
+    )
+    return _check(record, source)
+
+
+def collect_wandb(path: str, filters: dict[str, Any] | None = None, timeout: float = 10.0) -> Collection:
+    """Every run of the W&B project ``path`` (``entity/project``) that matches ``filters``.
+
+    Args:
+        path: ``entity/project``.
+        filters: a W&B (MongoDB-style) run filter, e.g. ``{"tags": "task:gan"}``.
+        timeout: seconds to wait for the server before giving up.
+
+    Raises:
+        CollectError: a malformed path, no reachable server, no API key, or an API error.
+    """
+    parts = path.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise CollectError(f"--from {WANDB_PREFIX}{path}: expected {WANDB_PREFIX}<entity>/<project>")
+    base_url = os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL
+    # The API client retries for minutes on a dead network; a plain connection attempt fails in seconds.
+    if not wandb_server_reachable(base_url, timeout):
+        raise CollectError(f"--from {WANDB_PREFIX}{path}: the W&B server {base_url} did not answer within "
+                           f"{timeout:g} s; build from local run directories instead (--from runs)")
+    found = Collection()
+    try:
+        import wandb
+
+        runs = wandb.Api(timeout=max(1, round(timeout))).runs(path, filters=filters or {})
+        for run in runs:
+            try:
+                found.runs.append(Collected(record_from_wandb_run(run), f"{WANDB_PREFIX}{'/'.join(run.path)}"))
+            except (RecordError, TypeError, ValueError) as err:
+                found.rejected.append((f"{WANDB_PREFIX}{path}/{getattr(run, 'id', '?')}", str(err)))
+    except Exception as err:  # wandb raises its own error types for keys, permissions and HTTP
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        raise CollectError(f"--from {WANDB_PREFIX}{path}: {type(err).__name__}: {first_line}") from None
+    return found
+
+
+def collect(sources: Iterable[str], filters: dict[str, Any] | None = None, timeout: float = 10.0) -> Collection:
+    """Records from every source: a local path or ``wandb:<entity>/<project>``.
+
+    Raises:
+        CollectError: a source that cannot be read at all.
+    """
+    found = Collection()
+    for source in sources:
+        if source.startswith(WANDB_PREFIX):
+            found.extend(collect_wandb(source[len(WANDB_PREFIX):], filters=filters, timeout=timeout))
+        else:
+            found.extend(collect_local(source))
+    return found

@@ -1,0 +1,110 @@
+"""Run every registered upsampler × seeds through ``recipes/gan.py``, then build the leaderboard.
+
+    python recipes/run_grid.py                              # the committed leaderboards/ budget
+    python recipes/run_grid.py --runs /tmp/lcb-grid --seeds 0 1 2 --out leaderboards
+
+The default budget is sized for a 2-core CPU: 32×32 ``photos`` (embedded, no network), batch 32,
+generator and discriminator width 16, 400 iterations, artifacts measured once at the end on 128
+samples, FID off. Runs go one after the other, each in its own process with one compute thread
+(``OMP_NUM_THREADS=1``: on a CPU shared with other work, torch's default of one thread per core
+made steps about nine times slower), so a crash in one does not stop the rest; its record says
+``failed`` and the leaderboard lists it apart. A combination that already has a finished
+record under ``--runs`` is not run again, so an interrupted grid continues where it stopped.
+Extra arguments after ``--`` go to every ``recipes/gan.py`` run. For many machines, use the W&B
+sweep in ``recipes/sweep.yaml`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lightning_checkerboard.cli import UsageError, non_negative_int, run_cli
+from lightning_checkerboard.records import RECORD_FILENAME, RecordError, read_record
+from lightning_checkerboard.upsamplers import list_upsamplers
+
+RECIPE = Path(__file__).resolve().parent / "gan.py"
+
+#: The budget of the committed leaderboard: ``recipes/gan.py`` flags shared by every run.
+BUDGET = (
+    "--dataset", "photos", "--image-size", "32", "--batch-size", "32",
+    "--gen-channels", "16", "--disc-channels", "16", "--max-steps", "400",
+    "--eval-every", "0", "--eval-samples", "128", "--fid", "off",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recipes/run_grid.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the run directories go")
+    parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="where the leaderboard goes")
+    parser.add_argument("--upsamplers", nargs="+", default=None, metavar="NAME",
+                        help="registered upsamplers to run (default: all of them)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2])
+    parser.add_argument("--logger", default="none", help="logger of every run (recipes/gan.py --logger)")
+    parser.add_argument("--no-build", action="store_true", help="only run; do not build the leaderboard")
+    parser.add_argument("gan_args", nargs="*", help="after --: extra recipes/gan.py flags for every run")
+    return parser
+
+
+def _finished(runs: Path, upsampler: str, seed: int) -> Path | None:
+    """A run directory under ``runs`` with a finished record for this upsampler and seed."""
+    for path in sorted(runs.glob(f"gan/*/{upsampler}/seed{seed}-*/{RECORD_FILENAME}")):
+        try:
+            record = read_record(path)
+        except RecordError:
+            continue
+        if record.status == "finished" and record.upsampler == upsampler and record.seed == seed:
+            return path.parent
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    registered = list_upsamplers()
+    upsamplers = args.upsamplers or registered
+    unknown = [name for name in upsamplers if name not in registered]
+    if unknown:
+        raise UsageError(f"--upsamplers must be registered names ({', '.join(registered)}); got {', '.join(unknown)}")
+    grid = [(name, seed) for name in upsamplers for seed in args.seeds]
+    started = time.perf_counter()
+    failures = 0
+    for index, (name, seed) in enumerate(grid, 1):
+        done = _finished(args.runs, name, seed)
+        if done is not None:
+            print(f"[{index}/{len(grid)}] {name} seed {seed}: already finished in {done}", flush=True)
+            continue
+        command = [sys.executable, str(RECIPE), "--upsampler", name, "--seed", str(seed), *BUDGET,
+                   "--logger", args.logger, "--output-dir", str(args.runs), *args.gan_args]
+        print(f"[{index}/{len(grid)}] {name} seed {seed} …", flush=True)
+        run_start = time.perf_counter()
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - run_start
+        if result.returncode == 2:  # a usage error repeats for every run: stop at the first
+            raise UsageError(f"recipes/gan.py refused the flags: {result.stderr.strip().splitlines()[-1]}")
+        summary = [line for line in result.stdout.splitlines() if line.startswith(("status:", "checkerboard score:"))]
+        print(f"    {seconds:.0f} s, exit {result.returncode}: {' | '.join(summary)}", flush=True)
+        if result.returncode != 0:
+            failures += 1
+            print("    " + "\n    ".join(result.stderr.strip().splitlines()[-5:]), flush=True)
+    print(f"grid: {len(grid)} runs, {failures} not finished, {time.perf_counter() - started:.0f} s", flush=True)
+    if not args.no_build:
+        from lightning_checkerboard.leaderboard import build
+
+        written = build([str(args.runs)], args.out, regenerate=shlex.join(
+            ["python", "recipes/run_grid.py", "--runs", str(args.runs), "--out", str(args.out)]))
+        print(f"leaderboard: {len(written)} files in {args.out}", flush=True)
+    return 0 if failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,377 @@
+"""The leaderboard: collection from real runs, edge cases, hand-checked numbers, and a real browser."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from lightning_checkerboard.leaderboard import (
+    CollectError,
+    aggregate,
+    build,
+    collect,
+    collect_local,
+    collect_wandb,
+    record_from_wandb_run,
+)
+from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
+from lightning_checkerboard.cli import run_cli
+from lightning_checkerboard.records import ResultRecord, write_record
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = {"eval_samples": 128, "levels": 3, "fid_extractor": None, "fid_samples": 256}
+
+
+def _load_recipe():
+    spec = importlib.util.spec_from_file_location("gan_recipe_leaderboard", ROOT / "recipes" / "gan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> Path:
+    """Three real (tiny) runs of recipes/gan.py: deconv_k3 seeds 0 and 1, nearest_conv seed 0."""
+    gan = _load_recipe()
+    runs = tmp_path_factory.mktemp("runs")
+    for upsampler, seed in (("deconv_k3", 0), ("deconv_k3", 1), ("nearest_conv", 0)):
+        code = gan.run_cli(gan.main, [
+            "--upsampler", upsampler, "--seed", str(seed), "--dataset", "digits", "--image-size", "16",
+            "--max-steps", "2", "--batch-size", "16", "--eval-every", "0", "--eval-samples", "32",
+            "--fid", "off", "--logger", "none", "--gen-channels", "8", "--disc-channels", "8",
+            "--output-dir", str(runs),
+        ])
+        assert code == 0
+    return runs
+
+
+def _record(run_id, upsampler="deconv", seed=0, score=1.0, fid=None, status="finished", protocol=None, **extra):
+    return ResultRecord(
+        run_id=run_id, task="gan", status=status, dataset="photos", image_size=32, upsampler=upsampler,
+        upsampler_stages=[upsampler] * 3, seed=seed, max_steps=100, steps=100 if status == "finished" else 7,
+        protocol=dict(PROTOCOL if protocol is None else protocol),
+        metrics={"checkerboard": score, "fid": fid, "spectral_distance": 0.5},
+        config={"batch_size": 32, "gen_channels": 16, "disc_channels": 16},
+        message="" if status == "finished" else f"{status} at step 7", **extra,
+    )
+
+
+# --- collection from real runs ------------------------------------------------------------------
+
+
+def test_collect_local_reads_every_real_run_record(real_runs):
+    found = collect_local(real_runs)
+    assert found.rejected == []
+    assert sorted((c.record.upsampler, c.record.seed) for c in found.runs) == [
+        ("deconv_k3", 0), ("deconv_k3", 1), ("nearest_conv", 0)]
+    for collected in found.runs:
+        assert collected.record.status == "finished" and collected.record.steps == 2
+        assert (collected.run_dir / "samples" / "final.png").is_file()
+
+    (table,) = aggregate(c.record for c in found.runs).tables
+    assert (table.dataset, table.image_size, table.protocol["eval_samples"]) == ("digits", 16, 32)
+    rows = {row.upsampler: row for row in table.rows}
+    assert rows["deconv_k3"].n == 2 and rows["deconv_k3"].seeds == [0, 1]
+    scores = [c.record.metrics["checkerboard"] for c in found.runs if c.record.upsampler == "deconv_k3"]
+    assert rows["deconv_k3"].metrics["checkerboard"].mean == pytest.approx(sum(scores) / 2)
+    assert rows["nearest_conv"].n == 1 and rows["nearest_conv"].metrics["checkerboard"].std is None
+
+
+def test_build_from_real_runs_writes_pages_csv_json_html_and_thumbnails(real_runs, tmp_path):
+    out = tmp_path / "leaderboards"
+    out.mkdir()
+    (out / "speed.md").write_text("speed table\n")
+    (out / "bench_metrics.md").write_text("bench table\n")
+    build([str(real_runs)], out)
+    assert (out / "speed.md").read_text() == "speed table\n"  # other scripts' files are left alone
+    index = (out / "README.md").read_text()
+    assert "python -m lightning_checkerboard.leaderboard build --from" in index
+    assert "[gan-digits.md](gan-digits.md)" in index
+    assert "[speed.md](speed.md)" in index and "[bench_metrics.md](bench_metrics.md)" in index
+    assert "| `deconv_k3` | 2 |" in (out / "gan-digits.md").read_text()
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert sorted((r["upsampler"], r["n"]) for r in rows) == [("deconv_k3", "2"), ("nearest_conv", "1")]
+    payload = json.loads((out / "leaderboard.json").read_text())
+    assert len(payload["tables"]) == 1 and payload["excluded"] == []
+    pngs = sorted(p.relative_to(out).as_posix() for p in (out / "assets").rglob("*.png"))
+    assert len([p for p in pngs if p.endswith("/final.png")]) == 3
+    assert len([p for p in pngs if p.endswith("/spectra.png")]) == 3
+    page = (out / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing external to load
+
+
+# --- aggregation, checked by hand ---------------------------------------------------------------
+
+
+def test_aggregate_mean_sample_std_and_n_match_hand_computation():
+    board = aggregate([
+        _record("a", "deconv", 0, score=1.0, fid=30.0),
+        _record("b", "deconv", 1, score=2.0, fid=40.0),
+        _record("c", "deconv", 2, score=6.0, fid=None),  # FID unavailable for one seed
+        _record("d", "nearest_conv", 0, score=0.5),
+    ])
+    (table,) = board.tables
+    deconv = next(row for row in table.rows if row.upsampler == "deconv")
+    score = deconv.metrics["checkerboard"]
+    assert (score.mean, score.n) == (3.0, 3)
+    assert score.std == pytest.approx(math.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))  # ddof=1
+    fid = deconv.metrics["fid"]
+    assert (fid.mean, fid.n) == (35.0, 2) and fid.std == pytest.approx(math.sqrt(50.0))
+    single = next(row for row in table.rows if row.upsampler == "nearest_conv")
+    assert single.metrics["checkerboard"].std is None and single.metrics["fid"] is None
+    assert [(row.rank, row.upsampler) for row in table.rows] == [(1, "nearest_conv"), (2, "deconv")]
+
+
+def test_rank_breaks_checkerboard_ties_with_fid_and_puts_missing_fid_last():
+    board = aggregate([
+        _record("a", "bilinear_conv", score=0.0, fid=50.0),
+        _record("b", "nearest_conv", score=0.0, fid=20.0),
+        _record("c", "pixel_shuffle_icnr", score=0.0),
+        _record("d", "deconv", score=9.0, fid=1.0),
+    ])
+    ranked = [(row.rank, row.upsampler) for row in board.tables[0].rows]
+    assert ranked == [(1, "nearest_conv"), (2, "bilinear_conv"), (3, "pixel_shuffle_icnr"), (4, "deconv")]
+
+
+def test_equal_scores_without_fid_share_a_rank():
+    board = aggregate([_record("a", "nearest_conv", score=0.0), _record("b", "bilinear_conv", score=0.0),
+                       _record("c", "deconv", score=5.0)])
+    assert [(row.rank, row.upsampler) for row in board.tables[0].rows] == [
+        (1, "bilinear_conv"), (1, "nearest_conv"), (3, "deconv")]
+
+
+@pytest.mark.parametrize("status", ["failed", "diverged", "interrupted", "running"])
+def test_runs_that_did_not_finish_are_listed_apart_and_never_averaged(status):
+    board = aggregate([_record("a", seed=0, score=1.0), _record("b", seed=1, score=3.0),
+                       _record("x", seed=2, score=1000.0, status=status)])
+    (row,) = board.tables[0].rows
+    assert row.n == 2 and row.metrics["checkerboard"].mean == 2.0
+    assert [(r.run_id, r.status) for r in board.excluded] == [("x", status)]
+
+
+def test_the_same_run_seen_twice_counts_once_keeping_the_finished_copy():
+    board = aggregate([_record("a", seed=0, score=1.0, status="running"), _record("a", seed=0, score=1.0),
+                       _record("a", seed=0, score=1.0), _record("b", seed=1, score=3.0)])
+    (row,) = board.tables[0].rows
+    assert row.n == 2 and row.metrics["checkerboard"].mean == 2.0
+    assert board.duplicates == ["a"] and board.excluded == []
+
+
+def test_different_protocols_and_budgets_land_in_different_tables():
+    other_samples = {**PROTOCOL, "eval_samples": 256}
+    other_extractor = {**PROTOCOL, "fid_extractor": "torch-fidelity inception-v3-compat"}
+    longer = _record("d", seed=3)
+    longer.max_steps = 1000
+    board = aggregate([_record("a"), _record("b", protocol=other_samples), _record("c", protocol=other_extractor),
+                       longer])
+    assert len(board.tables) == 4 and all(len(table.rows) == 1 for table in board.tables)
+    assert len({table.key for table in board.tables}) == 4
+
+
+def test_fid_samples_do_not_split_tables_when_fid_was_not_measured():
+    board = aggregate([_record("a", seed=0), _record("b", seed=1, protocol={**PROTOCOL, "fid_samples": 64})])
+    assert len(board.tables) == 1 and board.tables[0].rows[0].n == 2
+
+
+# --- schema versions and malformed files --------------------------------------------------------
+
+
+def _write_payload(folder: Path, payload) -> Path:
+    folder.mkdir(parents=True)
+    path = folder / "result.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def test_newer_older_and_foreign_records_are_rejected_with_a_clear_message(tmp_path):
+    write_record(_record("good"), tmp_path / "good")
+    current = _record("x").to_dict()
+    _write_payload(tmp_path / "newer", {**current, "schema_version": 99})
+    _write_payload(tmp_path / "older", {**current, "schema_version": 0})
+    _write_payload(tmp_path / "foreign", {"hello": "world"})
+    _write_payload(tmp_path / "typed", {**current, "image_size": "32"})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "result.json").write_text("{not json")
+
+    found = collect_local(tmp_path)
+    assert [c.record.run_id for c in found.runs] == ["good"]
+    reasons = {Path(source).parent.name: reason for source, reason in found.rejected}
+    assert "newer than this version reads" in reasons["newer"] and "upgrade" in reasons["newer"]
+    assert "predates the first published schema" in reasons["older"]
+    assert "no integer schema_version" in reasons["foreign"]
+    assert "field image_size must be int; got '32'" in reasons["typed"]
+    assert "unreadable" in reasons["broken"]
+
+    out = tmp_path / "out"
+    build([str(tmp_path)], out)
+    assert "## Rejected files" in (out / "README.md").read_text()
+
+
+def test_pages_list_unfinished_runs_with_their_status_and_message(tmp_path):
+    write_record(_record("ok", seed=0), tmp_path / "runs" / "ok")
+    write_record(_record("boom", seed=1, status="diverged"), tmp_path / "runs" / "boom")
+    build([str(tmp_path / "runs")], tmp_path / "out")
+    page = (tmp_path / "out" / "gan-photos.md").read_text()
+    assert "### Not averaged (did not finish)" in page and "| `boom` | `deconv` | 32 | 1 | diverged | 7/100 |" in page
+
+
+# --- W&B ----------------------------------------------------------------------------------------
+
+
+def _wandb_run(**overrides):
+    run = SimpleNamespace(
+        id="abc123", path=["team", "proj", "abc123"], url="https://wandb.ai/team/proj/runs/abc123",
+        state="finished", tags=["task:gan", "dataset:photos", "upsampler:deconv", "stage:deconv"],
+        config={"image_size": 32, "upsampler": "deconv", "seed": {"value": 4, "desc": None}, "max_steps": 100,
+                "stages": ["deconv"] * 3, "padding": None, "package_version": "0.1.0", "batch_size": 32},
+        summary={"final/checkerboard": 3.5, "final/fid": 41.0, "status": "finished", "steps": 100,
+                 "throughput/images_per_second": 80.0, "protocol/eval_samples": 128, "protocol/levels": 3,
+                 "_step": 100},
+        created_at="2026-01-01T00:00:00Z", commit="deadbeef",
+    )
+    for key, value in overrides.items():
+        setattr(run, key, value)
+    return run
+
+
+def test_wandb_run_summary_and_config_become_a_result_record():
+    record = record_from_wandb_run(_wandb_run())
+    assert (record.run_id, record.task, record.dataset, record.status) == ("abc123", "gan", "photos", "finished")
+    assert (record.image_size, record.seed, record.steps, record.upsampler_stages) == (32, 4, 100, ["deconv"] * 3)
+    assert record.metrics == {"checkerboard": 3.5, "fid": 41.0}
+    assert record.protocol == {"eval_samples": 128, "levels": 3}
+    assert record.wandb["url"] == "https://wandb.ai/team/proj/runs/abc123"
+
+
+def test_wandb_runs_killed_without_a_final_status_take_their_state():
+    summary = {"final/checkerboard": 3.5}
+    assert record_from_wandb_run(_wandb_run(state="crashed", summary=summary)).status == "failed"
+    assert record_from_wandb_run(_wandb_run(state="killed", summary=summary)).status == "interrupted"
+
+
+def test_wandb_runs_without_a_task_tag_are_not_leaderboard_runs():
+    with pytest.raises(ValueError, match="no task:<name> tag"):
+        record_from_wandb_run(_wandb_run(tags=["other"]))
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_wandb_fails_fast_with_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    start = time.perf_counter()
+    with pytest.raises(CollectError, match=r"did not answer within 2 s"):
+        collect_wandb("team/proj", timeout=2)
+    code = run_cli(leaderboard_main, ["build", "--from", "wandb:team/proj", "--timeout", "2", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: --from wandb:team/proj: the W&B server")
+    assert time.perf_counter() - start < 10
+    assert not (tmp_path / "index.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "/no/such/runs"], "--from '/no/such/runs': no such directory"),
+        (["--from", "wandb:just-a-project"], "expected wandb:<entity>/<project>"),
+        (["--from", "runs", "--filters", "{bad"], "--filters must be a JSON object; got '{bad'"),
+        (["--from", "runs", "--filters", "[1]"], "--filters must be a JSON object; got '[1]'"),
+    ],
+)
+def test_cli_mistakes_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    code = run_cli(leaderboard_main, ["build", *argv, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_cli_reports_an_empty_source(capsys, tmp_path):
+    code = run_cli(leaderboard_main, ["build", "--from", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2 and "no result records found" in capsys.readouterr().err
+
+
+def test_log_to_wandb_offline_writes_the_files_and_says_nothing_was_logged(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    write_record(_record("a"), tmp_path / "runs" / "a")
+    code = run_cli(leaderboard_main, ["build", "--from", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
+                                      "--log-to-wandb"])
+    assert code == 1
+    assert "--log-to-wandb: not logged, W&B is offline" in capsys.readouterr().err
+    assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_collect_reads_several_sources_and_overlaps_count_once(tmp_path):
+    write_record(_record("a", seed=0), tmp_path / "runs" / "one" / "a")
+    write_record(_record("b", seed=1), tmp_path / "runs" / "two" / "b")
+    found = collect([str(tmp_path / "runs"), str(tmp_path / "runs" / "one")])
+    assert len(found.runs) == 3
+    board = aggregate(c.record for c in found.runs)
+    assert board.tables[0].rows[0].n == 2 and board.duplicates == ["a"]
+
+
+# --- the page in a real browser -----------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.fail(f"the browser test needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER}); "
+                    "install them with: apt-get update && apt-get install -y chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_index_html_loads_from_file_without_errors_shows_rows_and_sorts(real_runs, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "leaderboards"
+    build([str(real_runs)], out)
+    browser.get((out / "index.html").as_uri())
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+    table = browser.find_element(By.CSS_SELECTOR, "table.sortable")
+    names = lambda: [row.find_elements(By.TAG_NAME, "td")[1].text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert sorted(names()) == ["deconv_k3", "nearest_conv"]
+    images = browser.find_elements(By.CSS_SELECTOR, "img.samples")
+    assert len(images) == 3 and all(browser.execute_script("return arguments[0].naturalWidth", im) > 0 for im in images)
+
+    upsampler_header = table.find_elements(By.CSS_SELECTOR, "thead th")[1]
+    upsampler_header.click()
+    assert names() == ["deconv_k3", "nearest_conv"] and upsampler_header.get_attribute("aria-sort") == "ascending"
+    upsampler_header.click()
+    assert names() == ["nearest_conv", "deconv_k3"] and upsampler_header.get_attribute("aria-sort") == "descending"
+
+    n_header = table.find_elements(By.CSS_SELECTOR, "thead th")[2]  # numeric column: 1 before 2
+    n_header.click()
+    assert names() == ["nearest_conv", "deconv_k3"]
+    n_header.click()
+    assert names() == ["deconv_k3", "nearest_conv"]
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
