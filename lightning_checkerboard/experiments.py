@@ -17,13 +17,17 @@ Only torch and the package's own models and metrics are used (no Lightning).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import os
+import platform
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from lightning_checkerboard.functional.gradients import discriminator_input_gradient
 from lightning_checkerboard.functional.overlap import overlap_ratio
 from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore
 from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages_for
@@ -35,9 +39,11 @@ __all__ = [
     "init_diagnostics",
     "discriminator_input_gradient",
     "far_above",
+    "format_mean_std",
     "gradient_diagnostics",
     "mean_std",
     "overlap_ratios",
+    "provenance",
     "summarize",
     "untrained_gradient_diagnostics",
     "untrained_samples",
@@ -140,35 +146,6 @@ def init_diagnostics(upsampler: str, *, seed: int, num_samples: int = 256, image
     return checkerboard_diagnostics(images, num_stages_for(image_size))
 
 
-def discriminator_input_gradient(discriminator: nn.Module, real: Tensor, batch_size: int = 64) -> Tensor:
-    """Gradient of the summed logits with respect to the input images, one image at a time in effect.
-
-    The discriminator runs in eval mode so BatchNorm does not mix the images of a batch (each
-    gradient is that of its own image); its mode is restored afterwards.
-
-    Args:
-        discriminator: maps ``(B, C, H, W)`` images in [-1, 1] to one logit per image.
-        real: images in [0, 1] (scaled to [-1, 1] here, as the GAN sees them).
-        batch_size: images per backward pass.
-
-    Returns:
-        Gradients, the shape of ``real``, on the CPU.
-    """
-    was_training = discriminator.training
-    device = next(discriminator.parameters()).device
-    discriminator.eval()
-    grads = []
-    try:
-        with torch.enable_grad():
-            for chunk in real.split(batch_size):
-                x = (chunk.to(device) * 2 - 1).requires_grad_(True)
-                (grad,) = torch.autograd.grad(discriminator(x).sum(), x)
-                grads.append(grad.detach().cpu())
-    finally:
-        discriminator.train(was_training)
-    return torch.cat(grads)
-
-
 def gradient_diagnostics(discriminator: nn.Module, real: Tensor, levels: int) -> dict[str, float]:
     """Gradient checkerboard diagnostics: score (share of the gradient's RMS in grid patterns, 0–1),
     amplitude and PNR per period, of a discriminator's input gradient on ``real`` images in [0, 1]."""
@@ -198,6 +175,33 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     values = [float(v) for v in values]
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def format_mean_std(stats: Sequence[float], digits: int = 2) -> str:
+    """``"m ± s"`` of a :func:`mean_std` pair (or its JSON list).
+
+    Example:
+        >>> format_mean_std((2.0, 0.5), 1)
+        '2.0 ± 0.5'
+    """
+    return f"{stats[0]:.{digits}f} ± {stats[1]:.{digits}f}"
+
+
+def provenance(script: str, argv: Sequence[str] | None) -> dict[str, str]:
+    """Where and how a report was made: the command that regenerates it, the machine, the date.
+
+    Args:
+        script: the recipe's path from the repository root, e.g. ``"recipes/init_probe.py"``.
+        argv: the arguments it was given (``None`` or empty for the defaults).
+    """
+    from lightning_checkerboard import __version__
+
+    return {
+        "command": " ".join(["python", script, *(argv or [])]),
+        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), torch "
+                   f"{torch.__version__}, {torch.get_num_threads()} threads, lightning-checkerboard {__version__}",
+        "date": dt.date.today().isoformat(),
+    }
 
 
 def summarize(runs: Iterable[Mapping[str, float]]) -> dict[str, tuple[float, float]]:

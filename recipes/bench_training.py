@@ -93,7 +93,7 @@ def _plain_iterations(gen, disc, data: torch.Tensor, batch: int, steps: int, lat
         for p in disc.parameters():
             p.requires_grad_(True)
         # Read the losses like the task does when it logs them.
-        float(d_loss), float(g_loss)
+        float(d_loss.detach()), float(g_loss.detach())
     return times[2:]
 
 

@@ -10,29 +10,19 @@ pixel_shuffle_icnr and deconv_blur 0.00. "deconv_k3 in the last stage only" ligh
 from __future__ import annotations
 
 import pytest
-import torch
-
-from lightning_checkerboard.metrics import CheckerboardScore
-from lightning_checkerboard.models import DCGANGenerator
+from lightning_checkerboard.experiments import init_diagnostics
 
 SEEDS = range(5)
-
-
-def _diagnostics(upsampler: str, seed: int) -> dict[str, float]:
-    torch.manual_seed(seed)
-    gen = DCGANGenerator(upsampler, image_size=32, base_channels=16).train()
-    with torch.no_grad():
-        images = (gen(torch.randn(64, gen.latent_dim)) + 1) / 2
-    metric = CheckerboardScore(levels=3)
-    metric.update(images)
-    return {key: float(value) for key, value in metric.diagnostics().items()}
 
 
 @pytest.fixture(scope="module")
 def scores() -> dict[str, list[dict[str, float]]]:
     configs = ["deconv", "deconv_k3", "pixel_shuffle", "nearest_conv", "bilinear_conv", "pixel_shuffle_icnr",
                "deconv_blur", "nearest_conv,nearest_conv,deconv_k3", "nearest_conv,deconv_k3,deconv_k3"]
-    return {config: [_diagnostics(config, seed) for seed in SEEDS] for config in configs}
+    return {
+        config: [init_diagnostics(config, seed=seed, num_samples=64, image_size=32, base_channels=16) for seed in SEEDS]
+        for config in configs
+    }
 
 
 def test_every_transposed_or_subpixel_stack_reads_far_above_every_resize_stack(scores):

@@ -53,9 +53,11 @@ def test_fused_matches_reference_forward_and_all_gradients(mode, padding, dtype,
         assert _relative_error(got, want) <= tol, name
 
 
-def test_default_paths_are_the_faster_ones():
+def test_default_paths_are_the_fused_ones_where_they_exist():
     assert create_upsampler("nearest_conv", 2, 2).impl == "fused"
-    assert create_upsampler("bilinear_conv", 2, 2).impl == "reference"
+    assert create_upsampler("nearest_conv", 2, 2, scale=3).impl == "fused"
+    assert create_upsampler("bilinear_conv", 2, 2).impl == "fused"
+    assert create_upsampler("bilinear_conv", 2, 2, scale=3).impl == "reference"
 
 
 def test_state_dicts_are_interchangeable_between_paths():

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
+from lightning_checkerboard.functional.gradients import discriminator_input_gradient
 from lightning_checkerboard.functional.plots import plot_spectra
 from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore, SpectralDistance
 
@@ -86,21 +87,6 @@ class ArtifactMetrics(PeriodicCallback):
         noise = noise_all[list(share)]
         return torch.cat([pl_module.sample(noise=chunk).cpu() for chunk in noise.split(self.batch_size)])
 
-    def _gradient_images(self, pl_module: pl.LightningModule, real: Tensor) -> Tensor:
-        disc = pl_module.discriminator
-        was_training = disc.training
-        disc.eval()  # per-image gradients: BatchNorm must not mix images of a batch
-        grads = []
-        try:
-            with torch.enable_grad():
-                for chunk in real.split(self.batch_size):
-                    x = (chunk.to(pl_module.device) * 2 - 1).requires_grad_(True)
-                    (grad,) = torch.autograd.grad(disc(x).sum(), x)
-                    grads.append(grad.detach().cpu())
-        finally:
-            disc.train(was_training)
-        return torch.cat(grads)
-
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:
         """Measure now; returns (and logs) the metrics."""
@@ -132,7 +118,7 @@ class ArtifactMetrics(PeriodicCallback):
                 )
             if self.gradient and hasattr(pl_module, "discriminator"):
                 grad_score = GradientCheckerboardScore(levels=levels)
-                grad_score.update(self._gradient_images(pl_module, real))
+                grad_score.update(discriminator_input_gradient(pl_module.discriminator, real, self.batch_size))
                 metrics["artifacts/gradient_checkerboard"] = float(grad_score.compute())
         self.latest = {key.split("/", 1)[1]: value for key, value in metrics.items()}
         self.protocol = {

@@ -3,6 +3,7 @@
 Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they draw.
 """
 
+from lightning_checkerboard.functional.gradients import discriminator_input_gradient
 from lightning_checkerboard.functional.overlap import overlap_map, overlap_ratio, upsampler_matrix
 from lightning_checkerboard.functional.plots import figure_to_array, plot_period_pnr, plot_spectra
 from lightning_checkerboard.functional.resize_conv import (
@@ -40,6 +41,7 @@ __all__ = [
     "checkerboard_score_from_sums",
     "checkerboard_statistics",
     "contrast_free_ratio",
+    "discriminator_input_gradient",
     "figure_to_array",
     "grid_bin_periods",
     "hann_window_2d",

@@ -1,0 +1,159 @@
+"""Each claim of "Deconvolution and Checkerboard Artifacts" beside the number this project measures for it.
+
+    python recipes/init_probe.py && python recipes/gradient_probe.py    # the measurements
+    python recipes/article_report.py                                    # then this, in a second
+
+Reads ``leaderboards/init.json`` and ``leaderboards/gradients.json`` (written by the probes; a
+missing one is an error that names the command to run), computes the overlap ratios itself (exact
+integer counts, instant), and writes ``leaderboards/article.md``: one line per claim with the
+measured number, whether it holds by the same predicates the tests in
+``tests/test_article_claims.py`` use, and the command that produced the number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lightning_checkerboard._io import atomic_write_text
+from lightning_checkerboard.cli import UsageError, run_cli
+from lightning_checkerboard.experiments import far_above, format_mean_std, overlap_ratios
+
+#: "Reads 0": the checkerboard score's noise margin makes pattern-free stacks read exactly 0.00.
+ZERO = 0.1
+OVERLAP_COMMAND = "python recipes/overlap_figures.py"
+
+
+def _load(folder: Path, name: str, command: str) -> dict:
+    path = folder / name
+    if not path.is_file():
+        raise UsageError(f"{path} is missing; run `{command}` first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _verdict(holds: bool) -> str:
+    return "yes" if holds else "**no**"
+
+
+def claims(init: dict, grads: dict) -> list[tuple[str, str, bool, str]]:
+    """The rows of the report: (claim, measured, holds, command)."""
+    r1, r2 = overlap_ratios(ndim=1), overlap_ratios(ndim=2)
+    cfg = init["configs"]
+
+    def scores(label: str) -> list[float]:
+        return [run["score"] for run in cfg[label]["runs"]]
+
+    def summary(label: str, key: str = "score") -> str:
+        return format_mean_std(cfg[label]["summary"][key])
+
+    def amplitudes(label: str, period: int) -> list[float]:
+        return [run[f"amplitude_period_{period}"] for run in cfg[label]["runs"]]
+
+    deconv_like = ("all deconv_k3", "all deconv", "all pixel_shuffle")
+    resize_like = ("all nearest_conv", "all bilinear_conv")
+    last1, last2 = "deconv_k3 in the last stage", "deconv_k3 in the last two stages"
+    init_cmd = init["command"]
+    g_cmd = grads["command"]
+    gu, gt = grads["untrained"], grads["trained"]
+
+    def g_scores(entry: dict, stride: int) -> list[float]:
+        return [run["score"] for run in entry[str(stride)]["runs"]]
+
+    rows = [
+        ("Kernel 3, stride 2 overlaps unevenly: twice as many paths in 1-D, four times in 2-D",
+         f"max/min {r1[3, 1]:g} (1-D), {r2[3, 1]:g} (2-D); kernel 5: {r1[5, 1]:g}, {r2[5, 1]:g}",
+         r1[3, 1] == 2 and r2[3, 1] == 4 and r2[5, 1] > 1, OVERLAP_COMMAND),
+        ("A kernel divisible by the stride overlaps evenly, through any stack",
+         "kernel 4, 1–3 layers, 2-D max/min: " + ", ".join(f"{r2[4, n]:g}" for n in (1, 2, 3)),
+         all(r2[4, n] == 1 for n in (1, 2, 3)), OVERLAP_COMMAND),
+        ("Stacked uneven deconvolutions compound the pattern",
+         "kernel 3, 1–3 layers, 2-D max/min: " + ", ".join(f"{r2[3, n]:g}" for n in (1, 2, 3)),
+         r2[3, 1] < r2[3, 2] < r2[3, 3], OVERLAP_COMMAND),
+        ("Checkerboards appear before training, in generators with uneven-overlap deconvolutions",
+         f"all deconv_k3: {summary('all deconv_k3')} levels", far_above(scores("all deconv_k3"), scores("all nearest_conv")),
+         init_cmd),
+        ("Even overlap is no cure: the weights still give output phases unequal gains",
+         f"all deconv (kernel 4): {summary('all deconv')} levels", far_above(scores("all deconv"), scores("all nearest_conv")),
+         init_cmd),
+        ("Sub-pixel convolution is a deconvolution and has the same artifacts",
+         f"all pixel_shuffle: {summary('all pixel_shuffle')} levels",
+         far_above(scores("all pixel_shuffle"), scores("all nearest_conv")), init_cmd),
+        ("Nearest-neighbour resize, then convolution, has none",
+         f"all nearest_conv: {summary('all nearest_conv')} levels", max(scores("all nearest_conv")) < ZERO, init_cmd),
+        ("Bilinear resize, then convolution, has none either",
+         f"all bilinear_conv: {summary('all bilinear_conv')} levels", max(scores("all bilinear_conv")) < ZERO, init_cmd),
+        ("Every deconv/sub-pixel stack reads far above every resize-convolution stack",
+         "lowest deconv-like seed {:.2f} vs highest resize seed {:.2f} levels".format(
+             min(s for c in deconv_like for s in scores(c)), max(s for c in resize_like for s in scores(c))),
+         far_above([s for c in deconv_like for s in scores(c)], [s for c in resize_like for s in scores(c)]), init_cmd),
+        ("Deconvolution in the last layer only: artifacts at the highest frequency (period 2), not below",
+         f"period 2: {summary(last1, 'amplitude_period_2')}, period 4: {summary(last1, 'amplitude_period_4')} levels",
+         far_above(amplitudes(last1, 2), amplitudes(last1, 4)), init_cmd),
+        ("Deconvolution in the last two layers: artifacts at periods 2 and 4",
+         f"period 2: {summary(last2, 'amplitude_period_2')}, period 4: {summary(last2, 'amplitude_period_4')} levels",
+         far_above(amplitudes(last2, 4), amplitudes(last1, 4)) and min(amplitudes(last2, 2)) > 1.0, init_cmd),
+        ("(Aitken et al. 2017, not the article) ICNR-initialised sub-pixel convolution starts pattern-free",
+         f"all pixel_shuffle_icnr: {summary('all pixel_shuffle_icnr')} levels",
+         max(scores("all pixel_shuffle_icnr")) < ZERO, init_cmd),
+        ("(this project's filtered variant) a fixed [1, 2, 1] blur after the deconvolution removes it",
+         f"all deconv_blur: {summary('all deconv_blur')} levels", max(scores("all deconv_blur")) < ZERO, init_cmd),
+        ("A stride-2 first layer puts checkerboards into the discriminator's input gradient; stride 1 does not "
+         "(untrained)",
+         f"share of gradient RMS: stride 2 {format_mean_std(gu['2']['summary']['score'], 3)}, stride 1 "
+         f"{format_mean_std(gu['1']['summary']['score'], 3)}", far_above(g_scores(gu, 2), g_scores(gu, 1)), g_cmd),
+        (f"The same after {grads['steps']} GAN iterations",
+         f"share of gradient RMS: stride 2 {format_mean_std(gt['2']['summary']['score'], 3)}, stride 1 "
+         f"{format_mean_std(gt['1']['summary']['score'], 3)}", far_above(g_scores(gt, 2), g_scores(gt, 1)), g_cmd),
+    ]
+    return rows
+
+
+def render(init: dict, grads: dict) -> str:
+    """The markdown of ``leaderboards/article.md``."""
+    lines = [
+        "# The article's claims, measured",
+        "",
+        'Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016. Generated by '
+        "`python recipes/article_report.py` from [`init.json`](init.json) and [`gradients.json`](gradients.json) "
+        "(rerun the commands in the last column to refresh them); do not edit by hand.",
+        "",
+        f"Init numbers: checkerboard score in 8-bit levels, mean ± std over {init['seeds']} seeds × "
+        f"{init['samples']} samples of untrained DCGAN generators at {init['image_size']}² ([init.md](init.md)). "
+        f"Gradient numbers: share of the input gradient's RMS in grid patterns ([gradients.md](gradients.md)). "
+        f"\"Holds\" uses the predicates of `tests/test_article_claims.py`: far above = every seed more than "
+        f"10× every seed of the other side (floored at 0.001); none = every seed below {ZERO} levels.",
+        "",
+        "| claim | measured | holds | command |",
+        "| --- | --- | --- | --- |",
+    ]
+    for claim, measured, holds, command in claims(init, grads):
+        lines.append(f"| {claim} | {measured} | {_verdict(holds)} | `{command}` |")
+    lines += [
+        "",
+        "Figures: [overlap 1-D](figures/overlap_1d.png), [overlap 2-D](figures/overlap_2d.png), "
+        "[untrained samples](figures/init_samples.png).",
+        "",
+        f"- init probe: {init['machine']}, {init['date']}, {init['runtime_s']:.1f} s",
+        f"- gradient probe: {grads['machine']}, {grads['date']}, {grads['runtime_s']:.0f} s",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recipes/article_report.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=Path("leaderboards"),
+                        help="folder with init.json and gradients.json; article.md is written there")
+    args = parser.parse_args(argv)
+    init = _load(args.dir, "init.json", "python recipes/init_probe.py")
+    grads = _load(args.dir, "gradients.json", "python recipes/gradient_probe.py")
+    path = atomic_write_text(args.dir / "article.md", render(init, grads))
+    rows = claims(init, grads)
+    print(f"wrote {path}: {sum(holds for _, _, holds, _ in rows)} of {len(rows)} claims hold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, sys.argv[1:]))
