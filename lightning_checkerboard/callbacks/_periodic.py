@@ -26,8 +26,9 @@ class PeriodicCallback(Callback):
     @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = training_iteration(trainer)
-        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
-            self.measure(trainer, pl_module)
+        last = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0 and not last:
+            self.measure(trainer, pl_module)  # the last step is measured once, by on_train_end
 
     @override
     def on_train_end(self, trainer, pl_module) -> None:
