@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             seed=args.data_seed,
             num_workers=args.num_workers,
-            heldout_samples=max(args.eval_samples, args.fid_samples),
+            heldout_samples=max(args.eval_samples, args.fid_samples if args.fid != "off" else 0),
             corrupt=args.corrupt,
         )
         if args.fid_weights is not None and not args.fid_weights.is_file():
@@ -236,7 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     say(f"run directory: {run_dir}")
     if choice.note:
         say(choice.note)
-    trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint.last_path if resumed is not None else None)
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint.last_path if resumed is not None else None)
+    finally:
+        if choice.wandb_mode and rank_zero_only.rank == 0:
+            # Close the W&B run: otherwise a later run in this process would attach to it.
+            import wandb
+
+            wandb.finish()
 
     if trainer.global_rank == 0:
         metrics = record.metrics
