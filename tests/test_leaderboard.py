@@ -326,7 +326,10 @@ def test_collect_reads_several_sources_and_overlaps_count_once(tmp_path):
 
 # --- the page in a real browser -----------------------------------------------------------------
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Debian's packages by default; another Chromium-based browser and its driver through these variables
+# (the GitHub workflow points them at the runner's Chrome).
+CHROMIUM = os.environ.get("LCB_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("LCB_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="module")
