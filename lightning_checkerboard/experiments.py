@@ -187,6 +187,20 @@ def format_mean_std(stats: Sequence[float], digits: int = 2) -> str:
     return f"{stats[0]:.{digits}f} ± {stats[1]:.{digits}f}"
 
 
+def summary_cells(summary: Mapping[str, Sequence[float]], periods: Sequence[int], digits: int = 2) -> str:
+    """Markdown cells ``score | amplitude per period | PNR per period`` of a per-config summary.
+
+    Example:
+        >>> summary_cells({"score": (1.0, 0.1), "amplitude_period_2": (1.0, 0.1), "pnr_db_period_2": (3.0, 0.5)}, [2])
+        '1.00 ± 0.10 | 1.00 ± 0.10 | 3.0 ± 0.5'
+    """
+    return " | ".join(
+        [format_mean_std(summary["score"], digits)]
+        + [format_mean_std(summary[f"amplitude_period_{p}"], digits) for p in periods]
+        + [format_mean_std(summary[f"pnr_db_period_{p}"], 1) for p in periods]
+    )
+
+
 def provenance(script: str, argv: Sequence[str] | None) -> dict[str, str]:
     """Where and how a report was made: the command that regenerates it, the machine, the date.
 

@@ -32,6 +32,7 @@ from lightning_checkerboard.experiments import (
     format_mean_std,
     gradient_diagnostics,
     provenance,
+    summary_cells,
     summarize,
     untrained_gradient_diagnostics,
 )
@@ -76,10 +77,6 @@ def train_discriminator(datamodule: ImageDataModule, *, first_stride: int, seed:
     return task
 
 
-def _cell(stats, digits: int = 3) -> str:
-    return format_mean_std(stats, digits)
-
-
 def _markdown(results: dict, command: str) -> str:
     periods = results["periods"]
     lines = [
@@ -103,9 +100,7 @@ def _markdown(results: dict, command: str) -> str:
             entry = results[phase][str(stride)]
             s = entry["summary"]
             lines.append(
-                f"| {phase} | {stride} | {len(entry['runs'])} | {_cell(s['score'])} | "
-                + " | ".join(_cell(s[f"amplitude_period_{p}"]) for p in periods) + " | "
-                + " | ".join(_cell(s[f"pnr_db_period_{p}"], 1) for p in periods) + " |"
+                f"| {phase} | {stride} | {len(entry['runs'])} | {summary_cells(s, periods, 3)} |"
             )
     lines += [
         "",
@@ -139,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = [untrained_gradient_diagnostics(real, first_stride=stride, seed=seed, base_channels=args.channels)
                 for seed in range(args.seeds)]
         results["untrained"][str(stride)] = {"runs": runs, "summary": summarize(runs)}
-        print(f"untrained, stride {stride}: score {_cell(results['untrained'][str(stride)]['summary']['score'])}",
+        print(f"untrained, stride {stride}: score {format_mean_std(results['untrained'][str(stride)]['summary']['score'], 3)}",
               flush=True)
     results["untrained_s"] = time.perf_counter() - start
 

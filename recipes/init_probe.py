@@ -29,6 +29,7 @@ from lightning_checkerboard.experiments import (
     format_mean_std,
     init_configs,
     provenance,
+    summary_cells,
     summarize,
     untrained_samples,
 )
@@ -105,9 +106,7 @@ def _markdown(results: dict, command: str) -> str:
     for label, entry in results["configs"].items():
         s = entry["summary"]
         lines.append(
-            f"| {label} | `{entry['spec']}` | {format_mean_std(s['score'])} | "
-            + " | ".join(format_mean_std(s[f"amplitude_period_{p}"]) for p in periods) + " | "
-            + " | ".join(format_mean_std(s[f"pnr_db_period_{p}"], 1) for p in periods) + " |"
+            f"| {label} | `{entry['spec']}` | {summary_cells(s, periods)} |"
         )
     lines += [
         "",
