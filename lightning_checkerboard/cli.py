@@ -27,6 +27,7 @@ __all__ = [
     "check_writable_dir",
     "make_run_dir",
     "new_run_id",
+    "non_negative_float",
     "non_negative_int",
     "positive_float",
     "positive_int",
@@ -61,6 +62,7 @@ def _number_type(convert: Callable[[str], float], minimum: float, strict: bool, 
 positive_int = _number_type(int, 1, False, "a positive integer")
 non_negative_int = _number_type(int, 0, False, "a non-negative integer")
 positive_float = _number_type(float, 0.0, True, "a positive finite number")
+non_negative_float = _number_type(float, 0.0, False, "a non-negative finite number")
 
 
 def upsampler_help() -> str:

@@ -13,32 +13,26 @@ grids to W&B (offline when not logged in or unreachable) or another logger, and 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_only
 
-from lightning_checkerboard import __version__
+from lightning_checkerboard import runs
 from lightning_checkerboard.callbacks import ArtifactMetrics, FIDCallback, ResultRecorder, RunCheckpoint, SampleGrid
 from lightning_checkerboard.cli import (
     UsageError,
     add_logging_args,
     add_trainer_args,
-    make_run_dir,
-    new_run_id,
     non_negative_int,
-    parse_devices,
     positive_float,
     positive_int,
     run_cli,
     upsampler_help,
 )
 from lightning_checkerboard.data import ImageDataModule
-from lightning_checkerboard.loggers import build_logger
 from lightning_checkerboard.models import num_stages_for
-from lightning_checkerboard.records import RecordError, ResultRecord, git_revision, read_record
+from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import GANTask
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
@@ -87,37 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Lightning's DDP launcher starts the other ranks by running this script again; they find the run
-# directory chosen by rank zero here instead of making their own.
-_RUN_DIR_ENV = "LIGHTNING_CHECKERBOARD_RUN_DIR"
 # Each GAN update backpropagates through one network only, so DDP must expect unused parameters.
 _GAN_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
-
-
-def _resume_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[argparse.Namespace, Path, ResultRecord]:
-    """The recorded settings, run directory and record of the run ``--resume`` names."""
-    changed = sorted(k for k, v in vars(args).items() if k != "resume" and v != parser.get_default(k))
-    if changed:
-        raise UsageError(
-            "--resume continues a run with its recorded settings; drop "
-            + ", ".join("--" + k.replace("_", "-") for k in changed)
-        )
-    run_dir = args.resume
-    try:
-        record = read_record(run_dir)
-    except RecordError as err:
-        raise UsageError(f"--resume: {err}") from None
-    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        raise UsageError(f"--resume: {run_dir} has no checkpoints/last.ckpt to continue from")
-    if record.status == "finished":
-        raise UsageError(f"--resume: the run in {run_dir} already finished")
-    recorded = dict(vars(args))
-    recorded.update({k: v for k, v in record.config.items() if k in recorded})
-    for key in ("output_dir", "fid_weights"):
-        if recorded[key] is not None:
-            recorded[key] = Path(recorded[key])
-    recorded["resume"] = run_dir
-    return argparse.Namespace(**recorded), run_dir, record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     resumed: ResultRecord | None = None
     if args.resume is not None:
-        args, run_dir, resumed = _resume_settings(parser, args)
+        args, run_dir, resumed = runs.resume_settings(parser, args, path_keys=("output_dir", "fid_weights"))
     options = {"padding": args.padding} if args.padding else {}
 
     # Everything that can be a user mistake is checked here, before any data is built or trained on.
@@ -148,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:  # RuntimeError: --fid required
         raise UsageError(str(err)) from None
     if resumed is None:
-        if rank_zero_only.rank != 0 and os.environ.get(_RUN_DIR_ENV):
-            run_dir = Path(os.environ[_RUN_DIR_ENV])
-        else:
-            run_dir = make_run_dir(args.output_dir, "gan", args.dataset, args.upsampler, args.seed, new_run_id())
-            os.environ[_RUN_DIR_ENV] = str(run_dir)
+        run_dir = runs.run_directory(args.output_dir, "gan", args.dataset, args.upsampler, args.seed)
     run_id = resumed.run_id if resumed is not None else run_dir.name.rsplit("-", 1)[-1]
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -172,39 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         upsampler_options=options,
     )
 
-    tags = ["task:gan", f"dataset:{datamodule.name}", f"upsampler:{args.upsampler}",
-            *{f"stage:{name}" for name in task.stage_names}, *filter(None, args.tags.split(","))]
-    choice = build_logger(args.logger, run_dir, run_name=f"gan-{args.upsampler}-s{args.seed}",
-                          project=args.wandb_project, entity=args.wandb_entity, tags=tags, run_id=run_id)
-    config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    config.update(stages=task.stage_names, package_version=__version__)
-    config.pop("resume")
     if resumed is not None:
         record = resumed
         record.status, record.message, record.finished_at = "running", "", None
     else:
-        record = ResultRecord(
-            run_id=run_id,
-            task="gan",
-            status="running",
-            dataset=datamodule.name,
-            dataset_fingerprint=datamodule.fingerprint,
-            image_size=args.image_size,
-            upsampler=args.upsampler,
-            upsampler_stages=task.stage_names,
-            upsampler_options=options,
-            seed=args.seed,
-            max_steps=args.max_steps,
-            config=config,
-            package_version=__version__,
-            git_revision=git_revision(),
-        )
-    if choice.logger:
-        choice.logger.log_hyperparams(config)
-        if choice.wandb_mode and rank_zero_only.rank == 0:
-            experiment = choice.logger.experiment
-            record.wandb = {"mode": choice.wandb_mode, "path": getattr(experiment, "path", None),
-                            "url": getattr(experiment, "url", None)}
+        config = runs.run_config(args, stages=task.stage_names)
+        record = runs.new_record(run_id, "gan", datamodule, args, task.stage_names, options, config)
+    tags = ["task:gan", f"dataset:{datamodule.name}", f"upsampler:{args.upsampler}",
+            *{f"stage:{name}" for name in task.stage_names}]
+    choice = runs.start_logging(args, run_dir, record, run_name=f"gan-{args.upsampler}-s{args.seed}", tags=tags)
 
     checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=args.eval_every)
     callbacks = [
@@ -214,36 +151,21 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint,
         ResultRecorder(record, args.batch_size),  # last: it collects what the others measured
     ]
-    trainer = pl.Trainer(
+    trainer = runs.build_trainer(
+        args,
         max_steps=args.max_steps * GANTask.optimizer_steps_per_iteration,
-        accelerator=args.accelerator,
-        devices=parse_devices(args.devices),
-        num_nodes=args.num_nodes,
-        strategy=_GAN_STRATEGIES.get(args.strategy, args.strategy),
-        precision=args.precision,
         logger=choice.logger,
         callbacks=callbacks,
-        default_root_dir=run_dir,
-        log_every_n_steps=min(10, args.max_steps),
-        enable_progress_bar=sys.stderr.isatty(),
-        enable_model_summary=False,
-        enable_checkpointing=False,  # RunCheckpoint keeps last.ckpt
-        use_distributed_sampler=False,  # the datamodule shards batches by rank itself
+        run_dir=run_dir,
+        strategy=_GAN_STRATEGIES.get(args.strategy, args.strategy),
     )
-    say = print if rank_zero_only.rank == 0 else (lambda *a, **k: None)
+    say = runs.say
     say(f"run {run_id}: {args.upsampler} on {datamodule.name} at {args.image_size}², stages {task.stage_names}"
         + (" (resumed)" if resumed is not None else ""))
     say(f"run directory: {run_dir}")
     if choice.note:
         say(choice.note)
-    try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint.last_path if resumed is not None else None)
-    finally:
-        if choice.wandb_mode and rank_zero_only.rank == 0:
-            # Close the W&B run: otherwise a later run in this process would attach to it.
-            import wandb
-
-            wandb.finish()
+    runs.fit(trainer, task, datamodule, choice, ckpt_path=checkpoint.last_path if resumed is not None else None)
 
     if trainer.global_rank == 0:
         metrics = record.metrics

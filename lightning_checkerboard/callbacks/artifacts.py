@@ -43,8 +43,11 @@ class ArtifactMetrics(PeriodicCallback):
     spectra plot (also saved as ``spectra/<step>.png``). The last values are in :attr:`latest` for
     the result record, and the measurement protocol in :attr:`protocol`.
 
-    The module needs ``sample(num, seed=...)`` returning images in [0, 1]; the trainer's
-    datamodule provides ``heldout_images()`` in [0, 1] (without one, only the score is measured).
+    The module provides the images: ``metric_samples(num, seed=, batch_size=, rank=, world_size=)``
+    returns this process's share in [0, 1] (generated images for
+    :class:`~lightning_checkerboard.tasks.GANTask`, stylised held-out content for
+    :class:`~lightning_checkerboard.tasks.StyleTransferTask`). The trainer's datamodule provides
+    ``heldout_images()`` in [0, 1] (without one, only the score is measured).
 
     Args:
         every_n_steps: interval in training iterations; 0 measures only at the end.
@@ -81,11 +84,8 @@ class ArtifactMetrics(PeriodicCallback):
         return default_levels(image_size, stages)
 
     def _generate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor:
-        # Split the fixed latent points across processes; the seed makes them the same every time.
-        share = range(trainer.global_rank, self.num_samples, trainer.world_size)
-        noise_all = torch.randn(self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.seed))
-        noise = noise_all[list(share)]
-        return torch.cat([pl_module.sample(noise=chunk).cpu() for chunk in noise.split(self.batch_size)])
+        return pl_module.metric_samples(self.num_samples, seed=self.seed, batch_size=self.batch_size,
+                                        rank=trainer.global_rank, world_size=trainer.world_size).cpu()
 
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:

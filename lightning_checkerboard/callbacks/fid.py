@@ -81,9 +81,10 @@ class FIDCallback(PeriodicCallback):
         if not self._real_ready:
             real_count = self._prepare_real(trainer, pl_module.device)
             self.protocol["fid_real_samples"] = real_count
-        noise = torch.randn(self.num_samples, pl_module.hparams.latent_dim, generator=torch.Generator().manual_seed(self.seed))
-        for chunk in noise[trainer.global_rank :: trainer.world_size].split(self.batch_size):
-            self.metric.update(pl_module.sample(noise=chunk), real=False)
+        fake = pl_module.metric_samples(self.num_samples, seed=self.seed, batch_size=self.batch_size,
+                                        rank=trainer.global_rank, world_size=trainer.world_size)
+        for chunk in fake.split(self.batch_size):
+            self.metric.update(chunk, real=False)
         value = float(self.metric.compute())
         self.protocol.update(self._info())
         self.protocol["fid_real_from_cache"] = bool(self.metric.result_info().get("fid_real_from_cache", False))

@@ -9,5 +9,7 @@ Example:
 from lightning_checkerboard.data.datamodule import ImageDataModule, default_cache_dir
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.sources import DATASET_FORMS, parse_dataset
+from lightning_checkerboard.data.style import STYLE_IMAGES, load_style_image
 
-__all__ = ["DATASET_FORMS", "DatasetError", "ImageDataModule", "default_cache_dir", "parse_dataset"]
+__all__ = ["DATASET_FORMS", "STYLE_IMAGES", "DatasetError", "ImageDataModule", "default_cache_dir", "load_style_image",
+           "parse_dataset"]

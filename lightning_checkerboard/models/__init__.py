@@ -1,5 +1,17 @@
-"""Plain ``nn.Module`` models whose upsampling stages come from the registry."""
+"""Plain ``nn.Module`` models whose upsampling stages come from the registry, and the loss network."""
 
 from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_, num_stages_for
+from lightning_checkerboard.models.loss_network import LossNetworkError, VGGFeatures, load_loss_network
+from lightning_checkerboard.models.transformer_net import TransformerNet, check_style_image_size
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "dcgan_init_", "num_stages_for"]
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "LossNetworkError",
+    "TransformerNet",
+    "VGGFeatures",
+    "check_style_image_size",
+    "dcgan_init_",
+    "load_loss_network",
+    "num_stages_for",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,16 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
 
 __all__ = ["GANTask", "LOSSES"]
 
 LOSSES = ("nonsaturating", "hinge")
-
-
-def _check_positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
-    return float(value)
 
 
 class GANTask(pl.LightningModule):
@@ -85,8 +79,8 @@ class GANTask(pl.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
-        _check_positive_float("lr_g", lr_g)
-        _check_positive_float("lr_d", lr_d)
+        check_positive_float("lr_g", lr_g)
+        check_positive_float("lr_d", lr_d)
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}.")
         if isinstance(upsampler, (list, tuple)):
@@ -144,6 +138,18 @@ class GANTask(pl.LightningModule):
             self.generator.train(was_training)
         return ((images.float() + 1) / 2).clamp(0, 1)
 
+    @torch.no_grad()
+    def metric_samples(self, num: int, *, seed: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
+        """This process's share of ``num`` images for the metrics, in [0, 1], the same on every call.
+
+        The metric callbacks (:class:`~lightning_checkerboard.callbacks.ArtifactMetrics`,
+        :class:`~lightning_checkerboard.callbacks.FIDCallback`) call this: image ``i`` comes from the
+        ``i``-th row of noise drawn with ``seed``, and process ``rank`` makes rows
+        ``rank, rank + world_size, …``, so every measurement scores the same latent points.
+        """
+        noise = torch.randn(num, self.hparams.latent_dim, generator=torch.Generator().manual_seed(seed))
+        return torch.cat([self.sample(noise=chunk) for chunk in noise[rank::world_size].split(batch_size)])
+
     def _d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         if self.hparams.loss == "hinge":
             return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
@@ -153,13 +159,6 @@ class GANTask(pl.LightningModule):
         if self.hparams.loss == "hinge":
             return -fake_logits.mean()
         return F.softplus(-fake_logits).mean()
-
-    def _check_finite(self, name: str, value: Tensor) -> bool:
-        if torch.isfinite(value).all():
-            return True
-        self.diverged = f"{name} became {value.item()} at step {self.global_step}"
-        self.trainer.should_stop = True
-        return False
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -173,7 +172,7 @@ class GANTask(pl.LightningModule):
 
         self.toggle_optimizer(opt_d)
         d_loss = self._d_loss(self.discriminator(real), self.discriminator(fake.detach()))
-        if not self._check_finite("discriminator loss", d_loss.detach()):
+        if not stop_if_not_finite(self, "discriminator loss", d_loss.detach()):
             self.untoggle_optimizer(opt_d)
             return  # no step: the weights stay those of the last good step
         opt_d.zero_grad(set_to_none=True)
@@ -183,7 +182,7 @@ class GANTask(pl.LightningModule):
 
         self.toggle_optimizer(opt_g)
         g_loss = self._g_loss(self.discriminator(fake))
-        if not self._check_finite("generator loss", g_loss.detach()):
+        if not stop_if_not_finite(self, "generator loss", g_loss.detach()):
             self.untoggle_optimizer(opt_g)
             return
         opt_g.zero_grad(set_to_none=True)
