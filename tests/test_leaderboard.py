@@ -183,6 +183,23 @@ def test_fid_samples_do_not_split_tables_when_fid_was_not_measured():
     assert len(board.tables) == 1 and board.tables[0].rows[0].n == 2
 
 
+def test_style_transfer_runs_with_pretrained_and_random_loss_networks_never_share_a_table():
+    def style(run_id, network, style_weight=5.0):
+        record = _record(run_id, protocol={**PROTOCOL, "loss_network": network})
+        record.task = "style_transfer"
+        record.config = {"batch_size": 4, "base_channels": 32, "style": "gravel", "style_weight": style_weight}
+        return record
+
+    board = aggregate([style("a", "vgg16-imagenet"), style("b", "vgg16-imagenet"), style("c", "vgg16-random-seed0"),
+                       style("d", "vgg16-imagenet", style_weight=10.0), _record("g")])
+    tables = {(t.task, t.protocol.get("loss_network"), t.budget.get("style_weight")): t for t in board.tables}
+    assert sorted(tables, key=str) == sorted([("gan", None, None), ("style_transfer", "vgg16-imagenet", 5.0),
+                                              ("style_transfer", "vgg16-random-seed0", 5.0),
+                                              ("style_transfer", "vgg16-imagenet", 10.0)], key=str)
+    assert tables[("style_transfer", "vgg16-imagenet", 5.0)].rows[0].n == 2
+    assert "loss_network" not in tables[("gan", None, None)].protocol
+
+
 # --- schema versions and malformed files --------------------------------------------------------
 
 

@@ -33,10 +33,13 @@ __all__ = [
 ]
 
 #: Metric-protocol settings that must match for numbers to be compared.
-PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples")
-#: Training settings that must match for a ranking to be fair (from the record's config).
+PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples", "loss_network")
+#: Training settings that must match for a ranking to be fair (from the record's config): the GAN
+#: task's, then the style-transfer task's.
 BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",
-               "disc_first_stride", "loss", "lr_g", "lr_d")
+               "disc_first_stride", "loss", "lr_g", "lr_d",
+               "base_channels", "style", "style_size", "content_weight", "style_weight", "tv_weight",
+               "content_layer", "lr")
 #: ``(key, label, source)``: the aggregated numbers, all but throughput lower-is-better.
 METRICS = (
     ("checkerboard", "checkerboard (levels)", "metrics"),
@@ -178,10 +181,13 @@ def deduplicate(records: Iterable[ResultRecord]) -> tuple[list[ResultRecord], li
 
 
 def protocol_of(record: ResultRecord) -> dict[str, Any]:
-    """The protocol settings that decide comparability (``fid_samples`` only when FID was measured)."""
+    """The protocol settings that decide comparability (``fid_samples`` only when FID was measured,
+    ``loss_network`` only for tasks that have one: pretrained and random VGG-16 runs never share a table)."""
     protocol = {key: record.protocol.get(key) for key in PROTOCOL_KEYS}
     if protocol["fid_extractor"] is None:
         protocol.pop("fid_samples")
+    if protocol["loss_network"] is None:  # only style transfer has one
+        protocol.pop("loss_network")
     return protocol
 
 
