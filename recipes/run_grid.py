@@ -1,17 +1,18 @@
-"""Run every registered upsampler × seeds through ``recipes/gan.py``, then build the leaderboard.
+"""Run every registered upsampler × seeds through a task's recipe, then build the leaderboard.
 
-    python recipes/run_grid.py                              # the committed leaderboards/ budget
+    python recipes/run_grid.py                              # the committed GAN leaderboard budget
     python recipes/run_grid.py --runs /tmp/lcb-grid --seeds 0 1 2 --out leaderboards
+    python recipes/run_grid.py --task style_transfer --upsamplers deconv nearest_conv
 
-The default budget is sized for a 2-core CPU: 32×32 ``photos`` (embedded, no network), batch 32,
+The GAN budget is sized for a 2-core CPU: 32×32 ``photos`` (embedded, no network), batch 32,
 generator and discriminator width 16, 400 iterations, artifacts measured once at the end on 128
-samples, FID off. Runs go one after the other, each in its own process with one compute thread
-(``OMP_NUM_THREADS=1``: on a CPU shared with other work, torch's default of one thread per core
-made steps about nine times slower), so a crash in one does not stop the rest; its record says
-``failed`` and the leaderboard lists it apart. A combination that already has a finished
-record under ``--runs`` is not run again, so an interrupted grid continues where it stopped.
-Extra arguments after ``--`` go to every ``recipes/gan.py`` run. For many machines, use the W&B
-sweep in ``recipes/sweep.yaml`` instead.
+samples, FID off. The style-transfer budget is ``recipes/style_transfer.py``'s default run. Runs go
+one after the other, each in its own process with one compute thread (``OMP_NUM_THREADS=1``: on a
+CPU shared with other work, torch's default of one thread per core made steps about nine times
+slower), so a crash in one does not stop the rest; its record says ``failed`` and the leaderboard
+lists it apart. A combination that already has a finished record under ``--runs`` is not run
+again, so an interrupted grid continues where it stopped. Extra arguments after ``--`` go to every
+run. For many machines, use the W&B sweep in ``recipes/sweep.yaml`` instead.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ from lightning_checkerboard.cli import UsageError, non_negative_int, run_cli
 from lightning_checkerboard.records import RECORD_FILENAME, RecordError, read_record
 from lightning_checkerboard.upsamplers import list_upsamplers
 
-RECIPE = Path(__file__).resolve().parent / "gan.py"
+RECIPES = Path(__file__).resolve().parent
 
-#: The budget of the committed leaderboard: ``recipes/gan.py`` flags shared by every run.
-BUDGET = (
-    "--dataset", "photos", "--image-size", "32", "--batch-size", "32",
-    "--gen-channels", "16", "--disc-channels", "16", "--max-steps", "400",
-    "--eval-every", "0", "--eval-samples", "128", "--fid", "off",
-)
+#: The budget of the committed leaderboards, per task: recipe flags shared by every run.
+BUDGETS = {
+    "gan": (
+        "--dataset", "photos", "--image-size", "32", "--batch-size", "32",
+        "--gen-channels", "16", "--disc-channels", "16", "--max-steps", "400",
+        "--eval-every", "0", "--eval-samples", "128", "--fid", "off",
+    ),
+    "style_transfer": (),  # the recipe's default run
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,25 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.add_argument("--task", choices=tuple(BUDGETS), default="gan", help="recipes/<task>.py runs the grid")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the run directories go")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="where the leaderboard goes")
     parser.add_argument("--upsamplers", nargs="+", default=None, metavar="NAME",
                         help="registered upsamplers to run (default: all of them)")
     parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2])
-    parser.add_argument("--logger", default="none", help="logger of every run (recipes/gan.py --logger)")
+    parser.add_argument("--logger", default="none", help="logger of every run (the recipe's --logger)")
     parser.add_argument("--no-build", action="store_true", help="only run; do not build the leaderboard")
-    parser.add_argument("gan_args", nargs="*", help="after --: extra recipes/gan.py flags for every run")
+    parser.add_argument("recipe_args", nargs="*", help="after --: extra recipe flags for every run")
     return parser
 
 
-def _finished(runs: Path, upsampler: str, seed: int) -> Path | None:
-    """A run directory under ``runs`` with a finished record for this upsampler and seed."""
-    for path in sorted(runs.glob(f"gan/*/{upsampler}/seed{seed}-*/{RECORD_FILENAME}")):
+def _finished(runs: Path, upsampler: str, seed: int, task: str = "gan") -> Path | None:
+    """A run directory under ``runs`` with a finished record of ``task`` for this upsampler and seed."""
+    for path in sorted(runs.glob(f"{task}/*/{upsampler}/seed{seed}-*/{RECORD_FILENAME}")):
         try:
             record = read_record(path)
         except RecordError:
             continue
-        if record.status == "finished" and record.upsampler == upsampler and record.seed == seed:
+        if record.status == "finished" and record.upsampler == upsampler and record.seed == seed and record.task == task:
             return path.parent
     return None
 
@@ -78,20 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     failures = 0
     for index, (name, seed) in enumerate(grid, 1):
-        done = _finished(args.runs, name, seed)
+        done = _finished(args.runs, name, seed, args.task)
         if done is not None:
             print(f"[{index}/{len(grid)}] {name} seed {seed}: already finished in {done}", flush=True)
             continue
-        command = [sys.executable, str(RECIPE), "--upsampler", name, "--seed", str(seed), *BUDGET,
-                   "--logger", args.logger, "--output-dir", str(args.runs), *args.gan_args]
+        command = [sys.executable, str(RECIPES / f"{args.task}.py"), "--upsampler", name, "--seed", str(seed),
+                   *BUDGETS[args.task], "--logger", args.logger, "--output-dir", str(args.runs), *args.recipe_args]
         print(f"[{index}/{len(grid)}] {name} seed {seed} …", flush=True)
         run_start = time.perf_counter()
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         result = subprocess.run(command, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - run_start
         if result.returncode == 2:  # a usage error repeats for every run: stop at the first
-            raise UsageError(f"recipes/gan.py refused the flags: {result.stderr.strip().splitlines()[-1]}")
-        summary = [line for line in result.stdout.splitlines() if line.startswith(("status:", "checkerboard score:"))]
+            raise UsageError(f"recipes/{args.task}.py refused the flags: {result.stderr.strip().splitlines()[-1]}")
+        summary = [line for line in result.stdout.splitlines() if line.startswith(("status:", "checkerboard score"))]
         print(f"    {seconds:.0f} s, exit {result.returncode}: {' | '.join(summary)}", flush=True)
         if result.returncode != 0:
             failures += 1

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"an image file, or a bundled image: {', '.join(STYLE_IMAGES)}")
     style.add_argument("--style-size", type=positive_int, default=None, help="style image side (default: --image-size)")
     style.add_argument("--content-weight", type=positive_float, default=1.0)
-    style.add_argument("--style-weight", type=positive_float, default=5.0)
+    style.add_argument("--style-weight", type=positive_float, default=1.0)
     style.add_argument("--tv-weight", type=non_negative_float, default=0.0,
                        help="total-variation weight; off by default because it hides the artifacts measured")
     style.add_argument("--content-layer", choices=tuple(VGG_LAYERS), default="relu2_2")

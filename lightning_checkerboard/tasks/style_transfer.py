@@ -37,12 +37,14 @@ def _relative_sq_error(value: Tensor, target: Tensor) -> Tensor:
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
-    """Relative squared feature error ``‖φ(ŷ) − φ(x)‖² / ‖φ(x)‖²``, averaged over the batch.
+    """Relative squared feature error over the batch: ``Σ_b ‖φ(ŷ_b) − φ(x_b)‖² / Σ_b ‖φ(x_b)‖²``.
 
     Relative, so one weight means the same thing with pretrained and random loss networks, whose
-    activations differ in scale by orders of magnitude.
+    activations differ in scale by orders of magnitude. Normalised by the whole batch, not image by
+    image: a dark, flat photo has little feature energy, and dividing by its own would let it
+    dominate the loss.
     """
-    return _relative_sq_error(features, target)
+    return (features - target).pow(2).sum() / target.pow(2).sum().clamp_min(torch.finfo(target.dtype).tiny)
 
 
 def style_loss(features: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
@@ -113,7 +115,7 @@ class StyleTransferTask(pl.LightningModule):
         loss_network: VGGFeatures | None = None,
         base_channels: int = 32,
         content_weight: float = 1.0,
-        style_weight: float = 5.0,
+        style_weight: float = 1.0,
         tv_weight: float = 0.0,
         content_layer: str = "relu2_2",
         style_layers: Sequence[str] = tuple(VGG_LAYERS),
