@@ -8,7 +8,8 @@ of claim, each measured here with the project's own tools:
 - uneven overlap comes from kernels not divisible by the stride and compounds through stacks
   (:func:`overlap_ratios`);
 - strided convolutions put checkerboards into gradients (:func:`gradient_diagnostics` of a
-  discriminator's input gradient on real images).
+  discriminator's input gradient on real images, signed or as per-pixel energy, for the
+  :data:`GRADIENT_CONFIGS` of its first layer).
 
 ``recipes/init_probe.py``, ``recipes/gradient_probe.py``, ``recipes/overlap_figures.py`` and
 ``recipes/article_report.py`` print these numbers; ``tests/test_article_claims.py`` asserts them.
@@ -34,6 +35,8 @@ from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerat
 
 __all__ = [
     "ARTIFACT_FREE_INIT",
+    "GRADIENT_CONFIGS",
+    "GRADIENT_QUANTITIES",
     "checkerboard_diagnostics",
     "init_configs",
     "init_diagnostics",
@@ -41,16 +44,30 @@ __all__ = [
     "far_above",
     "format_mean_std",
     "gradient_diagnostics",
+    "gradient_energy",
+    "gradient_probe_diagnostics",
     "mean_std",
     "overlap_ratios",
+    "phase_energy_ratio",
     "provenance",
     "summarize",
+    "untrained_discriminator",
     "untrained_gradient_diagnostics",
     "untrained_samples",
 ]
 
 #: Single-layer upsamplers whose untrained stacks the article (and ICNR) predict to be pattern-free.
 ARTIFACT_FREE_INIT = ("nearest_conv", "bilinear_conv", "pixel_shuffle_icnr", "deconv_blur")
+
+#: Discriminator first layers compared by the gradient probe, key → (first stride, first kernel). The
+#: keys are what ``leaderboards/gradients.json`` files them under: ``"2"`` is the DCGAN default (4×4,
+#: stride 2: even overlap in the backward pass), ``"2k3"`` the article's uneven overlap (3×3, stride 2)
+#: and ``"1"`` no stride in the first layer (3×3, stride 1).
+GRADIENT_CONFIGS: dict[str, tuple[int, int]] = {"2": (2, 4), "2k3": (2, 3), "1": (1, 3)}
+
+#: What :func:`gradient_diagnostics` scores: the signed gradient, or its per-pixel energy
+#: (:func:`gradient_energy`).
+GRADIENT_QUANTITIES = ("gradient", "energy")
 
 
 def init_configs(stages: int) -> dict[str, str]:
@@ -146,14 +163,117 @@ def init_diagnostics(upsampler: str, *, seed: int, num_samples: int = 256, image
     return checkerboard_diagnostics(images, num_stages_for(image_size))
 
 
-def gradient_diagnostics(discriminator: nn.Module, real: Tensor, levels: int) -> dict[str, float]:
-    """Gradient checkerboard diagnostics: score (share of the gradient's RMS in grid patterns, 0–1),
-    amplitude and PNR per period, of a discriminator's input gradient on ``real`` images in [0, 1]."""
-    return _diagnostics(GradientCheckerboardScore(levels=levels), discriminator_input_gradient(discriminator, real))
+def gradient_energy(gradient: Tensor) -> Tensor:
+    """Per-pixel energy of input gradients: the squares summed over channels.
+
+    Why energy: with uneven overlap (a 3×3, stride-2 first layer) the backward pass sums 1, 2 or 4
+    kernel taps into a pixel depending on its phase on the stride grid. Where the gradient arriving
+    at that layer changes sign from position to position (as at initialisation), those terms add
+    incoherently, so the gradient's *variance* follows the tap count (4 : 2 : 2 : 1 over the 2×2
+    phases) while its sign stays random: some pixels get several times the gradient of their
+    neighbours. A zero-mean field whose variance is periodic has a flat power spectrum, so a spectral
+    score of the signed gradient cannot see that pattern; the energy has the periodic mean as a
+    spectral line, which :class:`~lightning_checkerboard.metrics.GradientCheckerboardScore` measures
+    (after its per-image normalisation, as the share of the energy map's RMS in grid patterns). A
+    coherent, signed pattern (the same sign in every cell) shows in both.
+
+    Args:
+        gradient: ``(B, C, H, W)`` float gradients.
+
+    Returns:
+        ``(B, 1, H, W)``, non-negative.
+
+    Raises:
+        ValueError: if ``gradient`` is not a 4-D float tensor.
+
+    Example:
+        >>> gradient_energy(torch.tensor([[[[1.0, -2.0]], [[2.0, 0.0]]]]))
+        tensor([[[[5., 4.]]]])
+    """
+    if not isinstance(gradient, Tensor) or gradient.ndim != 4 or not gradient.is_floating_point():
+        shape = tuple(gradient.shape) if isinstance(gradient, Tensor) else type(gradient).__name__
+        raise ValueError(f"gradient must be a 4-D float tensor (B, C, H, W); got {shape}.")
+    return gradient.square().sum(dim=1, keepdim=True)
 
 
-def untrained_gradient_diagnostics(real: Tensor, *, first_stride: int, seed: int,
-                                   base_channels: int = 64) -> dict[str, float]:
+def phase_energy_ratio(gradient: Tensor, period: int = 2) -> float:
+    """Max/min, over the ``period × period`` pixel phases, of the gradient's mean energy; 1.0 is even.
+
+    A direct, metric-free check of the tap-count picture in :func:`gradient_energy`: a 3×3, stride-2
+    first layer with equal taps gives 4 (2 per dimension, as :func:`overlap_ratios` counts them).
+
+    Args:
+        gradient: ``(B, C, H, W)`` float gradients, ``H`` and ``W`` divisible by ``period``.
+        period: the grid's period in pixels, at least 2.
+
+    Raises:
+        ValueError: on a bad ``gradient`` or ``period``.
+
+    Example:
+        >>> g = torch.ones(1, 1, 4, 4)
+        >>> g[..., ::2, ::2] = 2.0  # one phase in four gets twice the gradient
+        >>> phase_energy_ratio(g)
+        4.0
+    """
+    energy = gradient_energy(gradient)
+    if isinstance(period, bool) or not isinstance(period, int) or period < 2:
+        raise ValueError(f"period must be an integer >= 2; got {period!r}.")
+    if energy.shape[-2] % period or energy.shape[-1] % period:
+        raise ValueError(f"period must divide the gradient's height and width; got {period} for "
+                         f"{tuple(energy.shape[-2:])}.")
+    phases = torch.stack([energy[..., i::period, j::period].mean() for i in range(period) for j in range(period)])
+    return float(phases.max() / phases.min().clamp_min(torch.finfo(phases.dtype).tiny))
+
+
+def gradient_diagnostics(discriminator: nn.Module, real: Tensor, levels: int,
+                         quantity: str = "gradient") -> dict[str, float]:
+    """Gradient checkerboard diagnostics of a discriminator's input gradient on ``real`` images in [0, 1].
+
+    Score (share of the scored map's RMS in grid patterns, 0–1), contrast-free ratio, amplitude and
+    PNR per period, from :class:`~lightning_checkerboard.metrics.GradientCheckerboardScore`.
+
+    Args:
+        discriminator: maps ``(B, C, H, W)`` images in [-1, 1] to one logit per image.
+        real: ``(N, C, H, W)`` images in [0, 1].
+        levels: stride-2 stages whose periods (2 … ``2**levels``) are measured.
+        quantity: ``"gradient"`` scores the signed gradient; ``"energy"`` its per-pixel energy
+            (:func:`gradient_energy`), where uneven overlap's pattern lives.
+
+    Raises:
+        ValueError: on an unknown ``quantity``.
+    """
+    if quantity not in GRADIENT_QUANTITIES:
+        raise ValueError(f"quantity must be one of {', '.join(GRADIENT_QUANTITIES)}; got {quantity!r}.")
+    return _gradient_quantity_diagnostics(discriminator_input_gradient(discriminator, real), levels, quantity)
+
+
+def _gradient_quantity_diagnostics(gradient: Tensor, levels: int, quantity: str) -> dict[str, float]:
+    scored = gradient_energy(gradient) if quantity == "energy" else gradient
+    return _diagnostics(GradientCheckerboardScore(levels=levels), scored)
+
+
+def gradient_probe_diagnostics(discriminator: nn.Module, real: Tensor, levels: int) -> dict[str, float]:
+    """Everything the gradient probe records of one discriminator, from one input gradient.
+
+    The keys of :func:`gradient_diagnostics` for the signed gradient (``score``, ``ratio``,
+    ``amplitude_period_{P}``, ``pnr_db_period_{P}``), the same prefixed ``energy_`` for its energy, and
+    ``phase_energy_ratio`` (:func:`phase_energy_ratio`).
+
+    Args:
+        discriminator: maps ``(B, C, H, W)`` images in [-1, 1] to one logit per image.
+        real: ``(N, C, H, W)`` images in [0, 1].
+        levels: stride-2 stages whose periods (2 … ``2**levels``) are measured.
+    """
+    gradient = discriminator_input_gradient(discriminator, real)
+    out = _gradient_quantity_diagnostics(gradient, levels, "gradient")
+    out.update({f"energy_{key}": value
+                for key, value in _gradient_quantity_diagnostics(gradient, levels, "energy").items()})
+    out["phase_energy_ratio"] = phase_energy_ratio(gradient)
+    return out
+
+
+def untrained_gradient_diagnostics(real: Tensor, *, first_stride: int, seed: int, base_channels: int = 64,
+                                   first_kernel: int | None = None, quantity: str = "gradient") -> dict[str, float]:
     """:func:`gradient_diagnostics` of a freshly initialised DCGAN discriminator at the images' size.
 
     Periods 2 … ``2**stages`` are measured, one per stride-2 stage of a DCGAN generator of that size.
@@ -163,12 +283,36 @@ def untrained_gradient_diagnostics(real: Tensor, *, first_stride: int, seed: int
         first_stride: 1 or 2, the discriminator's first-layer stride.
         seed: seeds the weights.
         base_channels: the discriminator's ``ndf``.
+        first_kernel: the first layer's kernel (``None``: 4 with stride 2, 3 with stride 1; 3 with
+            stride 2 is the article's uneven overlap).
+        quantity: ``"gradient"`` or ``"energy"``, as for :func:`gradient_diagnostics`.
+
+    Example:
+        >>> real = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> d = untrained_gradient_diagnostics(real, first_stride=2, first_kernel=3, seed=0, base_channels=8,
+        ...                                    quantity="energy")
+        >>> 0.0 <= d["score"] <= 1.0
+        True
     """
-    size = real.shape[-1]
+    disc = untrained_discriminator(real, first_stride=first_stride, first_kernel=first_kernel, seed=seed,
+                                   base_channels=base_channels)
+    return gradient_diagnostics(disc, real, num_stages_for(real.shape[-1]), quantity=quantity)
+
+
+def untrained_discriminator(real: Tensor, *, first_stride: int, seed: int, base_channels: int = 64,
+                            first_kernel: int | None = None) -> DCGANDiscriminator:
+    """A freshly initialised DCGAN discriminator for images the size and channels of ``real``.
+
+    Args:
+        real: ``(N, C, S, S)`` images (only the shape is read).
+        first_stride: 1 or 2.
+        seed: seeds the weights (``torch.manual_seed``).
+        base_channels: the discriminator's ``ndf``.
+        first_kernel: the first layer's kernel, ``None`` for the default.
+    """
     torch.manual_seed(seed)
-    disc = DCGANDiscriminator(image_size=size, channels=real.shape[1], base_channels=base_channels,
-                              first_stride=first_stride)
-    return gradient_diagnostics(disc, real, num_stages_for(size))
+    return DCGANDiscriminator(image_size=real.shape[-1], channels=real.shape[1], base_channels=base_channels,
+                              first_stride=first_stride, first_kernel=first_kernel)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -33,11 +33,20 @@ def _load(folder: Path, name: str, command: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _verdict(holds: bool) -> str:
+def _verdict(holds: bool | str) -> str:
+    if isinstance(holds, str):  # a qualified answer
+        return holds
     return "yes" if holds else "**no**"
 
 
-def claims(init: dict, grads: dict) -> list[tuple[str, str, bool, str]]:
+def _separated(high: list[float], low: list[float]) -> bool | str:
+    """``True`` if far above (10×); "partly" if every seed is at least 2× every other; else ``False``."""
+    if far_above(high, low):
+        return True
+    return "partly: every seed ≥ 2× apart, short of 10×" if far_above(high, low, factor=2.0) else False
+
+
+def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
     """The rows of the report: (claim, measured, holds, command)."""
     r1, r2 = overlap_ratios(ndim=1), overlap_ratios(ndim=2)
     cfg = init["configs"]
@@ -58,8 +67,8 @@ def claims(init: dict, grads: dict) -> list[tuple[str, str, bool, str]]:
     g_cmd = grads["command"]
     gu, gt = grads["untrained"], grads["trained"]
 
-    def g_scores(entry: dict, stride: int) -> list[float]:
-        return [run["score"] for run in entry[str(stride)]["runs"]]
+    def g_scores(entry: dict, key: int | str, name: str = "score") -> list[float]:
+        return [run[name] for run in entry[str(key)]["runs"]]
 
     rows = [
         ("Kernel 3, stride 2 overlaps unevenly: twice as many paths in 1-D, four times in 2-D",
@@ -100,14 +109,30 @@ def claims(init: dict, grads: dict) -> list[tuple[str, str, bool, str]]:
         ("(this project's filtered variant) a fixed [1, 2, 1] blur after the deconvolution removes it",
          f"all deconv_blur: {summary('all deconv_blur')} levels", max(scores("all deconv_blur")) < ZERO, init_cmd),
         ("A stride-2 first layer puts checkerboards into the discriminator's input gradient; stride 1 does not "
-         "(untrained)",
+         "(DCGAN's 4×4, stride 2: even overlap; signed gradient, untrained)",
          f"share of gradient RMS: stride 2 {format_mean_std(gu['2']['summary']['score'], 3)}, stride 1 "
          f"{format_mean_std(gu['1']['summary']['score'], 3)}", far_above(g_scores(gu, 2), g_scores(gu, 1)), g_cmd),
         (f"The same after {grads['steps']} GAN iterations",
          f"share of gradient RMS: stride 2 {format_mean_std(gt['2']['summary']['score'], 3)}, stride 1 "
          f"{format_mean_std(gt['1']['summary']['score'], 3)}", far_above(g_scores(gt, 2), g_scores(gt, 1)), g_cmd),
     ]
+    if "2k3" in gu and "2k3" in gt:  # gradients.json from the probe with the 3×3, stride-2 first layer
+        for phase, entry in (("untrained", gu), (f"after {grads['steps']} GAN iterations", gt)):
+            rows.append((
+                f"With uneven overlap (3×3, stride 2) the first layer checkers the gradient's energy; stride 1 "
+                f"does not ({phase})",
+                f"share of energy RMS: 3×3 stride 2 {format_mean_std(entry['2k3']['summary']['energy_score'], 3)}, "
+                f"stride 1 {format_mean_std(entry['1']['summary']['energy_score'], 3)}; "
+                + _factors(g_scores(entry, "2k3", "energy_score"), g_scores(entry, 1, "energy_score")),
+                _separated(g_scores(entry, "2k3", "energy_score"), g_scores(entry, 1, "energy_score")), g_cmd))
     return rows
+
+
+def _factors(high: list[float], low: list[float], floor: float = 1e-3) -> str:
+    """How far apart two sets of seeds are: the ratio of means and of the closest seeds (floored)."""
+    means = (sum(high) / len(high)) / max(sum(low) / len(low), floor)
+    closest = min(high) / max(max(low), floor)
+    return f"{means:.1f}× in the mean, {closest:.1f}× lowest seed over highest"
 
 
 def render(init: dict, grads: dict) -> str:
@@ -123,7 +148,8 @@ def render(init: dict, grads: dict) -> str:
         f"{init['samples']} samples of untrained DCGAN generators at {init['image_size']}² ([init.md](init.md)). "
         f"Gradient numbers: share of the input gradient's RMS in grid patterns ([gradients.md](gradients.md)). "
         f"\"Holds\" uses the predicates of `tests/test_article_claims.py`: far above = every seed more than "
-        f"10× every seed of the other side (floored at 0.001); none = every seed below {ZERO} levels.",
+        f"10× every seed of the other side (floored at 0.001); none = every seed below {ZERO} levels; "
+        f"\"partly\" = every seed at least 2× every seed of the other side, short of 10×.",
         "",
         "| claim | measured | holds | command |",
         "| --- | --- | --- | --- |",
@@ -151,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     grads = _load(args.dir, "gradients.json", "python recipes/gradient_probe.py")
     path = atomic_write_text(args.dir / "article.md", render(init, grads))
     rows = claims(init, grads)
-    print(f"wrote {path}: {sum(holds for _, _, holds, _ in rows)} of {len(rows)} claims hold")
+    print(f"wrote {path}: {sum(holds is True for _, _, holds, _ in rows)} of {len(rows)} claims hold, "
+          f"{sum(isinstance(holds, str) for _, _, holds, _ in rows)} in part")
     return 0
 
 

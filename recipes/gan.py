@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--disc-channels", type=positive_int, default=64, help="discriminator width (DCGAN ndf)")
     model.add_argument("--disc-first-stride", type=int, choices=(1, 2), default=2,
                        help="stride of the discriminator's first layer (2 puts checkerboards into gradients)")
+    model.add_argument("--disc-first-kernel", type=int, choices=(3, 4), default=None,
+                       help="kernel of the discriminator's first layer (default 4 with stride 2, 3 with stride 1; "
+                            "3 with stride 2 overlaps unevenly and checkers the gradient's energy)")
     model.add_argument("--latent-dim", type=positive_int, default=100)
     train = parser.add_argument_group("training")
     train.add_argument("--dataset", default="photos",
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     # Everything that can be a user mistake is checked here, before any data is built or trained on.
     try:
         stages = parse_upsampler_spec(args.upsampler, num_stages_for(args.image_size))
+        if args.disc_first_kernel == 4 and args.disc_first_stride == 1:
+            raise UsageError("--disc-first-kernel 4 needs --disc-first-stride 2 (with stride 1 the first layer is 3×3)")
         for name in set(stages):  # options a stage's layer does not take fail now, not after data prep
             create_upsampler(name, 1, 1, **options)
         datamodule = ImageDataModule(
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         gen_channels=args.gen_channels,
         disc_channels=args.disc_channels,
         disc_first_stride=args.disc_first_stride,
+        disc_first_kernel=args.disc_first_kernel,
         loss=args.loss,
         lr_g=args.lr_g,
         lr_d=args.lr_d,

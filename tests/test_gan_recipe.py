@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from lightning_checkerboard.metrics._inception import write_random_inception_weights
@@ -92,6 +93,7 @@ def test_smoke_train_with_wandb_offline_leaves_record_metrics_and_images(tmp_pat
         (["--upsampler", "deconv", "--padding", "reflect"], "got unknown option(s) padding"),
         (["--dataset", "cifar11"], "cifar11"),
         (["--fid", "required", "--fid-weights", "/no/such/file.pth"], "is not a file"),
+        (["--disc-first-stride", "1", "--disc-first-kernel", "4"], "--disc-first-kernel 4 needs --disc-first-stride 2"),
     ],
 )
 def test_user_mistakes_end_with_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
@@ -133,6 +135,19 @@ def test_help_lists_the_registered_upsamplers(capsys):
     out = capsys.readouterr().out
     for name in ("nearest_conv", "deconv_k3", "pixel_shuffle_icnr"):
         assert name in out
+
+
+def test_disc_first_kernel_reaches_the_discriminator_and_the_record(tmp_path, capsys):
+    code = gan.run_cli(gan.main, [
+        "--dataset", "digits", "--image-size", "16", "--batch-size", "8", "--max-steps", "1", "--eval-every", "0",
+        "--eval-samples", "16", "--fid", "off", "--gen-channels", "8", "--disc-channels", "8", "--logger", "none",
+        "--disc-first-kernel", "3", "--output-dir", str(tmp_path),
+    ])
+    assert code == 0, capsys.readouterr().err
+    (run_dir,) = tmp_path.glob("gan/digits/nearest_conv/seed0-*")
+    weights = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert weights["discriminator.net.0.weight"].shape[-2:] == (3, 3)
+    assert read_record(run_dir).config["disc_first_kernel"] == 3
 
 
 @pytest.mark.parametrize("logger", ["csv", "none"])

@@ -37,7 +37,7 @@ PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples", "loss
 #: Training settings that must match for a ranking to be fair (from the record's config): the GAN
 #: task's, then the style-transfer task's.
 BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",
-               "disc_first_stride", "loss", "lr_g", "lr_d",
+               "disc_first_stride", "disc_first_kernel", "loss", "lr_g", "lr_d",
                "base_channels", "style", "style_size", "content_weight", "style_weight", "tv_weight",
                "content_layer", "lr")
 #: ``(key, label, source)``: the aggregated numbers, all but throughput lower-is-better.
@@ -193,7 +193,9 @@ def protocol_of(record: ResultRecord) -> dict[str, Any]:
 
 def budget_of(record: ResultRecord) -> dict[str, Any]:
     """The training settings that decide a fair comparison (those the record's config has)."""
-    budget = {key: record.config[key] for key in BUDGET_KEYS if key in record.config}
+    # A setting left at its default (None) is absent, so records from before a setting existed and
+    # records that leave it unset share a table.
+    budget = {key: record.config[key] for key in BUDGET_KEYS if record.config.get(key) is not None}
     budget["max_steps"] = record.max_steps
     return budget
 

@@ -135,10 +135,13 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Image ``(B, channels, S, S)`` → one logit per image.
 
-    The first layer's stride is the article's "artifacts in gradients" knob: a stride-2 first
-    convolution (the DCGAN default: 4×4, stride 2) sends a checkerboard back into the gradient
-    the generator receives; ``first_stride=1`` (3×3, stride 1) does not, and adds one stride-2
-    stage to reach 4×4. Later stages are 4×4 stride-2 convolutions with BatchNorm and LeakyReLU.
+    The first layer is the article's "artifacts in gradients" knob: its backward pass is a
+    transposed convolution into the input gradient the generator receives. The DCGAN default is
+    4×4, stride 2 (even overlap: every input pixel gets gradient through 2×2 taps);
+    ``first_kernel=3`` with stride 2 overlaps unevenly (1, 2 or 4 taps by pixel phase), the
+    article's mechanism; ``first_stride=1`` (3×3, stride 1) has no stride in that layer and adds
+    one stride-2 stage to reach 4×4. Later stages are 4×4 stride-2 convolutions with BatchNorm and
+    LeakyReLU.
 
     Args:
         image_size: 8 … 256, a power of two.
@@ -146,12 +149,20 @@ class DCGANDiscriminator(nn.Module):
         base_channels: channels of the first layer (DCGAN's ``ndf``).
         max_channels: cap on the widest stage.
         first_stride: 1 or 2.
+        first_kernel: the first layer's kernel size; ``None`` for the default (4 with stride 2, 3 with
+            stride 1). Stride 2 takes 3 or 4 (padding 1 keeps the output at half the size either way);
+            stride 1 takes 3.
         norm: ``"batch"`` or ``"none"`` for the hidden stages.
+
+    Raises:
+        ValueError: on a bad ``image_size``, width, ``first_stride``, ``first_kernel`` or ``norm``.
 
     Example:
         >>> d = DCGANDiscriminator(image_size=32, first_stride=1)
         >>> d(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2])
+        >>> DCGANDiscriminator(image_size=32, first_kernel=3).net[0]
+        Conv2d(3, 64, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)
     """
 
     def __init__(
@@ -162,6 +173,7 @@ class DCGANDiscriminator(nn.Module):
         base_channels: int = 64,
         max_channels: int = 512,
         first_stride: int = 2,
+        first_kernel: int | None = None,
         norm: str = "batch",
     ) -> None:
         super().__init__()
@@ -171,16 +183,21 @@ class DCGANDiscriminator(nn.Module):
             _positive(name, value)
         if first_stride not in (1, 2) or isinstance(first_stride, bool):
             raise ValueError(f"first_stride must be 1 or 2; got {first_stride!r}.")
+        kernels = (3, 4) if first_stride == 2 else (3,)
+        if first_kernel is None:
+            first_kernel = kernels[-1]
+        elif isinstance(first_kernel, bool) or not isinstance(first_kernel, int) or first_kernel not in kernels:
+            raise ValueError(
+                f"first_kernel must be one of {', '.join(map(str, kernels))} (or None) with first_stride="
+                f"{first_stride}; got {first_kernel!r}."
+            )
         if norm not in ("batch", "none"):
             raise ValueError(f"norm must be 'batch' or 'none'; got {norm!r}.")
         self.image_size, self.channels, self.first_stride = image_size, channels, first_stride
+        self.first_kernel = first_kernel
 
-        if first_stride == 2:
-            first = nn.Conv2d(channels, base_channels, 4, 2, 1, bias=False)
-            downs = stages - 1
-        else:
-            first = nn.Conv2d(channels, base_channels, 3, 1, 1, bias=False)
-            downs = stages
+        first = nn.Conv2d(channels, base_channels, first_kernel, first_stride, 1, bias=False)
+        downs = stages - 1 if first_stride == 2 else stages
         layers: list[nn.Module] = [first, nn.LeakyReLU(0.2, inplace=True)]
         width = base_channels
         for _ in range(downs):

@@ -35,6 +35,8 @@ class GANTask(pl.LightningModule):
         gen_channels: generator width before the output stage (DCGAN's ``ngf``).
         disc_channels: discriminator first-layer width (``ndf``).
         disc_first_stride: 1 or 2: the discriminator's first-layer stride.
+        disc_first_kernel: the discriminator's first-layer kernel (``None``: 4 with stride 2, 3 with
+            stride 1; 3 with stride 2 overlaps unevenly in the backward pass).
         loss: ``"nonsaturating"`` (DCGAN) or ``"hinge"``.
         lr_g, lr_d: Adam learning rates.
         betas: Adam betas.
@@ -67,6 +69,7 @@ class GANTask(pl.LightningModule):
         gen_channels: int = 64,
         disc_channels: int = 64,
         disc_first_stride: int = 2,
+        disc_first_kernel: int | None = None,
         loss: str = "nonsaturating",
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
@@ -99,7 +102,8 @@ class GANTask(pl.LightningModule):
             upsampler_options=upsampler_options,
         )
         self.discriminator = DCGANDiscriminator(
-            image_size=image_size, channels=channels, base_channels=disc_channels, first_stride=disc_first_stride
+            image_size=image_size, channels=channels, base_channels=disc_channels, first_stride=disc_first_stride,
+            first_kernel=disc_first_kernel,
         )
         noise = torch.randn(num_fixed_samples, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
         self.register_buffer("fixed_noise", noise)
