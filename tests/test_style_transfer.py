@@ -419,3 +419,57 @@ def test_style_grid_and_figure_report_every_run_and_draw_the_side_by_side_figure
 
     with pytest.raises(recipe.UsageError, match="no finished style_transfer runs of bilinear_conv"):
         figure.main(["--runs", str(runs), "--out", str(out), "--upsamplers", "bilinear_conv"])
+
+
+# -- interrupt and resume ---------------------------------------------------------------------------
+
+RESUME_FLAGS = ["--content-dataset", "digits", "--image-size", "16", "--base-channels", "4", "--batch-size", "4",
+                "--max-steps", "4", "--eval-every", "2", "--eval-samples", "8", "--style", "gravel",
+                "--loss-network", "random", "--logger", "none", "--seed", "2"]
+
+
+def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+def test_interrupted_style_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from lightning_checkerboard.callbacks import RunCheckpoint
+
+    assert recipe.run_cli(recipe.main, [*RESUME_FLAGS, "--output-dir", str(tmp_path / "straight")]) == 0
+    (straight,) = (tmp_path / "straight").glob("style_transfer/digits/nearest_conv/*")
+
+    original = RunCheckpoint.on_train_batch_end
+
+    def interrupt(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 3 and self.requested is None:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, trainer, pl_module, outputs, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RunCheckpoint, "on_train_batch_end", interrupt)
+        assert recipe.run_cli(recipe.main, [*RESUME_FLAGS, "--output-dir", str(tmp_path / "broken")]) == 1
+    (broken,) = (tmp_path / "broken").glob("style_transfer/digits/nearest_conv/*")
+    assert read_record(broken).status == "interrupted" and read_record(broken).steps == 3
+
+    assert recipe.run_cli(recipe.main, ["--resume", str(broken)]) == 0
+    assert read_record(broken).status == "finished" and read_record(broken).steps == 4
+    expected, got = _final_weights(straight), _final_weights(broken)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    assert read_record(broken).metrics == read_record(straight).metrics
+
+
+def test_resume_refuses_a_different_loss_network(tmp_path, capsys):
+    from lightning_checkerboard.records import write_record
+
+    assert recipe.run_cli(recipe.main, [*RESUME_FLAGS, "--output-dir", str(tmp_path)]) == 0
+    (run_dir,) = tmp_path.glob("style_transfer/digits/nearest_conv/*")
+    record = read_record(run_dir)
+    record.status, record.protocol["loss_network"] = "interrupted", "vgg16-imagenet"
+    write_record(record, run_dir)
+    capsys.readouterr()
+    assert recipe.run_cli(recipe.main, ["--resume", str(run_dir)]) == 2
+    assert "trained with loss network 'vgg16-imagenet', this machine has 'vgg16-random-seed0'" in capsys.readouterr().err
