@@ -4,7 +4,8 @@
     python recipes/article_report.py                                    # then this, in a second
 
 Reads ``leaderboards/init.json`` and ``leaderboards/gradients.json`` (written by the probes; a
-missing one is an error that names the command to run), computes the overlap ratios itself (exact
+missing one is an error that names the command to run) and, when present, ``style_transfer.json``
+(``recipes/style_figure.py``), computes the overlap ratios itself (exact
 integer counts, instant), and writes ``leaderboards/article.md``: one line per claim with the
 measured number, whether it holds by the same predicates the tests in
 ``tests/test_article_claims.py`` use, and the command that produced the number.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from lightning_checkerboard._io import atomic_write_text
 from lightning_checkerboard.cli import UsageError, run_cli
-from lightning_checkerboard.experiments import far_above, format_mean_std, overlap_ratios
+from lightning_checkerboard.experiments import far_above, format_mean_std, mean_std, overlap_ratios
 
 #: "Reads 0": the checkerboard score's noise margin makes pattern-free stacks read exactly 0.00.
 ZERO = 0.1
@@ -44,6 +45,22 @@ def _separated(high: list[float], low: list[float]) -> bool | str:
     if far_above(high, low):
         return True
     return "partly: every seed ≥ 2× apart, short of 10×" if far_above(high, low, factor=2.0) else False
+
+
+def style_claim(style: dict) -> tuple[str, str, bool | str, str]:
+    """The row of the style-transfer claim, from ``style_transfer.json`` (``recipes/style_figure.py``)."""
+    deconv = [run["checkerboard"] for run in style["runs"]["deconv"]]
+    resize = [run["checkerboard"] for run in style["runs"]["nearest_conv"]]
+    return (
+        "Fast style transfer with transposed convolutions leaves checkerboards; resize-convolution removes them",
+        f"stylised held-out photos, {style['max_steps']} iterations at {style['image_size']}², loss network "
+        f"`{style['loss_network']}`: deconv {format_mean_std(mean_std(deconv))}, nearest_conv "
+        f"{format_mean_std(mean_std(resize))} levels ({len(deconv)} and {len(resize)} seeds, "
+        "[style_transfer.md](style_transfer.md))",
+        far_above(deconv, resize) and max(resize) < ZERO,
+        "python recipes/run_grid.py --task style_transfer --upsamplers deconv nearest_conv && "
+        "python recipes/style_figure.py",
+    )
 
 
 def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
@@ -135,8 +152,9 @@ def _factors(high: list[float], low: list[float], floor: float = 1e-3) -> str:
     return f"{means:.1f}× in the mean, {closest:.1f}× lowest seed over highest"
 
 
-def render(init: dict, grads: dict) -> str:
-    """The markdown of ``leaderboards/article.md``."""
+def render(init: dict, grads: dict, style: dict | None = None) -> str:
+    """The markdown of ``leaderboards/article.md`` (with the style-transfer row when ``style`` is given)."""
+    rows = claims(init, grads) + ([style_claim(style)] if style is not None else [])
     lines = [
         "# The article's claims, measured",
         "",
@@ -154,12 +172,13 @@ def render(init: dict, grads: dict) -> str:
         "| claim | measured | holds | command |",
         "| --- | --- | --- | --- |",
     ]
-    for claim, measured, holds, command in claims(init, grads):
+    for claim, measured, holds, command in rows:
         lines.append(f"| {claim} | {measured} | {_verdict(holds)} | `{command}` |")
     lines += [
         "",
         "Figures: [overlap 1-D](figures/overlap_1d.png), [overlap 2-D](figures/overlap_2d.png), "
-        "[untrained samples](figures/init_samples.png).",
+        "[untrained samples](figures/init_samples.png)"
+        + (", [style transfer](figures/style_transfer.png)." if style is not None else "."),
         "",
         f"- init probe: {init['machine']}, {init['date']}, {init['runtime_s']:.1f} s",
         f"- gradient probe: {grads['machine']}, {grads['date']}, {grads['runtime_s']:.0f} s",
@@ -175,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     init = _load(args.dir, "init.json", "python recipes/init_probe.py")
     grads = _load(args.dir, "gradients.json", "python recipes/gradient_probe.py")
-    path = atomic_write_text(args.dir / "article.md", render(init, grads))
-    rows = claims(init, grads)
+    style_path = args.dir / "style_transfer.json"
+    style = json.loads(style_path.read_text(encoding="utf-8")) if style_path.is_file() else None
+    path = atomic_write_text(args.dir / "article.md", render(init, grads, style))
+    rows = claims(init, grads) + ([style_claim(style)] if style is not None else [])
     print(f"wrote {path}: {sum(holds is True for _, _, holds, _ in rows)} of {len(rows)} claims hold, "
           f"{sum(isinstance(holds, str) for _, _, holds, _ in rows)} in part")
     return 0

@@ -4,7 +4,7 @@
     python recipes/style_figure.py --runs /tmp/lcb-grid --out leaderboards
 
 Reads the finished ``recipes/style_transfer.py`` runs under ``--runs``, and writes
-``leaderboards/style_transfer.md`` (every run's checkerboard score of stylised held-out photos,
+``leaderboards/style_transfer.md`` and ``style_transfer.json`` (every run's checkerboard score of stylised held-out photos,
 with per-period amplitude and PNR, and mean ± std per upsampler) and
 ``leaderboards/figures/style_transfer.png``: held-out content photos stylised by the first seed's
 network of each upsampler, each beside a 4× nearest-neighbour zoom of its centre, where a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_checkerboard._io import atomic_write_bytes, atomic_write_text
+from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.experiments import format_mean_std, mean_std, provenance
@@ -79,7 +79,7 @@ def plot(content: torch.Tensor, stylised: dict[str, torch.Tensor], titles: dict[
     for name, images in stylised.items():
         columns += [(titles[name], images), (f"{name}: centre ×{ZOOM}", torch.stack([_zoom(i) for i in images]))]
     rows = len(content)
-    side = content.shape[-1] / dpi * 1.15
+    side = max(content.shape[-1], 96) / dpi * 1.15  # titles need room even for small images
     figure = Figure(figsize=(side * len(columns), side * rows + 0.5), dpi=dpi)
     FigureCanvasAgg(figure)
     grid = figure.subplots(rows, len(columns), squeeze=False)
@@ -172,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     info = provenance("recipes/style_figure.py", argv_text)
     atomic_write_text(args.out / "style_transfer.md",
                       _markdown(runs, int(first.protocol.get("levels", 2)), info["command"], info))
+    atomic_write_json(args.out / "style_transfer.json", {  # read by recipes/article_report.py
+        **info,
+        "loss_network": first.protocol.get("loss_network"),
+        "image_size": first.image_size,
+        "max_steps": first.max_steps,
+        "runs": {name: [{"seed": r.seed, "run_id": r.run_id, **r.metrics} for r in records]
+                 for name, records in runs.items()},
+    })
     for name, records in runs.items():
         scores = ", ".join(f"{r.metrics['checkerboard']:.3f}" for r in records)
         print(f"{name}: checkerboard {scores} levels (seeds {', '.join(str(r.seed) for r in records)})")

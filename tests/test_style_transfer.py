@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -390,30 +391,46 @@ def _load(name: str):
     return module
 
 
-def test_style_grid_and_figure_report_every_run_and_draw_the_side_by_side_figure(tmp_path, capsys):
-    grid = _load("run_grid")
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    tiny = ["--content-dataset", "digits", "--image-size", "16", "--base-channels", "4", "--max-steps", "2",
-            "--eval-every", "0", "--eval-samples", "8", "--style", "gravel", "--loss-network", "random"]
-    code = grid.main(["--task", "style_transfer", "--upsamplers", "deconv", "nearest_conv", "--seeds", "0",
-                      "--runs", str(runs), "--out", str(out), "--", *tiny])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    records = sorted((read_record(p.parent).upsampler, read_record(p.parent).seed)
-                     for p in runs.glob("style_transfer/digits/*/seed*/result.json"))
-    assert records == [("deconv", 0), ("nearest_conv", 0)]
-    assert list(out.glob("style_transfer-digits*.md")), "the leaderboard has a style-transfer page"
-    # A second call finds every run finished and trains nothing.
-    assert grid.main(["--task", "style_transfer", "--upsamplers", "deconv", "--seeds", "0", "--runs", str(runs),
-                      "--no-build", "--", *tiny]) == 0
-    assert "already finished" in capsys.readouterr().out
+TINY = ["--content-dataset", "digits", "--image-size", "16", "--base-channels", "4", "--max-steps", "2",
+        "--eval-every", "0", "--eval-samples", "8", "--style", "gravel", "--loss-network", "random"]
 
+
+def test_run_grid_runs_the_style_recipe_once_per_combination_and_skips_finished_ones(tmp_path, monkeypatch, capsys):
+    grid = _load("run_grid")
+    runs = tmp_path / "runs"
+    assert recipe.run_cli(recipe.main, [*TINY, "--upsampler", "deconv", "--logger", "none",
+                                        "--output-dir", str(runs)]) == 0
+    commands: list[list[str]] = []
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        return grid.subprocess.CompletedProcess(command, 0, "status: finished\ncheckerboard score …: 0.000", "")
+
+    monkeypatch.setattr(grid.subprocess, "run", fake_run)
+    capsys.readouterr()
+    code = grid.main(["--task", "style_transfer", "--upsamplers", "deconv", "nearest_conv", "--seeds", "0",
+                      "--runs", str(runs), "--no-build", "--", *TINY])
+    printed = capsys.readouterr().out
+    assert code == 0 and "deconv seed 0: already finished" in printed
+    (command,) = commands  # only nearest_conv seed 0 still had to run
+    assert command[1].endswith("recipes/style_transfer.py")
+    assert command[2:6] == ["--upsampler", "nearest_conv", "--seed", "0"] and command[-len(TINY):] == TINY
+    assert "checkerboard score" in printed
+
+
+def test_style_figure_reports_every_run_and_draws_the_side_by_side_figure(tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for upsampler in ("deconv", "nearest_conv"):
+        assert recipe.run_cli(recipe.main, [*TINY, "--upsampler", upsampler, "--logger", "none",
+                                            "--output-dir", str(runs)]) == 0
     figure = _load("style_figure")
     assert figure.main(["--runs", str(runs), "--out", str(out), "--images", "2"]) == 0
     report = (out / "style_transfer.md").read_text()
     for path in runs.glob("style_transfer/digits/*/seed*/result.json"):
         record = read_record(path.parent)
         assert f"| `{record.upsampler}` | {record.seed} | {record.metrics['checkerboard']:.3f} |" in report
+    payload = json.loads((out / "style_transfer.json").read_text())
+    assert sorted(payload["runs"]) == ["deconv", "nearest_conv"] and payload["loss_network"] == "vgg16-random-seed0"
     png = Image.open(out / "figures" / "style_transfer.png")
     assert png.size[0] > 2 * png.size[1] > 0  # five columns, two rows
 
@@ -473,3 +490,18 @@ def test_resume_refuses_a_different_loss_network(tmp_path, capsys):
     capsys.readouterr()
     assert recipe.run_cli(recipe.main, ["--resume", str(run_dir)]) == 2
     assert "trained with loss network 'vgg16-imagenet', this machine has 'vgg16-random-seed0'" in capsys.readouterr().err
+
+
+def test_article_report_states_the_style_transfer_claim_from_the_figure_recipes_json():
+    report = _load("article_report")
+
+    def style(deconv, nearest):
+        return {"max_steps": 200, "image_size": 128, "loss_network": "vgg16-random-seed0",
+                "runs": {"deconv": [{"checkerboard": v} for v in deconv],
+                         "nearest_conv": [{"checkerboard": v} for v in nearest]}}
+
+    claim, measured, holds, command = report.style_claim(style([5.0, 7.0, 6.0], [0.0, 0.0, 0.0]))
+    assert holds is True and "deconv 6.00 ± 1.00, nearest_conv 0.00 ± 0.00 levels (3 and 3 seeds" in measured
+    assert "run_grid.py --task style_transfer" in command
+    assert report.style_claim(style([5.0, 7.0], [0.0, 0.3]))[2] is False  # resize-conv must read 0
+    assert report.style_claim(style([0.5, 7.0], [0.0, 0.09]))[2] is False  # every seed far above

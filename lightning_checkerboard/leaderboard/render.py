@@ -33,7 +33,7 @@ _HTML = "index.html"
 _ASSETS = "assets"
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
 _BENCHMARK_GLOBS = ("speed.md", "bench_*.md")
-_EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md")
+_EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
 _THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
 _SPECTRA_WIDTH = 360
 
@@ -123,7 +123,8 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     experiments = sorted({p.name for pattern in _EXPERIMENT_GLOBS for p in out.glob(pattern)})
     if experiments:
         lines += ["", "## The article's experiments", "",
-                  "Written by `recipes/init_probe.py`, `gradient_probe.py` and `article_report.py` (see the main README):", ""]
+                  "Written by `recipes/init_probe.py`, `gradient_probe.py`, `style_figure.py` and `article_report.py` "
+                  "(see the main README):", ""]
         lines += [f"- [{name}]({name})" for name in experiments]
     if board.duplicates:
         lines += ["", f"Runs seen more than once (counted once): {', '.join(f'`{i}`' for i in board.duplicates)}."]
