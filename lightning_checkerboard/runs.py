@@ -21,7 +21,8 @@ from lightning_checkerboard.cli import UsageError, make_run_dir, new_run_id, par
 from lightning_checkerboard.loggers import LoggerChoice, build_logger
 from lightning_checkerboard.records import RecordError, ResultRecord, git_revision, read_record
 
-__all__ = ["RUN_DIR_ENV", "build_trainer", "fit", "resume_settings", "run_directory", "say", "start_logging"]
+__all__ = ["RUN_DIR_ENV", "announce", "build_trainer", "fit", "report", "resume_settings", "run_directory", "say",
+           "start_logging", "start_record"]
 
 # Lightning's DDP launcher starts the other ranks by running the recipe again; they find the run
 # directory chosen by rank zero here instead of making their own.
@@ -108,6 +109,35 @@ def new_record(run_id: str, task: str, datamodule: Any, args: argparse.Namespace
         package_version=__version__,
         git_revision=git_revision(),
     )
+
+
+def start_record(resumed: ResultRecord | None, run_id: str, task: str, datamodule: Any, args: argparse.Namespace,
+                 stages: list[str], options: Mapping[str, Any], *, config_extra: Mapping[str, Any] | None = None,
+                 **protocol: Any) -> ResultRecord:
+    """The record of this run: a resumed run's own (``running`` again), or a new one."""
+    if resumed is not None:
+        resumed.status, resumed.message, resumed.finished_at = "running", "", None
+        return resumed
+    config = run_config(args, stages=list(stages), **dict(config_extra or {}))
+    return new_record(run_id, task, datamodule, args, stages, options, config, **protocol)
+
+
+def announce(headline: str, run_dir: Path, choice: LoggerChoice) -> None:
+    """Say what trains, where its files go and how its logger logs (rank zero)."""
+    say(headline)
+    say(f"run directory: {run_dir}")
+    if choice.note:
+        say(choice.note)
+
+
+def report(record: ResultRecord, run_dir: Path, choice: LoggerChoice, scores: str) -> None:
+    """Say how the run ended, its scores, where the record and samples are (rank zero)."""
+    say(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
+    say(scores)
+    say(f"result record: {run_dir / 'result.json'}")
+    say(f"samples: {run_dir / 'samples'}")
+    if choice.note:
+        say(choice.note)
 
 
 def start_logging(args: argparse.Namespace, run_dir: Path, record: ResultRecord, *, run_name: str,

@@ -139,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         upsampler_options=options,
     )
 
-    if resumed is not None:
-        record = resumed
-        record.status, record.message, record.finished_at = "running", "", None
-    else:
-        config = runs.run_config(args, stages=task.stage_names)
-        record = runs.new_record(run_id, "gan", datamodule, args, task.stage_names, options, config)
+    record = runs.start_record(resumed, run_id, "gan", datamodule, args, task.stage_names, options)
     tags = ["task:gan", f"dataset:{datamodule.name}", f"upsampler:{args.upsampler}",
             *{f"stage:{name}" for name in task.stage_names}]
     choice = runs.start_logging(args, run_dir, record, run_name=f"gan-{args.upsampler}-s{args.seed}", tags=tags)
@@ -165,25 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=run_dir,
         strategy=_GAN_STRATEGIES.get(args.strategy, args.strategy),
     )
-    say = runs.say
-    say(f"run {run_id}: {args.upsampler} on {datamodule.name} at {args.image_size}², stages {task.stage_names}"
-        + (" (resumed)" if resumed is not None else ""))
-    say(f"run directory: {run_dir}")
-    if choice.note:
-        say(choice.note)
+    runs.announce(f"run {run_id}: {args.upsampler} on {datamodule.name} at {args.image_size}², stages "
+                  f"{task.stage_names}" + (" (resumed)" if resumed is not None else ""), run_dir, choice)
     runs.fit(trainer, task, datamodule, choice, ckpt_path=checkpoint.last_path if resumed is not None else None)
 
     if trainer.global_rank == 0:
         metrics = record.metrics
-        say(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
-        say(f"checkerboard score: {metrics.get('checkerboard', float('nan')):.3f} levels "
-            f"(ratio {metrics.get('checkerboard_ratio', float('nan')):.4f}), "
-            f"spectral distance {metrics.get('spectral_distance', float('nan')):.3f}, "
-            f"FID {metrics.get('fid') if metrics.get('fid') is not None else 'unavailable'}")
-        say(f"result record: {run_dir / 'result.json'}")
-        say(f"samples: {run_dir / 'samples'}")
-        if choice.note:
-            say(choice.note)
+        runs.report(record, run_dir, choice,
+                    f"checkerboard score: {metrics.get('checkerboard', float('nan')):.3f} levels "
+                    f"(ratio {metrics.get('checkerboard_ratio', float('nan')):.4f}), "
+                    f"spectral distance {metrics.get('spectral_distance', float('nan')):.3f}, "
+                    f"FID {metrics.get('fid') if metrics.get('fid') is not None else 'unavailable'}")
     return 0 if record.status == "finished" else 1
 
 

@@ -77,7 +77,7 @@ def plot(content: torch.Tensor, stylised: dict[str, torch.Tensor], titles: dict[
 
     columns = [("content (held out)", content)]
     for name, images in stylised.items():
-        columns += [(titles[name], images), (f"{name}: centre ×{ZOOM}", torch.stack([_zoom(i) for i in images]))]
+        columns += [(titles[name], images), (f"{name}\ncentre ×{ZOOM}", torch.stack([_zoom(i) for i in images]))]
     rows = len(content)
     side = max(content.shape[-1], 96) / dpi * 1.15  # titles need room even for small images
     figure = Figure(figsize=(side * len(columns), side * rows + 0.5), dpi=dpi)
@@ -128,7 +128,7 @@ def _markdown(runs: dict[str, list[ResultRecord]], levels: int, command: str, in
                 + " | ".join(f"{m.get(f'pnr_db_period_{p}', float('nan')):.1f}" for p in periods)
                 + f" | `{record.run_id}` |"
             )
-    lines += ["", "| upsampler | runs | checkerboard (levels), mean ± std | ratio, mean ± std | train seconds, mean |",
+    lines += ["", "| upsampler | runs | checkerboard (levels), mean ± std | ratio, mean ± std | train seconds, mean (as run) |",
               "|---|---|---|---|---|"]
     for name, records in runs.items():
         seconds = [r.throughput.get("train_seconds") or float("nan") for r in records]
@@ -138,7 +138,8 @@ def _markdown(runs: dict[str, list[ResultRecord]], levels: int, command: str, in
             f"{sum(seconds) / len(seconds):.0f} |"
         )
     lines += ["", "![content, stylised and zoomed outputs](figures/style_transfer.png)", "",
-              f"- machine: {info['machine']}", f"- date: {info['date']}", ""]
+              "- train seconds as each run recorded them (`recipes/run_grid.py` gives every run one compute thread)",
+              f"- figure made on: {info['machine']}", f"- date: {info['date']}", ""]
     return "\n".join(lines)
 
 
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         task = load_task(dirs[name][0])
         stylised[name] = task.stylise(content)
         record = runs[name][0]
-        titles[name] = f"{name} (seed {record.seed}): {record.metrics['checkerboard']:.2f} levels"
+        titles[name] = f"{name} (seed {record.seed})\n{record.metrics['checkerboard']:.2f} levels"
     figures = args.out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(figures / "style_transfer.png", plot(content, stylised, titles))

@@ -159,13 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         upsampler_options=options,
     )
 
-    if resumed is not None:
-        record = resumed
-        record.status, record.message, record.finished_at = "running", "", None
-    else:
-        config = runs.run_config(args, stages=task.stage_names, style_size=style_size)
-        record = runs.new_record(run_id, "style_transfer", datamodule, args, task.stage_names, options, config,
-                                 loss_network=task.loss_network_name)
+    record = runs.start_record(resumed, run_id, "style_transfer", datamodule, args, task.stage_names, options,
+                               config_extra={"style_size": style_size}, loss_network=task.loss_network_name)
     tags = ["task:style_transfer", f"dataset:{datamodule.name}", f"upsampler:{args.upsampler}",
             f"loss_network:{task.loss_network_name}", *{f"stage:{name}" for name in task.stage_names}]
     choice = runs.start_logging(args, run_dir, record, run_name=f"style-{args.upsampler}-s{args.seed}", tags=tags)
@@ -179,23 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     trainer = runs.build_trainer(args, max_steps=args.max_steps, logger=choice.logger, callbacks=callbacks,
                                  run_dir=run_dir)
-    runs.say(f"run {run_id}: style transfer with {args.upsampler} (stages {task.stage_names}) on "
-             f"{datamodule.name} at {args.image_size}², style {args.style!r}, loss network {task.loss_network_name}"
-             + (" (resumed)" if resumed is not None else ""))
-    runs.say(f"run directory: {run_dir}")
-    if choice.note:
-        runs.say(choice.note)
+    runs.announce(f"run {run_id}: style transfer with {args.upsampler} (stages {task.stage_names}) on "
+                  f"{datamodule.name} at {args.image_size}², style {args.style!r}, loss network "
+                  f"{task.loss_network_name}" + (" (resumed)" if resumed is not None else ""), run_dir, choice)
     runs.fit(trainer, task, datamodule, choice, ckpt_path=checkpoint.last_path if resumed is not None else None)
 
     if trainer.global_rank == 0:
         metrics = record.metrics
-        runs.say(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
-        runs.say(f"checkerboard score of stylised held-out photos: {metrics.get('checkerboard', float('nan')):.3f} "
-                 f"levels (ratio {metrics.get('checkerboard_ratio', float('nan')):.4f})")
-        runs.say(f"result record: {run_dir / 'result.json'}")
-        runs.say(f"samples: {run_dir / 'samples'}")
-        if choice.note:
-            runs.say(choice.note)
+        runs.report(record, run_dir, choice,
+                    f"checkerboard score of stylised held-out photos: {metrics.get('checkerboard', float('nan')):.3f} "
+                    f"levels (ratio {metrics.get('checkerboard_ratio', float('nan')):.4f})")
     return 0 if record.status == "finished" else 1
 
 

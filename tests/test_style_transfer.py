@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 
+from _recipes import load_recipe
 from lightning_checkerboard import list_upsamplers
 from lightning_checkerboard.data import STYLE_IMAGES, DatasetError, ImageDataModule, load_style_image
 from lightning_checkerboard.models import LossNetworkError, TransformerNet, VGGFeatures, load_loss_network
@@ -22,17 +22,7 @@ from lightning_checkerboard.records import read_record
 from lightning_checkerboard.tasks import StyleTransferTask
 from lightning_checkerboard.tasks.style_transfer import content_loss, gram_matrix, style_loss, total_variation
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("style_recipe", ROOT / "recipes" / "style_transfer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_recipe()
+recipe = load_recipe("style_transfer")
 
 
 @pytest.fixture(autouse=True)
@@ -384,19 +374,12 @@ def test_recipe_turns_user_mistakes_into_one_line_and_exit_code_2(tmp_path, caps
 # -- the evidence pipeline: run_grid --task style_transfer, then style_figure ---------------------
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 TINY = ["--content-dataset", "digits", "--image-size", "16", "--base-channels", "4", "--max-steps", "2",
         "--eval-every", "0", "--eval-samples", "8", "--style", "gravel", "--loss-network", "random"]
 
 
 def test_run_grid_runs_the_style_recipe_once_per_combination_and_skips_finished_ones(tmp_path, monkeypatch, capsys):
-    grid = _load("run_grid")
+    grid = load_recipe("run_grid")
     runs = tmp_path / "runs"
     assert recipe.run_cli(recipe.main, [*TINY, "--upsampler", "deconv", "--logger", "none",
                                         "--output-dir", str(runs)]) == 0
@@ -423,7 +406,7 @@ def test_style_figure_reports_every_run_and_draws_the_side_by_side_figure(tmp_pa
     for upsampler in ("deconv", "nearest_conv"):
         assert recipe.run_cli(recipe.main, [*TINY, "--upsampler", upsampler, "--logger", "none",
                                             "--output-dir", str(runs)]) == 0
-    figure = _load("style_figure")
+    figure = load_recipe("style_figure")
     assert figure.main(["--runs", str(runs), "--out", str(out), "--images", "2"]) == 0
     report = (out / "style_transfer.md").read_text()
     for path in runs.glob("style_transfer/digits/*/seed*/result.json"):
@@ -493,7 +476,7 @@ def test_resume_refuses_a_different_loss_network(tmp_path, capsys):
 
 
 def test_article_report_states_the_style_transfer_claim_from_the_figure_recipes_json():
-    report = _load("article_report")
+    report = load_recipe("article_report")
 
     def style(deconv, nearest):
         return {"max_steps": 200, "image_size": 128, "loss_network": "vgg16-random-seed0",

@@ -51,7 +51,7 @@ class RunCheckpoint(Callback):
     def save(self, trainer: pl.Trainer) -> None:
         """Write ``last.ckpt`` atomically (every rank calls it; Lightning writes on rank zero)."""
         tmp = self.dirpath / ".last.ckpt.tmp"
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # optimiser and loop state too: resumable
         if trainer.global_rank == 0:
             os.replace(tmp, self.last_path)
         trainer.strategy.barrier("run_checkpoint")
