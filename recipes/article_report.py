@@ -49,6 +49,10 @@ def _separated(high: list[float], low: list[float]) -> bool | str:
 
 def style_claim(style: dict) -> tuple[str, str, bool | str, str]:
     """The row of the style-transfer claim, from ``style_transfer.json`` (``recipes/style_figure.py``)."""
+    missing = [name for name in ("deconv", "nearest_conv") if not style.get("runs", {}).get(name)]
+    if missing:
+        raise UsageError(f"style_transfer.json has no {' or '.join(missing)} runs; rerun recipes/style_figure.py "
+                         "with --upsamplers deconv nearest_conv")
     deconv = [run["checkerboard"] for run in style["runs"]["deconv"]]
     resize = [run["checkerboard"] for run in style["runs"]["nearest_conv"]]
     return (

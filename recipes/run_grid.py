@@ -11,7 +11,8 @@ one after the other, each in its own process with one compute thread (``OMP_NUM_
 CPU shared with other work, torch's default of one thread per core made steps about nine times
 slower), so a crash in one does not stop the rest; its record says ``failed`` and the leaderboard
 lists it apart. A combination that already has a finished record under ``--runs`` is not run
-again, so an interrupted grid continues where it stopped. Extra arguments after ``--`` go to every
+again, so an interrupted grid continues where it stopped (a finished record counts whatever flags
+it ran with: give each budget its own ``--runs`` folder). Extra arguments after ``--`` go to every
 run. For many machines, use the W&B sweep in ``recipes/sweep.yaml`` instead.
 """
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +26,7 @@ from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, at
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.experiments import format_mean_std, mean_std, provenance
+from lightning_checkerboard.leaderboard.aggregate import budget_of, protocol_of
 from lightning_checkerboard.leaderboard.collect import collect_local
 from lightning_checkerboard.models import load_loss_network
 from lightning_checkerboard.records import ResultRecord
@@ -45,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_task(run_dir: Path) -> StyleTransferTask:
     """The trained task of a run, from its ``checkpoints/last.ckpt`` (the loss network is not needed)."""
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    state = checkpoint["state_dict"]
-    task = StyleTransferTask(**checkpoint["hyper_parameters"], style_image=state["style_image"],
-                             loss_network=load_loss_network("random"))
-    task.load_state_dict(state)
+    path = run_dir / "checkpoints" / "last.ckpt"
+    extra = {}
+    hyper = torch.load(path, map_location="cpu", weights_only=False)
+    if "style_shape" not in hyper["hyper_parameters"]:  # saved before the task recorded the style image's shape
+        extra["style_image"] = hyper["state_dict"]["style_image"]
+    task = StyleTransferTask.load_from_checkpoint(path, map_location="cpu", loss_network=load_loss_network("random"),
+                                                  **extra)
     return task.eval()
 
 
@@ -158,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"no finished style_transfer runs of {', '.join(missing)} under {args.runs}; "
                          "run recipes/run_grid.py --task style_transfer first")
     runs = {name: runs[name] for name in args.upsamplers}
+    settings = {json.dumps([protocol_of(r), budget_of(r), r.dataset, r.image_size], sort_keys=True, default=str)
+                for records in runs.values() for r in records}
+    if len(settings) > 1:
+        raise UsageError(f"the style_transfer runs under {args.runs} were trained or measured in {len(settings)} "
+                         "different ways (loss network, budget or protocol); give each grid its own --runs folder")
     first = runs[args.upsamplers[0]][0]
+    if args.images > first.protocol.get("eval_samples", 0):
+        raise UsageError(f"--images must be at most the runs' held-out samples ({first.protocol.get('eval_samples')}); "
+                         f"got {args.images}")
     content = heldout_content(first, args.images)
     stylised, titles = {}, {}
     for name in args.upsamplers:

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 
 from lightning_checkerboard import runs
 from lightning_checkerboard.callbacks import ArtifactMetrics, ResultRecorder, RunCheckpoint, SampleGrid
@@ -37,10 +38,11 @@ from lightning_checkerboard.cli import (
     upsampler_help,
 )
 from lightning_checkerboard.data import STYLE_IMAGES, ImageDataModule, load_style_image
-from lightning_checkerboard.models import LossNetworkError, check_style_image_size, load_loss_network
+from lightning_checkerboard.models import LossNetworkError, check_transformer_size, load_loss_network
 from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
 from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import StyleTransferTask
+from lightning_checkerboard.tasks.style_transfer import MIN_STYLE_SIDE, check_style_side
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
 DEFAULT_STYLE = "immunohistochemistry"
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     style = parser.add_argument_group("style and loss")
     style.add_argument("--style", default=DEFAULT_STYLE,
                        help=f"an image file, or a bundled image: {', '.join(STYLE_IMAGES)}")
-    style.add_argument("--style-size", type=positive_int, default=None, help="style image side (default: --image-size)")
+    style.add_argument("--style-size", type=positive_int, default=None,
+                       help=f"style image side, at least {MIN_STYLE_SIDE} (default: --image-size)")
     style.add_argument("--content-weight", type=positive_float, default=1.0)
     style.add_argument("--style-weight", type=positive_float, default=1.0)
     style.add_argument("--tv-weight", type=non_negative_float, default=0.0,
@@ -107,6 +110,11 @@ def _loss_network(args: argparse.Namespace):
     return network
 
 
+def _checkpoint_style_image(run_dir: Path):
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return checkpoint["state_dict"]["style_image"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,12 +125,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # Everything that can be a user mistake is checked here, before any data is built or trained on.
     try:
-        check_style_image_size(args.image_size, "--image-size")
-        style_size = check_style_image_size(args.style_size or args.image_size, "--style-size")
+        check_transformer_size(args.image_size, "--image-size")
+        style_size = check_style_side(args.style_size or args.image_size, "--style-size")
+        if args.loss_network == "random" and args.loss_network_weights is not None:
+            raise UsageError("--loss-network-weights needs --loss-network auto or vgg16 (random draws its weights)")
         stages = parse_upsampler_spec(args.upsampler, 2)
         for name in set(stages):
             create_upsampler(name, 1, 1, **options)
-        style_image = load_style_image(args.style, style_size)
+        # A resumed run takes its style image from its checkpoint: the file may be elsewhere by now.
+        style_image = (_checkpoint_style_image(run_dir) if resumed is not None
+                       else load_style_image(args.style, style_size))
         datamodule = ImageDataModule(
             dataset=args.content_dataset,
             image_size=args.image_size,

@@ -7,7 +7,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import socket
 import time
 from pathlib import Path

@@ -6,7 +6,6 @@ the checkerboard score, its diagnostics, the gradient score and the spectral dis
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch

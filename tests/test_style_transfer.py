@@ -295,7 +295,7 @@ def test_task_rejects_bad_settings_by_name(kwargs, match):
 
 @pytest.mark.parametrize(("image", "match"), [
     (torch.rand(32, 32), r"\(3, H, W\)"),
-    (torch.rand(3, 8, 8), "at least 16"),
+    (torch.rand(3, 8, 40), "shorter side must be an integer of at least 16"),
 ])
 def test_task_rejects_bad_style_images(image, match):
     with pytest.raises(ValueError, match=match):
@@ -356,7 +356,8 @@ def test_recipe_smoke_train_with_wandb_offline_leaves_a_record_naming_the_loss_n
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--image-size", "30"], "--image-size must be a multiple of 4"),
-    (["--style-size", "8"], "--style-size must be a multiple of 4 and at least 16"),
+    (["--style-size", "8"], "--style-size must be an integer of at least 16 pixels; got 8"),
+    (["--loss-network", "random", "--loss-network-weights", "w.pth"], "--loss-network-weights needs"),
     (["--style", "no/such/painting.jpg"], "neither a file nor a bundled image"),
     (["--upsampler", "deconv,deconv,deconv"], "2"),
     (["--upsampler", "nearest_cnov"], "nearest_conv"),
@@ -419,6 +420,17 @@ def test_style_figure_reports_every_run_and_draws_the_side_by_side_figure(tmp_pa
 
     with pytest.raises(recipe.UsageError, match="no finished style_transfer runs of bilinear_conv"):
         figure.main(["--runs", str(runs), "--out", str(out), "--upsamplers", "bilinear_conv"])
+    with pytest.raises(recipe.UsageError, match="--images must be at most the runs' held-out samples \\(8\\); got 9"):
+        figure.main(["--runs", str(runs), "--out", str(out), "--images", "9"])
+
+    from lightning_checkerboard.records import write_record
+
+    (deconv_dir,) = runs.glob("style_transfer/digits/deconv/seed*")
+    record = read_record(deconv_dir)
+    record.protocol["loss_network"] = "vgg16-imagenet"  # as if this run had the pretrained network
+    write_record(record, deconv_dir)
+    with pytest.raises(recipe.UsageError, match="trained or measured in 2 different ways"):
+        figure.main(["--runs", str(runs), "--out", str(out)])
 
 
 # -- interrupt and resume ---------------------------------------------------------------------------
@@ -488,3 +500,44 @@ def test_article_report_states_the_style_transfer_claim_from_the_figure_recipes_
     assert "run_grid.py --task style_transfer" in command
     assert report.style_claim(style([5.0, 7.0], [0.0, 0.3]))[2] is False  # resize-conv must read 0
     assert report.style_claim(style([0.5, 7.0], [0.0, 0.09]))[2] is False  # every seed far above
+
+
+# -- precision and checkpoints ---------------------------------------------------------------------
+
+
+def test_losses_stay_in_float32_under_bfloat16_autocast_and_bfloat16_weights():
+    task = _task()
+    content = torch.rand(2, 3, 32, 32)
+    reference = task.losses(content)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = task.losses(content)
+    assert all(v.dtype == torch.float32 for v in mixed.values())
+    assert mixed["style"].item() == pytest.approx(reference["style"].item(), rel=0.05)
+    assert all(t.dtype == torch.float32 for t in task.style_targets().values())
+    task.net.to(torch.bfloat16)  # what precision="bf16-true" does to the trained network
+    low = task.losses(content)
+    assert torch.isfinite(low["total"]) and low["total"].dtype == torch.float32
+    low["total"].backward()
+    assert all(p.grad is not None for p in task.net.parameters())
+    assert task.stylise(content).dtype == torch.float32
+
+
+def test_gram_matrices_of_large_activations_would_overflow_float16_but_the_loss_does_not():
+    task = _task()
+    big = torch.rand(1, 3, 64, 64) * 40  # activations far beyond float16's range once squared and summed
+    assert not torch.isfinite(gram_matrix(task.loss_network(big)["relu1_2"].half())).all()
+    assert torch.isfinite(task.losses(big.clamp(0, 1))["total"])
+
+
+def test_a_trained_task_loads_from_its_checkpoint_with_the_standard_lightning_call(tmp_path):
+    dm = ImageDataModule("digits", image_size=16, batch_size=4, channels=3, heldout_samples=8)
+    task = StyleTransferTask("deconv", style_image=load_style_image("gravel", 20), base_channels=4,
+                             loss_network=load_loss_network("random"))
+    trainer = pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path, use_distributed_sampler=False)
+    trainer.fit(task, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "task.ckpt")
+    loaded = StyleTransferTask.load_from_checkpoint(tmp_path / "task.ckpt", loss_network=load_loss_network("random"))
+    assert torch.equal(loaded.style_image, task.style_image) and loaded.stage_names == ["deconv", "deconv"]
+    content = dm.heldout_images(2)
+    assert torch.equal(loaded.stylise(content), task.stylise(content))

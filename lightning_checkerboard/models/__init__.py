@@ -2,7 +2,7 @@
 
 from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_, num_stages_for
 from lightning_checkerboard.models.loss_network import LossNetworkError, VGGFeatures, load_loss_network
-from lightning_checkerboard.models.transformer_net import TransformerNet, check_style_image_size
+from lightning_checkerboard.models.transformer_net import TransformerNet, check_transformer_size
 
 __all__ = [
     "DCGANDiscriminator",
@@ -10,7 +10,7 @@ __all__ = [
     "LossNetworkError",
     "TransformerNet",
     "VGGFeatures",
-    "check_style_image_size",
+    "check_transformer_size",
     "dcgan_init_",
     "load_loss_network",
     "num_stages_for",

@@ -33,6 +33,7 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision's VGG-16 "D" configuration up to relu4_3: conv widths, "M" for 2×2 max pooling.
 _CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
 _PROBE_TIMEOUT_S = 3.0
+_PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
 class LossNetworkError(RuntimeError):
@@ -140,7 +141,8 @@ def _load_pretrained(weights_path: str | os.PathLike | None) -> tuple[dict[str, 
         except Exception as err:  # a truncated or foreign file
             return None, f"the weights file {path} cannot be read ({type(err).__name__}: {err})"
     cached = _cached_file()
-    if not cached.is_file():
+    # Behind a proxy a direct connection proves nothing; torch.hub's download goes through it.
+    if not cached.is_file() and not any(os.environ.get(v) for v in _PROXY_VARIABLES):
         reason = _server_answers(VGG16_URL)
         if reason is not None:
             return None, f"torchvision's VGG-16 weights are not in {cached.parent} and {reason}"

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
-__all__ = ["ResidualBlock", "TransformerNet", "check_style_image_size"]
+__all__ = ["ResidualBlock", "TransformerNet", "check_transformer_size"]
 
 #: Two stride-2 convolutions down, two upsampling stages up: sizes must be multiples of this.
 SIZE_MULTIPLE = 4
@@ -21,7 +21,7 @@ MIN_SIZE = 16
 NUM_STAGES = 2
 
 
-def check_style_image_size(image_size: object, name: str = "image_size") -> int:
+def check_transformer_size(image_size: object, name: str = "image_size") -> int:
     """Check that the transformer net maps ``image_size``² images to the same size.
 
     Raises:

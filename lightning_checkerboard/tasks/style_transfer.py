@@ -10,10 +10,25 @@ import torch
 from torch import Tensor
 
 from lightning_checkerboard.models.loss_network import VGG_LAYERS, VGGFeatures, load_loss_network
-from lightning_checkerboard.models.transformer_net import TransformerNet, check_style_image_size
+from lightning_checkerboard.models.transformer_net import TransformerNet
 from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
 
-__all__ = ["StyleTransferTask", "content_loss", "gram_matrix", "style_loss", "total_variation"]
+__all__ = ["MIN_STYLE_SIDE", "StyleTransferTask", "check_style_side", "content_loss", "gram_matrix", "style_loss",
+           "total_variation"]
+
+#: VGG-16 pools three times before relu4_3; below this the deepest style layer has almost no pixels.
+MIN_STYLE_SIDE = 16
+
+
+def check_style_side(side: object, name: str = "style image side") -> int:
+    """Check a style image side (the style image never passes the transformer, only VGG-16).
+
+    Raises:
+        ValueError: a side below :data:`MIN_STYLE_SIDE` or not an integer.
+    """
+    if isinstance(side, bool) or not isinstance(side, int) or side < MIN_STYLE_SIDE:
+        raise ValueError(f"{name} must be an integer of at least {MIN_STYLE_SIDE} pixels; got {side!r}.")
+    return side
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -81,12 +96,16 @@ class StyleTransferTask(pl.LightningModule):
     Images are in [0, 1]; batches from :class:`~lightning_checkerboard.data.ImageDataModule` (in
     [-1, 1]) are mapped there. The style image is a buffer (saved in checkpoints); the loss network
     is not a submodule, so it stays out of checkpoints and optimisers and is moved to the task's
-    device when used. Logged: ``loss/total``, ``loss/content``, ``loss/style`` and, when on,
-    ``loss/tv``. A non-finite loss stops training and sets :attr:`diverged`.
+    device when used; it and the losses run in float32 under every ``precision`` (Gram matrices of
+    VGG activations overflow float16). ``StyleTransferTask.load_from_checkpoint(path,
+    loss_network=...)`` restores a trained task. Logged: ``loss/total``, ``loss/content``,
+    ``loss/style`` and, when on, ``loss/tv``. A non-finite loss stops training and sets
+    :attr:`diverged`.
 
     Args:
         upsampler: one registered upsampler for both stages, or one per stage.
-        style_image: ``(3, H, W)`` in [0, 1] (sides of at least 16 pixels).
+        style_image: ``(3, H, W)`` in [0, 1] (sides of at least 16 pixels); required unless
+            ``style_shape`` is given.
         loss_network: a :class:`~lightning_checkerboard.models.loss_network.VGGFeatures`; default:
             ``load_loss_network("random")``.
         base_channels: transformer width (Johnson et al.: 32).
@@ -97,6 +116,8 @@ class StyleTransferTask(pl.LightningModule):
         lr: Adam learning rate.
         num_fixed_samples: held-out content images in the sample grids.
         upsampler_options: options for both stages (e.g. ``{"padding": "reflect"}``).
+        style_shape: saved with the hyperparameters, so ``load_from_checkpoint`` can make a
+            placeholder style image that the checkpoint's state dict then fills.
 
     Raises:
         ValueError: an unknown upsampler or layer, a bad style image, non-positive weights or rate.
@@ -111,7 +132,7 @@ class StyleTransferTask(pl.LightningModule):
         self,
         upsampler: str | Sequence[str] = "deconv",
         *,
-        style_image: Tensor,
+        style_image: Tensor | None = None,
         loss_network: VGGFeatures | None = None,
         base_channels: int = 32,
         content_weight: float = 1.0,
@@ -122,6 +143,7 @@ class StyleTransferTask(pl.LightningModule):
         lr: float = 1e-3,
         num_fixed_samples: int = 8,
         upsampler_options: dict[str, Any] | None = None,
+        style_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         check_positive_float("content_weight", content_weight)
@@ -134,10 +156,13 @@ class StyleTransferTask(pl.LightningModule):
         unknown = [name for name in style_layers if name not in VGG_LAYERS]
         if not style_layers or unknown:
             raise ValueError(f"style_layers must be a non-empty subset of {', '.join(VGG_LAYERS)}; got {list(style_layers)!r}.")
+        if style_image is None and style_shape is not None:  # load_from_checkpoint: the state dict fills it
+            style_image = torch.zeros(tuple(style_shape))
         if not isinstance(style_image, Tensor) or style_image.dim() != 3 or style_image.shape[0] != 3:
             got = tuple(style_image.shape) if isinstance(style_image, Tensor) else type(style_image).__name__
             raise ValueError(f"style_image must be a (3, H, W) tensor in [0, 1]; got {got}.")
-        check_style_image_size(min(style_image.shape[-2:]), "the style image's sides")
+        check_style_side(int(min(style_image.shape[-2:])), "the style image's shorter side")
+        style_shape = tuple(style_image.shape)
         if isinstance(upsampler, (list, tuple)):
             upsampler = ",".join(upsampler)
         if isinstance(num_fixed_samples, bool) or not isinstance(num_fixed_samples, int) or num_fixed_samples < 1:
@@ -164,37 +189,45 @@ class StyleTransferTask(pl.LightningModule):
         return self.net(content)
 
     def _features(self, images: Tensor) -> dict[str, Tensor]:
+        # The loss network runs in float32 whatever the trainer's precision: Gram matrices of
+        # VGG activations overflow float16, and the network is not converted with the task.
         network = self.loss_network
         if next(network.parameters()).device != images.device:
             network.to(images.device)
-        return network(images)
+        with torch.autocast(images.device.type, enabled=False):
+            return network(images.float())
 
     def style_targets(self) -> dict[str, Tensor]:
         """Gram matrices of the style image on ``style_layers`` (computed once per device)."""
         device = self.style_image.device
         if self._style_targets is None or next(iter(self._style_targets.values())).device != device:
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast(device.type, enabled=False):
                 features = self._features(self.style_image[None])
-            self._style_targets = {name: gram_matrix(features[name])[0] for name in self.hparams.style_layers}
+                self._style_targets = {name: gram_matrix(features[name])[0] for name in self.hparams.style_layers}
         return self._style_targets
 
     def losses(self, content: Tensor) -> dict[str, Tensor]:
         """The loss terms for a batch of content images in [0, 1]; ``"total"`` is the weighted sum."""
         hp = self.hparams
-        stylised = self.net(content)
-        with torch.no_grad():
-            content_features = self._features(content)[hp.content_layer]
-        features = self._features(stylised)
-        terms = {
-            "content": content_loss(features[hp.content_layer], content_features),
-            "style": style_loss(features, self.style_targets()),
-        }
-        total = hp.content_weight * terms["content"] + hp.style_weight * terms["style"]
-        if hp.tv_weight > 0:
-            terms["tv"] = total_variation(stylised)
-            total = total + hp.tv_weight * terms["tv"]
+        stylised = self.net(content.to(self._net_dtype()))
+        with torch.autocast(stylised.device.type, enabled=False):  # the losses in float32 (see _features)
+            stylised = stylised.float()
+            with torch.no_grad():
+                content_features = self._features(content)[hp.content_layer]
+            features = self._features(stylised)
+            terms = {
+                "content": content_loss(features[hp.content_layer], content_features),
+                "style": style_loss(features, self.style_targets()),
+            }
+            total = hp.content_weight * terms["content"] + hp.style_weight * terms["style"]
+            if hp.tv_weight > 0:
+                terms["tv"] = total_variation(stylised)
+                total = total + hp.tv_weight * terms["tv"]
         terms["total"] = total
         return terms
+
+    def _net_dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
 
     def training_step(self, batch: Tensor | Sequence[Tensor], batch_idx: int) -> Tensor | None:
         images = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -213,7 +246,8 @@ class StyleTransferTask(pl.LightningModule):
         was_training = self.net.training
         self.net.eval()
         try:
-            out = [self.net(chunk.to(self.device)).clamp(0, 1) for chunk in content.split(batch_size)]
+            dtype = self._net_dtype()
+            out = [self.net(chunk.to(self.device, dtype)).float().clamp(0, 1) for chunk in content.split(batch_size)]
         finally:
             self.net.train(was_training)
         return torch.cat(out)
@@ -234,7 +268,7 @@ class StyleTransferTask(pl.LightningModule):
         """
         if content is None:
             content = self._heldout(self.hparams.num_fixed_samples)
-        content = content.to(self.device)
+        content = content.to(self.device, torch.float32)
         stylised = self.stylise(content)
         return torch.stack([content, stylised], dim=1).flatten(0, 1)
 
