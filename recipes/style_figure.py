@@ -47,13 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_task(run_dir: Path) -> StyleTransferTask:
     """The trained task of a run, from its ``checkpoints/last.ckpt`` (the loss network is not needed)."""
-    path = run_dir / "checkpoints" / "last.ckpt"
-    extra = {}
-    hyper = torch.load(path, map_location="cpu", weights_only=False)
-    if "style_shape" not in hyper["hyper_parameters"]:  # saved before the task recorded the style image's shape
-        extra["style_image"] = hyper["state_dict"]["style_image"]
-    task = StyleTransferTask.load_from_checkpoint(path, map_location="cpu", loss_network=load_loss_network("random"),
-                                                  **extra)
+    task = StyleTransferTask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                                                  loss_network=load_loss_network("random"))
     return task.eval()
 
 
