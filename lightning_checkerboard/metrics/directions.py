@@ -1,0 +1,72 @@
+"""What every recorded metric means for a ranking: its label, its direction and its role.
+
+One table that the leaderboard, the result records and the recipes read, so a metric's direction is
+declared once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["METRIC_INFO", "MetricInfo", "QUALITY_METRICS", "metric_info"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one recorded metric is read.
+
+    Attributes:
+        key: the key in a result record's ``metrics`` (or ``throughput``) mapping.
+        label: a short column heading.
+        higher_is_better: the metric's direction.
+        quality: whether it measures sample quality and may be a table's primary ranking metric.
+        source: the record mapping it lives in: ``"metrics"`` or ``"throughput"``.
+    """
+
+    key: str
+    label: str
+    higher_is_better: bool
+    quality: bool = False
+    source: str = "metrics"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than value ``b``."""
+        return a > b if self.higher_is_better else a < b
+
+
+_INFO = (
+    MetricInfo("fid", "FID", higher_is_better=False, quality=True),
+    MetricInfo("kid", "KID", higher_is_better=False),
+    MetricInfo("precision", "precision", higher_is_better=True),
+    MetricInfo("recall", "recall", higher_is_better=True),
+    MetricInfo("swd", "SWD", higher_is_better=False, quality=True),
+    MetricInfo("psnr", "PSNR (dB)", higher_is_better=True, quality=True),
+    MetricInfo("ssim", "SSIM", higher_is_better=True, quality=True),
+    MetricInfo("checkerboard", "checkerboard (levels)", higher_is_better=False),
+    MetricInfo("checkerboard_upper", "checkerboard 95% bound", higher_is_better=False),
+    MetricInfo("checkerboard_ratio", "checkerboard ratio", higher_is_better=False),
+    MetricInfo("spectral_distance", "spectral distance", higher_is_better=False),
+    MetricInfo("gradient_checkerboard", "gradient checkerboard", higher_is_better=False),
+    MetricInfo("images_per_second", "images/s", higher_is_better=True, source="throughput"),
+)
+
+#: Every known metric by key.
+METRIC_INFO: dict[str, MetricInfo] = {info.key: info for info in _INFO}
+#: Quality metrics, in order of preference as a table's primary metric.
+QUALITY_METRICS: tuple[str, ...] = tuple(info.key for info in _INFO if info.quality)
+
+
+def metric_info(key: str) -> MetricInfo:
+    """The :class:`MetricInfo` of ``key``.
+
+    Raises:
+        KeyError: for a metric this package does not know, naming the known ones.
+
+    Example:
+        >>> metric_info("swd").higher_is_better, metric_info("psnr").higher_is_better
+        (False, True)
+    """
+    try:
+        return METRIC_INFO[key]
+    except KeyError:
+        raise KeyError(f"Unknown metric {key!r}; known: {', '.join(METRIC_INFO)}.") from None
