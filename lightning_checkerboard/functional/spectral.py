@@ -44,6 +44,8 @@ __all__ = [
     "checkerboard_score",
     "checkerboard_score_from_sums",
     "checkerboard_statistics",
+    "checkerboard_upper_bound_from_sums",
+    "checkerboard_upper_energy",
     "contrast_free_ratio",
     "grid_bin_periods",
     "hann_window_2d",
@@ -55,8 +57,10 @@ __all__ = [
     "windowed_power_spectrum",
 ]
 
-#: The z-score margin of DESIGN.md: a grid bin counts only what stands 3 standard errors above zero.
+#: The detection margin: a grid bin counts only what stands 3 standard errors above zero.
 DEFAULT_Z = 3.0
+#: The upper bound's error rate: it holds with probability at least ``1 - DEFAULT_ALPHA``.
+DEFAULT_ALPHA = 0.05
 
 
 def hann_window_2d(
@@ -357,6 +361,15 @@ def checkerboard_score_from_sums(
     return (energy.sum() / n).sqrt() * scale
 
 
+def _split_by_period(energy: Tensor, n: Tensor | float, levels: int, scale: float) -> Tensor:
+    """``sqrt(sum of energy on the period-2**l bins / n) * scale`` for ``l = 1 .. levels``."""
+    periods = grid_bin_periods(levels).to(energy.device)
+    targets = 2 ** torch.arange(1, levels + 1, device=energy.device)
+    per_period = (energy[None, :] * (periods[None, :] == targets[:, None])).sum(-1)
+    n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
+    return (per_period / n).sqrt() * scale
+
+
 def period_amplitudes(
     sum_d: Tensor,
     sum_d_sq: Tensor,
@@ -386,12 +399,85 @@ def period_amplitudes(
         >>> period_amplitudes(d.sum(0), (d**2).sum(0), 2, levels=2, scale=1.0)
         tensor([0.0000, 0.0100])
     """
-    energy = checkerboard_energy(sum_d, sum_d_sq, n, z)
-    periods = grid_bin_periods(levels).to(energy.device)
-    targets = 2 ** torch.arange(1, levels + 1, device=energy.device)
-    per_period = (energy[None, :] * (periods[None, :] == targets[:, None])).sum(-1)
-    n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
-    return (per_period / n).sqrt() * scale
+    return _split_by_period(checkerboard_energy(sum_d, sum_d_sq, n, z), n, levels, scale)
+
+
+def checkerboard_upper_energy(
+    sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, alpha: float = DEFAULT_ALPHA
+) -> Tensor:
+    """Per grid bin, the largest pattern energy (times ``n``) that the sums cannot rule out.
+
+    Each bin gets the one-sided upper confidence limit ``max(0, sum d + z * sqrt(n Var d))`` with
+    ``z = Phi^-1(1 - alpha / G)`` over the ``G`` bins (Bonferroni), so all ``G`` limits hold together
+    with probability at least ``1 - alpha`` and so does their sum. It uses the same three sums as the
+    score: no second pass over the images. The limits assume independent images; ``d`` reads a pattern
+    low rather than high (its reference takes the larger of two directions), so the limit stays
+    conservative where the score under-reads.
+
+    Args:
+        sum_d: ``sum_i d_i(p)``.
+        sum_d_sq: ``sum_i d_i(p)**2``.
+        n: number of images.
+        alpha: error rate of the joint bound, in (0, 1).
+
+    Shape:
+        - Input: ``(G,)`` each; ``n`` scalar.
+        - Output: ``(G,)``, non-negative; ``sum d`` itself where every image agrees (no variance).
+
+    Raises:
+        ValueError: if ``alpha`` is not in (0, 1).
+
+    Example:
+        >>> checkerboard_upper_energy(torch.tensor([0.0]), torch.tensor([4.0]), 4, alpha=0.05)  # z = 1.645
+        tensor([3.2897])
+    """
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}.")
+    n = torch.as_tensor(n, dtype=sum_d.dtype, device=sum_d.device)
+    z = float(torch.special.ndtri(torch.tensor(1.0 - alpha / max(sum_d.numel(), 1), dtype=torch.float64)))
+    variance_of_sum = (sum_d_sq - sum_d.square() / n.clamp_min(1)).clamp_min(0)
+    return (sum_d + z * variance_of_sum.sqrt()).clamp_min(0)
+
+
+def checkerboard_upper_bound_from_sums(
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    alpha: float = DEFAULT_ALPHA,
+    scale: float = 255.0,
+    levels: int | None = None,
+) -> Tensor:
+    """The largest checkerboard amplitude the measurement cannot rule out at ``1 - alpha`` (8-bit levels).
+
+    ``sqrt(sum_p U(p) / n) * scale`` with the per-bin limits ``U`` of
+    :func:`checkerboard_upper_energy`: a score of 0 with a bound of 0.4 says "no grid pattern of RMS
+    above 0.4 levels, at 95 %". It is never below the score. With ``levels`` it returns the bound per
+    period instead (entry ``l - 1`` for period ``2**l``), like :func:`period_amplitudes`. Returns 0
+    when ``n == 0``.
+
+    Args:
+        sum_d: ``sum_i d_i(p)``.
+        sum_d_sq: ``sum_i d_i(p)**2``.
+        n: number of images.
+        alpha: error rate of the bound (0.05 for 95 %).
+        scale: 255 for 8-bit levels.
+        levels: ``L`` to split the bound by period; ``None`` for the total.
+
+    Shape:
+        - Input: ``(G,)`` each.
+        - Output: scalar, or ``(L,)`` with ``levels``.
+
+    Example:
+        >>> d = torch.tensor([[1e-4, 0.0], [1e-4, 0.0]])  # 2 images that agree exactly: no uncertainty
+        >>> checkerboard_upper_bound_from_sums(d.sum(0), (d**2).sum(0), 2, scale=1.0)
+        tensor(0.0100)
+    """
+    upper = checkerboard_upper_energy(sum_d, sum_d_sq, n, alpha)
+    if levels is not None:
+        return _split_by_period(upper, n, levels, scale)
+    n = torch.as_tensor(n, dtype=upper.dtype, device=upper.device).clamp_min(1)
+    return (upper.sum() / n).sqrt() * scale
 
 
 def peak_to_reference_db(sum_peak: Tensor, sum_reference: Tensor, levels: int) -> Tensor:

@@ -20,8 +20,10 @@ from lightning_checkerboard.functional._validation import (
     to_unit_range,
 )
 from lightning_checkerboard.functional.spectral import (
+    DEFAULT_ALPHA,
     DEFAULT_Z,
     checkerboard_score_from_sums,
+    checkerboard_upper_bound_from_sums,
     _checkerboard_statistics,
     contrast_free_ratio,
     normalize_gradient,
@@ -46,6 +48,9 @@ class CheckerboardScore(Metric):
     :meth:`diagnostics` returns everything, synchronised like ``compute()``:
 
     - ``score``: the same as ``compute()``;
+    - ``upper``: the largest RMS amplitude, in the same unit, that the measurement cannot rule out at
+      ``1 - alpha`` (95 % by default), from the same sums: "0.00 (< 0.41)" reads "no grid pattern
+      above 0.41 levels"; ``upper_period_{P}`` splits it by period;
     - ``ratio``: contrast-free ratio ``score / (255 * pixel std)``, the pattern's RMS as a fraction of
       the content's (a low-contrast generator hides its pattern from ``score``, not from this);
     - ``amplitude_period_{P}``: the score restricted to the period-``P`` bins (their squares add up to
@@ -63,6 +68,7 @@ class CheckerboardScore(Metric):
             ``4 * 2**L``. They are never resized (resizing makes or destroys grid patterns): crop them.
         kappa: weight of the local reference in ``d = B - kappa * R``.
         z: detection margin in standard errors of the summed statistic.
+        alpha: error rate of the upper bound in :meth:`diagnostics` (0.05: a 95 % bound).
         kwargs: passed to :class:`torchmetrics.Metric`.
 
     Shape:
@@ -70,7 +76,7 @@ class CheckerboardScore(Metric):
         - ``compute()``: scalar.
 
     Raises:
-        ValueError: on a bad ``levels``, ``kappa`` or ``z``; in ``update`` on a wrong rank, a size the grid
+        ValueError: on a bad ``levels``, ``kappa``, ``z`` or ``alpha``; in ``update`` on a wrong rank, a size the grid
             does not fit, NaN/inf, or floats outside [0, 1].
         TypeError: in ``update`` if the images are neither float nor uint8.
 
@@ -86,6 +92,8 @@ class CheckerboardScore(Metric):
         >>> metric.update(images[16:])
         >>> float(metric.compute())
         0.0
+        >>> 0.0 < float(metric.diagnostics()["upper"]) < 5.0  # what 32 images cannot rule out
+        True
         >>> metric.reset()
         >>> metric.update(images + 2 / 255 * checker)  # a checkerboard of RMS 2 levels
         >>> diagnostics = metric.diagnostics()
@@ -107,11 +115,16 @@ class CheckerboardScore(Metric):
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
 
-    def __init__(self, levels: int = 3, kappa: float = 1.0, z: float = DEFAULT_Z, **kwargs: Any) -> None:
+    def __init__(
+        self, levels: int = 3, kappa: float = 1.0, z: float = DEFAULT_Z, alpha: float = DEFAULT_ALPHA, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.levels = check_levels(levels)
         self.kappa = check_kappa(kappa)
         self.z = check_non_negative(z, "z")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}.")
+        self.alpha = float(alpha)
         num_bins = 4**self.levels - 1
         # d = B - kappa R is linear, so sum d = sum B - kappa sum R needs no state of its own; the sums of
         # B and R also give the PNR diagnostic.
@@ -147,20 +160,27 @@ class CheckerboardScore(Metric):
         sum_d = self._sum_d()
         score = checkerboard_score_from_sums(sum_d, self.sum_d_squared, self.num_images, self.z, self._scale)
         pixel_std = (self.sum_pixel_variance / self.num_images.clamp_min(1)).sqrt()
-        out = {"score": score, "ratio": contrast_free_ratio(score, pixel_std, self._scale)}
-        amplitudes = period_amplitudes(sum_d, self.sum_d_squared, self.num_images, self.levels, self.z, self._scale)
-        pnr = peak_to_reference_db(self.sum_peak, self.sum_reference, self.levels)
-        for level in range(self.levels):
-            out[f"amplitude_period_{2 ** (level + 1)}"] = amplitudes[level]
-        for level in range(self.levels):
-            out[f"pnr_db_period_{2 ** (level + 1)}"] = pnr[level]
+        upper = checkerboard_upper_bound_from_sums(sum_d, self.sum_d_squared, self.num_images, self.alpha, self._scale)
+        out = {"score": score, "upper": upper, "ratio": contrast_free_ratio(score, pixel_std, self._scale)}
+        per_period = {
+            "amplitude_period": period_amplitudes(
+                sum_d, self.sum_d_squared, self.num_images, self.levels, self.z, self._scale
+            ),
+            "upper_period": checkerboard_upper_bound_from_sums(
+                sum_d, self.sum_d_squared, self.num_images, self.alpha, self._scale, levels=self.levels
+            ),
+            "pnr_db_period": peak_to_reference_db(self.sum_peak, self.sum_reference, self.levels),
+        }
+        for name, values in per_period.items():
+            for level in range(self.levels):
+                out[f"{name}_{2 ** (level + 1)}"] = values[level]
         return out
 
     def diagnostics(self) -> dict[str, Tensor]:
         """Score, contrast-free ratio, per-period amplitudes and PNR (dB), synchronised across processes.
 
-        Keys: ``score``, ``ratio``, ``amplitude_period_{2..2**L}``, ``pnr_db_period_{2..2**L}``; scalar
-        tensors, ready for ``self.log_dict``.
+        Keys: ``score``, ``upper``, ``ratio``, ``amplitude_period_{2..2**L}``, ``upper_period_{2..2**L}``,
+        ``pnr_db_period_{2..2**L}``; scalar tensors, ready for ``self.log_dict``.
         """
         with self.sync_context(
             dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
