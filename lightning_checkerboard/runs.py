@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_checkerboard import __version__
+from lightning_checkerboard._paths import OutsideFolderError, path_component, path_inside
 from lightning_checkerboard.cli import UsageError, make_run_dir, new_run_id, parse_devices
 from lightning_checkerboard.loggers import LoggerChoice, build_logger
 from lightning_checkerboard.records import RecordError, ResultRecord, git_revision, read_record
@@ -73,10 +74,24 @@ def resume_settings(
 
 
 def run_directory(output_dir: Path, task: str, dataset: str, upsampler: str, seed: int) -> Path:
-    """A new run directory, or on DDP's other ranks the one rank zero made."""
+    """A new run directory below ``output_dir``, or on DDP's other ranks the one rank zero made.
+
+    The task, dataset and upsampler become safe path components (``folder:/data/../cats`` →
+    ``folder-data-..-cats``, ``..`` → ``x``), and the directory is checked to lie inside ``output_dir``
+    before it is created.
+
+    Raises:
+        UsageError: the directory would lie outside ``output_dir`` (a symbolic link inside it points
+            elsewhere), or it cannot be created or written.
+    """
     if rank_zero_only.rank != 0 and os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
-    run_dir = make_run_dir(output_dir, task, dataset, upsampler, seed, new_run_id())
+    parts = [path_component(name) for name in (task, dataset, upsampler)]
+    try:
+        path_inside(output_dir, *parts)
+    except OutsideFolderError as err:
+        raise UsageError(f"--output-dir: the run directory {err}") from None
+    run_dir = make_run_dir(output_dir, *parts, seed, new_run_id())
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir
 

@@ -225,7 +225,7 @@ def test_newer_older_and_foreign_records_are_rejected_with_a_clear_message(tmp_p
     assert "newer than this version reads" in reasons["newer"] and "upgrade" in reasons["newer"]
     assert "predates the first published schema" in reasons["older"]
     assert "no integer schema_version" in reasons["foreign"]
-    assert "field image_size must be int; got '32'" in reasons["typed"]
+    assert "field image_size must be an int from 1 to 65536; got '32'" in reasons["typed"]
     assert "unreadable" in reasons["broken"]
 
     out = tmp_path / "out"

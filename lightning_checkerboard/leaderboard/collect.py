@@ -5,7 +5,9 @@ is ``wandb:<entity>/<project>``, read through the public API, each run's summary
 ``status``, ``steps``, ``throughput/*``, ``protocol/*``, mirrored there by
 :class:`~lightning_checkerboard.callbacks.ResultRecorder`) and config turned back into a
 :class:`~lightning_checkerboard.records.ResultRecord`. Files that are not records this version can
-read are *rejected* with the reason, not dropped silently and not fatal.
+read are *rejected* with the reason, not dropped silently and not fatal. Both kinds of source go
+through the same checks (:meth:`~lightning_checkerboard.records.ResultRecord.from_dict`): a record
+from a W&B project is as untrusted as a file from someone else's folder.
 """
 
 from __future__ import annotations
@@ -86,18 +88,6 @@ class Collection:
         self.rejected.extend(other.rejected)
 
 
-def _check(record: ResultRecord, source: str) -> ResultRecord:
-    """Reject fields of the wrong type (schema versions are checked by :meth:`ResultRecord.from_dict`)."""
-    expected = {"image_size": int, "seed": int, "max_steps": int, "steps": int, "task": str, "dataset": str,
-                "upsampler": str, "upsampler_stages": list, "upsampler_options": dict, "protocol": dict,
-                "metrics": dict, "throughput": dict, "config": dict}
-    for name, kind in expected.items():
-        value = getattr(record, name)
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise RecordError(f"{source}: field {name} must be {kind.__name__}; got {value!r}.")
-    return record
-
-
 def collect_local(path: str | os.PathLike) -> Collection:
     """Every ``result.json`` below ``path`` (a folder, searched recursively, or one file).
 
@@ -115,7 +105,7 @@ def collect_local(path: str | os.PathLike) -> Collection:
     found = Collection()
     for file in files:
         try:
-            record = _check(read_record(file), str(file))
+            record = read_record(file)
         except RecordError as err:
             found.rejected.append((str(file), str(err)))
             continue
@@ -130,6 +120,8 @@ def _plain(mapping: Any) -> dict[str, Any]:
     items = mapping.items() if hasattr(mapping, "items") else dict(mapping).items()
     plain = {}
     for key, value in items:
+        if not isinstance(key, str):
+            raise RecordError(f"non-string key {key!r:.60} in a W&B summary or config.")
         if isinstance(value, Mapping) and "value" in value and set(value) <= {"value", "desc"}:
             value = value["value"]
         plain[key] = value
@@ -140,19 +132,27 @@ def _prefixed(summary: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {key[len(prefix):]: value for key, value in summary.items() if key.startswith(prefix)}
 
 
+def _tags(tags: Any) -> dict[str, str]:
+    """``{"task": "gan", …}`` from ``task:gan``-style tags; other tags (and non-strings) are ignored."""
+    pairs = (tag.split(":", 1) for tag in (tags if isinstance(tags, (list, tuple)) else []) if isinstance(tag, str))
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+
 def record_from_wandb_run(run: Any) -> ResultRecord:
     """Rebuild a result record from a W&B run (``wandb.Api().runs(...)`` item).
 
     The numbers come from the summary keys the recorder writes, the settings from the run config
-    and the task and dataset from the run tags (``task:gan``, ``dataset:photos``).
+    and the task and dataset from the run tags (``task:gan``, ``dataset:photos``). The record is
+    checked like a local one (:meth:`~lightning_checkerboard.records.ResultRecord.from_dict`).
 
     Raises:
-        RecordError: the run is not a lightning-checkerboard run (no ``task:`` tag or a missing setting).
+        RecordError: the run is not a lightning-checkerboard run (no ``task:`` tag or a missing
+            setting), or a field fails the record checks.
     """
-    path = "/".join(run.path) if isinstance(run.path, (list, tuple)) else str(run.path)
-    source = f"{WANDB_PREFIX}{path}"
+    path = "/".join(map(str, run.path)) if isinstance(run.path, (list, tuple)) else str(run.path)
+    source = f"{WANDB_PREFIX}{path[:200]}"
     config, summary = _plain(run.config), _plain(run.summary)
-    tags = {tag.split(":", 1)[0]: tag.split(":", 1)[1] for tag in (run.tags or []) if ":" in tag}
+    tags = _tags(run.tags)
     task = tags.get("task") or config.get("task")
     if not task:
         raise RecordError(f"{source}: no task:<name> tag; not a lightning-checkerboard run.")
@@ -164,31 +164,44 @@ def record_from_wandb_run(run: Any) -> ResultRecord:
         # A run killed without warning never wrote its final status: trust W&B's state then.
         status = _WANDB_STATES.get(str(getattr(run, "state", "")), "failed" if status is None else status)
     options = {"padding": config["padding"]} if config.get("padding") else {}
-    record = ResultRecord(
-        run_id=str(run.id),
-        task=str(task),
-        status=status,
-        dataset=str(tags.get("dataset") or config.get("dataset", "")),
-        image_size=config["image_size"],
-        upsampler=str(config["upsampler"]),
-        upsampler_stages=list(config.get("stages") or []),
-        upsampler_options=options,
-        seed=config["seed"],
-        max_steps=config["max_steps"],
-        steps=int(summary.get("steps") or 0),
-        protocol=_prefixed(summary, "protocol/"),
-        metrics=_prefixed(summary, "final/"),
-        throughput=_prefixed(summary, "throughput/"),
-        config=config,
-        message="" if status == "finished" else f"W&B state {getattr(run, 'state', 'unknown')}",
-        wandb={"path": path, "mode": "online", "url": getattr(run, "url", None)},
-        package_version=str(config.get("package_version", "")),
-        git_revision=getattr(run, "commit", None),
-        started_at=str(getattr(run, "created_at", "") or ""),
-        finished_at=None,
-        schema_version=SCHEMA_VERSION,
-    )
-    return _check(record, source)
+    payload = {
+        "run_id": getattr(run, "id", None),
+        "task": task,
+        "status": status,
+        "dataset": tags.get("dataset") or config.get("dataset", ""),
+        "image_size": config["image_size"],
+        "upsampler": config["upsampler"],
+        "upsampler_stages": config.get("stages") or [],
+        "upsampler_options": options,
+        "seed": config["seed"],
+        "max_steps": config["max_steps"],
+        "steps": summary.get("steps") or 0,
+        "protocol": _prefixed(summary, "protocol/"),
+        "metrics": _prefixed(summary, "final/"),
+        "throughput": _prefixed(summary, "throughput/"),
+        "config": config,
+        "message": "" if status == "finished" else f"W&B state {str(getattr(run, 'state', 'unknown'))[:40]}",
+        "wandb": {"path": path, "mode": "online", "url": getattr(run, "url", None)},
+        "package_version": config.get("package_version", ""),
+        "git_revision": getattr(run, "commit", None),
+        "started_at": getattr(run, "created_at", "") or "",
+        "finished_at": None,
+        "schema_version": SCHEMA_VERSION,
+    }
+    return ResultRecord.from_dict(payload, source)
+
+
+def _from_wandb_runs(runs: Iterable[Any], project: str) -> Collection:
+    """The records of W&B ``runs`` (of the project ``entity/project``); runs that fail the checks are rejected."""
+    found = Collection()
+    for run in runs:
+        try:
+            record = record_from_wandb_run(run)
+        except (RecordError, TypeError, ValueError) as err:
+            found.rejected.append((f"{WANDB_PREFIX}{project}/{str(getattr(run, 'id', '?'))[:80]}", str(err)))
+            continue
+        found.runs.append(Collected(record, f"{WANDB_PREFIX}{record.wandb['path']}"))
+    return found
 
 
 def collect_wandb(path: str, filters: dict[str, Any] | None = None, timeout: float = 10.0) -> Collection:
@@ -210,16 +223,11 @@ def collect_wandb(path: str, filters: dict[str, Any] | None = None, timeout: flo
     if not wandb_server_reachable(base_url, timeout):
         raise CollectError(f"--from {WANDB_PREFIX}{path}: the W&B server {base_url} did not answer within "
                            f"{timeout:g} s; build from local run directories instead (--from runs)")
-    found = Collection()
     try:
         import wandb
 
         runs = wandb.Api(timeout=max(1, round(timeout))).runs(path, filters=filters or {})
-        for run in runs:
-            try:
-                found.runs.append(Collected(record_from_wandb_run(run), f"{WANDB_PREFIX}{'/'.join(run.path)}"))
-            except (RecordError, TypeError, ValueError) as err:
-                found.rejected.append((f"{WANDB_PREFIX}{path}/{getattr(run, 'id', '?')}", str(err)))
+        found = _from_wandb_runs(runs, path)
     except Exception as err:  # wandb raises its own error types for keys, permissions and HTTP
         first_line = (str(err).strip().splitlines() or [""])[0]
         raise CollectError(f"--from {WANDB_PREFIX}{path}: {type(err).__name__}: {first_line}") from None

@@ -5,6 +5,15 @@ Everything goes to one folder (``leaderboards/``): ``README.md`` (index and the 
 ``assets/<run_id>/`` (sample-grid thumbnail and spectra plot of each local run). The HTML page has
 its CSS and script inline and no external resources, so it works opened from the file system;
 clicking a column header sorts its table. Every file is written atomically.
+
+Records come from other people's folders and W&B projects, so nothing in them is trusted here
+either, even after :mod:`lightning_checkerboard.records` has checked them: every path written is
+checked to lie inside the output folder (:func:`~lightning_checkerboard._paths.path_inside`); every
+field reaching the HTML is escaped, and links are kept only when they are ``http(s)``; CSV cells
+that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return) get a leading ``'`` unless they are plain numbers; markdown cells have ``|``,
+newlines, backticks, brackets and angle brackets escaped, so a name cannot break a table, open a
+link or inject HTML.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import html
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 from collections.abc import Sequence
@@ -21,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug, aggregate
 from lightning_checkerboard.leaderboard.collect import Collection, collect
 from lightning_checkerboard.records import ResultRecord
@@ -36,6 +47,56 @@ _BENCHMARK_GLOBS = ("speed.md", "bench_*.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
 _THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
 _SPECTRA_WIDTH = 360
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<>|])")
+
+
+def _md_text(value: Any) -> str:
+    r"""``value`` as inline markdown text on one line: no table break, link, code span or HTML.
+
+    Example:
+        >>> _md_text("a|b\n<img src=x onerror=alert(1)> [x](javascript:y)")
+        'a\\|b \\<img src=x onerror=alert(1)\\> \\[x\\](javascript:y)'
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def _md_code(value: Any) -> str:
+    r"""``value`` as a markdown code span on one line, inside a table cell.
+
+    The fence is one backtick longer than the longest run of backticks inside, so none closes it.
+
+    Example:
+        >>> _md_code("nearest_conv"), _md_code("a`b|c")
+        ('`nearest_conv`', '`` a`b\\|c ``')
+    """
+    text = " ".join(str(value).splitlines()).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _csv_cell(value: Any) -> Any:
+    r"""``value`` for a CSV cell: a string a spreadsheet would run as a formula gets a leading ``'``.
+
+    Numbers, and strings that are plain numbers, stay as they are.
+
+    Example:
+        >>> _csv_cell("=HYPERLINK(\"http://x\")"), _csv_cell("-1"), _csv_cell(-2.5), _csv_cell("deconv")
+        ('\'=HYPERLINK("http://x")', '-1', -2.5, 'deconv')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _href(url: Any) -> str | None:
+    """``url`` escaped for an ``href`` attribute when it is an ``http(s)`` link, else ``None``."""
+    if not isinstance(url, str) or not re.match(r"https?://[^\s]", url, flags=re.IGNORECASE):
+        return None
+    return html.escape(url, quote=True)
 
 
 def _fmt(stat: Any, digits: int = 3) -> str:
@@ -66,7 +127,7 @@ def _markdown_table(table: Table) -> list[str]:
     header = ["rank", "upsampler", "n", *(label for _, label, _ in METRICS), "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        cells = [str(row.rank), f"`{row.label}`", str(row.n),
+        cells = [str(row.rank), _md_code(row.label), str(row.n),
                  *(_fmt(row.metrics[key], _digits(key)) for key, _, _ in METRICS), ", ".join(map(str, row.seeds))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -78,19 +139,19 @@ def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
     lines = ["", "### Not averaged (did not finish)", "",
              "| run | upsampler | size | seed | status | steps | message |", "|---|---|---|---|---|---|---|"]
     for r in records:
-        message = r.message.replace("|", "\\|").replace("\n", " ")[:120]
-        lines.append(f"| `{r.run_id}` | `{r.upsampler}` | {r.image_size} | {r.seed} | {r.status} | "
-                     f"{r.steps}/{r.max_steps} | {message} |")
+        lines.append(f"| {_md_code(r.run_id)} | {_md_code(r.upsampler)} | {r.image_size} | {r.seed} | "
+                     f"{_md_text(r.status)} | {r.steps}/{r.max_steps} | {_md_text(r.message[:120])} |")
     return lines
 
 
 def _page(board: Leaderboard, task: str, dataset: str, command: str) -> str:
-    lines = [f"# Leaderboard: {task} on {dataset}", "",
-             f"Generated by `{command}` — do not edit by hand. Mean ± sample std over seeds (n runs); "
+    lines = [f"# Leaderboard: {_md_text(task)} on {_md_text(dataset)}", "",
+             f"Generated by {_md_code(command)} — do not edit by hand. Mean ± sample std over seeds (n runs); "
              "lower is better for every metric but images/s; ranked by checkerboard score, then FID.", ""]
     for table in (t for t in board.tables if (t.task, t.dataset) == (task, dataset)):
-        lines += [f"## {table.image_size}×{table.image_size} · `{table.key}`", "",
-                  f"Budget: {_settings(table.budget)}.  ", f"Protocol: {_settings(table.protocol)}.", ""]
+        lines += [f"## {table.image_size}×{table.image_size} · {_md_code(table.key)}", "",
+                  f"Budget: {_md_text(_settings(table.budget))}.  ", f"Protocol: {_md_text(_settings(table.protocol))}.",
+                  ""]
         lines += _markdown_table(table) + [""]
     lines += _excluded_lines([r for r in board.excluded if (r.task, r.dataset) == (task, dataset)])
     return "\n".join(lines).rstrip() + "\n"
@@ -114,7 +175,7 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     for name, (task, dataset) in _pages(board).items():
         tables = [t for t in board.tables if (t.task, t.dataset) == (task, dataset)]
         excluded = sum((r.task, r.dataset) == (task, dataset) for r in board.excluded)
-        lines.append(f"| [{name}]({name}) | {task} | {dataset} | {len(tables)} | {sum(len(t.rows) for t in tables)} "
+        lines.append(f"| [{name}]({name}) | {_md_text(task)} | {_md_text(dataset)} | {len(tables)} | {sum(len(t.rows) for t in tables)} "
                      f"| {sum(row.n for t in tables for row in t.rows)} | {excluded} |")
     benchmarks = sorted({p.name for pattern in _BENCHMARK_GLOBS for p in out.glob(pattern)})
     if benchmarks:
@@ -127,9 +188,9 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
                   "(see the main README):", ""]
         lines += [f"- [{name}]({name})" for name in experiments]
     if board.duplicates:
-        lines += ["", f"Runs seen more than once (counted once): {', '.join(f'`{i}`' for i in board.duplicates)}."]
+        lines += ["", f"Runs seen more than once (counted once): {', '.join(map(_md_code, board.duplicates))}."]
     if board.rejected:
-        lines += ["", "## Rejected files", ""] + [f"- {reason}" for _, reason in board.rejected]
+        lines += ["", "## Rejected files", ""] + [f"- {_md_text(reason)}" for _, reason in board.rejected]
     return "\n".join(lines) + "\n"
 
 
@@ -145,10 +206,11 @@ def _csv(board: Leaderboard) -> str:
             for key, _, _ in METRICS:
                 stat = row.metrics[key]
                 numbers += ["", "", 0] if stat is None else [stat.mean, "" if stat.std is None else stat.std, stat.n]
-            writer.writerow([table.key, table.task, table.dataset, table.image_size,
-                             json.dumps(table.budget, sort_keys=True), json.dumps(table.protocol, sort_keys=True),
-                             row.rank, row.upsampler, json.dumps(row.options, sort_keys=True), " ".join(row.stages),
-                             row.n, " ".join(map(str, row.seeds)), " ".join(r.run_id for r in row.runs), *numbers])
+            cells = [table.key, table.task, table.dataset, table.image_size,
+                     json.dumps(table.budget, sort_keys=True), json.dumps(table.protocol, sort_keys=True),
+                     row.rank, row.upsampler, json.dumps(row.options, sort_keys=True), " ".join(row.stages),
+                     row.n, " ".join(map(str, row.seeds)), " ".join(r.run_id for r in row.runs), *numbers]
+            writer.writerow([_csv_cell(cell) for cell in cells])
     return buffer.getvalue()
 
 
@@ -165,7 +227,6 @@ def _copy_assets(record: ResultRecord, run_dir: Path | None, out: Path) -> dict[
     if run_dir is None:
         return {}
     written = {}
-    target = out / _ASSETS / record.run_id
     grid = run_dir / "samples" / "final.png"
     spectra = sorted((run_dir / "spectra").glob("*.png")) if (run_dir / "spectra").is_dir() else []
     try:
@@ -173,7 +234,7 @@ def _copy_assets(record: ResultRecord, run_dir: Path | None, out: Path) -> dict[
             with Image.open(grid) as image:
                 side = 2 + _THUMB_TILES * (record.image_size + 2)  # SampleGrid pads tiles by 2 pixels
                 crop = image.convert("RGB").crop((0, 0, min(side, image.width), min(side, image.height)))
-                atomic_write_bytes(target / "final.png", _png(crop))
+                atomic_write_bytes(path_inside(out, _ASSETS, record.run_id, "final.png"), _png(crop))
             written["samples"] = f"{_ASSETS}/{record.run_id}/final.png"
         if spectra:
             with Image.open(spectra[-1]) as image:
@@ -181,9 +242,9 @@ def _copy_assets(record: ResultRecord, run_dir: Path | None, out: Path) -> dict[
                 if image.width > _SPECTRA_WIDTH:
                     image = image.resize((_SPECTRA_WIDTH, round(image.height * _SPECTRA_WIDTH / image.width)),
                                          Image.LANCZOS)
-                atomic_write_bytes(target / "spectra.png", _png(image.quantize(64)))
+                atomic_write_bytes(path_inside(out, _ASSETS, record.run_id, "spectra.png"), _png(image.quantize(64)))
             written["spectra"] = f"{_ASSETS}/{record.run_id}/spectra.png"
-    except OSError:  # an unreadable image costs the row its picture, not the build
+    except (OSError, OutsideFolderError):  # an unreadable image or a bad run id costs the row its picture
         pass
     return written
 
@@ -236,7 +297,8 @@ def _run_links(runs: Sequence[ResultRecord]) -> str:
     for run in runs:
         url = (run.wandb or {}).get("url")
         label = html.escape(f"s{run.seed}:{run.run_id}")
-        links.append(f'<a href="{html.escape(url)}">{label}</a>' if url else f"<code>{label}</code>")
+        href = _href(url)
+        links.append(f'<a href="{href}" rel="noopener noreferrer">{label}</a>' if href else f"<code>{label}</code>")
     return " ".join(links)
 
 
@@ -251,7 +313,8 @@ def _html_row(row: Row, assets: dict[str, dict[str, str]]) -> str:
              f'title="seed {r.seed}">' for r in row.runs if "samples" in assets.get(r.run_id, {})]
     spectra = next((assets[r.run_id]["spectra"] for r in row.runs if "spectra" in assets.get(r.run_id, {})), None)
     cells.append(f'<td data-value="">{"".join(grids)}</td>')
-    cells.append(f'<td data-value="">{f"<img class=spectra src={html.escape(spectra)} alt=spectra>" if spectra else ""}</td>')
+    spectra_image = f'<img class="spectra" src="{html.escape(spectra)}" alt="spectra">' if spectra else ""
+    cells.append(f'<td data-value="">{spectra_image}</td>')
     cells.append(f"<td>{_run_links(row.runs)}</td>")
     return "<tr>" + "".join(cells) + "</tr>"
 
@@ -266,12 +329,12 @@ def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -
              "lower is better for every metric but images/s; ranked by checkerboard score, then FID. "
              "Click a column header to sort.</p>"]
     for table in board.tables:
-        parts.append(f'<h2 id="{table.key}">{html.escape(table.task)} · {html.escape(table.dataset)} · '
+        parts.append(f'<h2 id="{html.escape(table.key)}">{html.escape(table.task)} · {html.escape(table.dataset)} · '
                      f"{table.image_size}×{table.image_size}</h2>")
         parts.append(f'<p class="meta">Budget: {html.escape(_settings(table.budget))}<br>'
                      f"Protocol: {html.escape(_settings(table.protocol))}</p>")
         rows = "".join(_html_row(row, assets) for row in table.rows)
-        parts.append(f'<table class="sortable" data-table="{table.key}">{head}<tbody>{rows}</tbody></table>')
+        parts.append(f'<table class="sortable" data-table="{html.escape(table.key)}">{head}<tbody>{rows}</tbody></table>')
     if board.excluded:
         parts.append("<h2>Not averaged (did not finish)</h2>")
         columns = ["run", "task", "dataset", "size", "upsampler", "seed", "status", "steps", "message"]
@@ -293,10 +356,19 @@ def _remove_stale(out: Path) -> None:
     except (OSError, ValueError, AttributeError):
         previous = []
     for name in previous:
-        path = out / name
-        if isinstance(name, str) and path.parent == out and path.suffix == ".md" and path.is_file():
+        if not isinstance(name, str):
+            continue
+        try:
+            path = path_inside(out, name)
+        except OutsideFolderError:
+            continue
+        if path.parent == out and path.suffix == ".md" and path.is_file():
             path.unlink()
-    shutil.rmtree(out / _ASSETS, ignore_errors=True)
+    assets = out / _ASSETS
+    if assets.is_symlink():  # remove the link, never what it points to
+        assets.unlink()
+    else:
+        shutil.rmtree(assets, ignore_errors=True)
 
 
 def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenerate: str | None = None,
@@ -309,6 +381,11 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
         command: the build command, printed in every file.
         regenerate: a command that reruns the runs as well, for the index.
         run_dirs: run directory by run id, for sample-grid and spectra thumbnails.
+
+    Raises:
+        OutsideFolderError: a page would land outside ``out`` (names are slugs, so only a symbolic
+            link inside ``out`` that points elsewhere does that). A run whose thumbnails would land
+            outside ``out`` only loses its pictures.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -319,12 +396,12 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     written = []
     pages = _pages(board)
     for name, (task, dataset) in pages.items():
-        written.append(atomic_write_text(out / name, _page(board, task, dataset, command)))
-    written.append(atomic_write_text(out / "README.md", _index(board, out, command, regenerate)))
-    written.append(atomic_write_text(out / _CSV, _csv(board)))
+        written.append(atomic_write_text(path_inside(out, name), _page(board, task, dataset, command)))
+    written.append(atomic_write_text(path_inside(out, "README.md"), _index(board, out, command, regenerate)))
+    written.append(atomic_write_text(path_inside(out, _CSV), _csv(board)))
     payload = {"command": command, **board.to_dict(), "assets": assets, "files": ["README.md", *pages]}
-    written.append(atomic_write_json(out / _JSON, payload))
-    written.append(atomic_write_text(out / _HTML, _html(board, assets, command)))
+    written.append(atomic_write_json(path_inside(out, _JSON), payload))
+    written.append(atomic_write_text(path_inside(out, _HTML), _html(board, assets, command)))
     written += sorted((out / _ASSETS).rglob("*.png")) if (out / _ASSETS).is_dir() else []
     return written
 
