@@ -9,6 +9,7 @@ Example:
     torch.Size([1, 4, 8, 8])
 """
 
+from lightning_checkerboard.adapt import fuse_resize_conv
 from lightning_checkerboard.upsamplers import (
     create_upsampler,
     list_upsamplers,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "create_upsampler",
+    "fuse_resize_conv",
     "list_upsamplers",
     "parse_upsampler_spec",
     "register_upsampler",

@@ -1,0 +1,10 @@
+"""Bring your own model: fuse its resize-convolutions, swap its upsamplers, audit its artifacts.
+
+Torch and the upsampler registry only (no Lightning): third-party blocks (diffusers) are recognised by
+class name, so their packages stay optional.
+"""
+
+from lightning_checkerboard.adapt.fuse import FusedSite, fuse_resize_conv
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d, resize_conv2d
+
+__all__ = ["FusedResizeConv2d", "FusedSite", "fuse_resize_conv", "resize_conv2d"]

@@ -1,0 +1,186 @@
+"""Rewriting one module's own ``forward`` with ``torch.fx``: resize → pad → conv calls become one call.
+
+Each module is traced on its own, with every child module as a leaf, so the rewrite is local: a model
+whose entry points call submodules directly (``vae.decode``, ``unet.up_blocks[0]``) runs the fused
+code however it is entered. The rewritten graph's code is bound as that module's ``forward``; the
+module keeps its class, its other methods, its children and its parameters, hence its state dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from lightning_checkerboard.adapt.layer import resize_conv2d
+from lightning_checkerboard.adapt.patterns import (
+    Resize,
+    bind_conv2d,
+    conv_call_padding,
+    conv_padding,
+    fusable_padding,
+    pad_of_call,
+    pad_of_module,
+    resize_of_call,
+    resize_of_module,
+)
+
+__all__ = ["fuse_forward"]
+
+log = logging.getLogger(__name__)
+
+
+class _OwnForwardTracer(fx.Tracer):
+    """Traces a module's own ``forward`` only: every child module is a leaf ``call_module`` node."""
+
+    def __init__(self, root: nn.Module) -> None:
+        super().__init__()
+        self._traced = root
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return m is not self._traced
+
+
+def _trace(module: nn.Module, training: bool, grad: bool) -> fx.Graph | None:
+    was_training = module.training
+    module.training = training  # the root only: its children are leaves, never run
+    try:
+        with torch.set_grad_enabled(grad):
+            return _OwnForwardTracer(module).trace(module)
+    except Exception as error:  # any forward may refuse symbolic values; that module is then left as is
+        log.debug("fuse_resize_conv: cannot trace %s: %s", type(module).__name__, error)
+        return None
+    finally:
+        module.training = was_training
+
+
+def _input_of(node: fx.Node) -> Any:
+    return node.args[0] if node.args else node.kwargs.get("input")
+
+
+def _resize_of(node: Any, root: nn.Module) -> Resize | None:
+    if not isinstance(node, fx.Node):
+        return None
+    if node.op == "call_function" and node.target is F.interpolate:
+        return resize_of_call(node.args, node.kwargs)
+    if node.op == "call_module":
+        return resize_of_module(root.get_submodule(node.target))
+    return None
+
+
+def _pad_of(node: Any, root: nn.Module) -> str | None:
+    if not isinstance(node, fx.Node):
+        return None
+    if node.op == "call_function" and node.target is F.pad:
+        return pad_of_call(node.args, node.kwargs)
+    if node.op == "call_module":
+        return pad_of_module(root.get_submodule(node.target))
+    return None
+
+
+def _attr_shape(node: Any, root: nn.Module) -> tuple[int, ...] | None:
+    if isinstance(node, fx.Node) and node.op == "get_attr":
+        value = root
+        for part in node.target.split("."):
+            value = getattr(value, part, None)
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+    return None
+
+
+def _conv_of(node: fx.Node, root: nn.Module) -> tuple[str, Callable[[fx.Graph], tuple[Any, Any]]] | None:
+    """A 3×3 conv node's padding kind and how to get its ``(weight, bias)`` as graph values."""
+    if node.op == "call_module":
+        conv = root.get_submodule(node.target)
+        padding = conv_padding(conv)
+        if padding is None:
+            return None
+
+        def params(graph: fx.Graph) -> tuple[Any, Any]:
+            bias = graph.get_attr(f"{node.target}.bias") if conv.bias is not None else None
+            return graph.get_attr(f"{node.target}.weight"), bias
+
+        return padding, params
+    if node.op == "call_function" and node.target is torch.conv2d:
+        call = bind_conv2d(node.args, node.kwargs)
+        if call is None:
+            return None
+        padding = conv_call_padding(call, _attr_shape(call["weight"], root))
+        return (padding, lambda graph: (call["weight"], call["bias"])) if padding is not None else None
+    return None
+
+
+def _only_user(node: Any, user: fx.Node) -> bool:
+    return isinstance(node, fx.Node) and list(node.users) == [user]
+
+
+def _rewrite(graph: fx.Graph, root: nn.Module) -> list[tuple[Resize, str]]:
+    """Replace every exactly fusable resize → (pad) → 3×3 conv chain in ``graph``; return what was fused."""
+    fused = []
+    for conv_node in list(graph.nodes):
+        conv = _conv_of(conv_node, root)
+        if conv is None:
+            continue
+        chain = [conv_node]
+        pad, source = None, _input_of(conv_node)
+        pad_kind = _pad_of(source, root)
+        if pad_kind is not None and _only_user(source, chain[-1]):
+            chain.append(source)
+            pad, source = pad_kind, _input_of(source)
+        resize = _resize_of(source, root)
+        if resize is None or not _only_user(source, chain[-1]):
+            continue
+        padding = fusable_padding(resize, pad, conv[0])
+        if padding is None:
+            continue
+        chain.append(source)
+        with graph.inserting_before(conv_node):
+            weight, bias = conv[1](graph)
+            new = graph.call_function(
+                resize_conv2d,
+                (_input_of(source), weight, bias),
+                {"mode": resize.mode, "scale": resize.scale, "padding": padding},
+            )
+        conv_node.replace_all_uses_with(new)
+        for node in chain:  # conv first: each node's only user is gone before it is erased
+            graph.erase_node(node)
+        fused.append((resize, padding))
+    return fused
+
+
+def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
+    """Fuse the resize → pad → conv chains written in ``module``'s own ``forward``, in place.
+
+    The module is traced four times (train and eval mode, with and without grad) and rewritten only if
+    all four graphs agree, so a forward that branches on ``self.training`` or on grad mode is left as is.
+    Other Python state a forward reads (a flag, a config value) is fixed at its value now.
+
+    Returns:
+        ``(resize, padding)`` of every chain fused; empty when the module was left unchanged.
+    """
+    graph = _trace(module, module.training, True)
+    if graph is None or not _rewrite(graph, module):
+        return []
+    codes = set()
+    for training in (True, False):
+        for grad in (True, False):
+            other = _trace(module, training, grad)
+            if other is None:
+                return []
+            codes.add(other.python_code("self").src)
+    if len(codes) != 1:
+        log.info("fuse_resize_conv: %s's forward depends on training or grad mode; left as is.",
+                 type(module).__name__)
+        return []
+    graph = _trace(module, module.training, True)
+    fused = _rewrite(graph, module)
+    graph.lint()
+    code = graph.python_code("self")
+    namespace = dict(code.globals)
+    exec(compile(code.src, f"<fused forward of {type(module).__qualname__}>", "exec"), namespace)  # noqa: S102
+    module.forward = types.MethodType(namespace["forward"], module)
+    return fused

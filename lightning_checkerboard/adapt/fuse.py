@@ -1,0 +1,164 @@
+"""``fuse_resize_conv``: every exact resize → 3×3 conv of a model, as one weight-tied transposed conv.
+
+Three places are searched, in this order:
+
+1. ``nn.Sequential`` children written as ``nn.Upsample``, an optional one-pixel pad module and an
+   ``nn.Conv2d``: the resize and pad become ``nn.Identity`` and the conv a
+   :class:`~lightning_checkerboard.adapt.layer.FusedResizeConv2d` under the conv's name;
+2. third-party blocks an adapter knows by class name (diffusers' ``Upsample2D``);
+3. every other module's own ``forward``, traced with ``torch.fx``: ``F.interpolate`` (or an
+   ``nn.Upsample`` child), an optional ``F.pad`` (or pad child) and ``F.conv2d`` (or a conv child)
+   become one call of the fused function. A module that cannot be traced is left as it is; its
+   children are still searched.
+
+Parameters stay where they were, so every state-dict key is unchanged and checkpoints load both ways.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from dataclasses import dataclass
+
+from torch import nn
+
+from lightning_checkerboard.adapt._diffusers import fuse_adapted
+from lightning_checkerboard.adapt._fx import fuse_forward
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d
+from lightning_checkerboard.adapt.patterns import conv_padding, fusable_padding, pad_of_module, resize_of_module
+from lightning_checkerboard.upsamplers.layers import Upsampler
+
+__all__ = ["FusedSite", "fuse_resize_conv"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FusedSite:
+    """One fused resize-convolution: where it is, how it was written, what it computes.
+
+    Attributes:
+        path: the module path of the fused conv (module pattern) or of the module whose ``forward``
+            was rewritten (``forward`` pattern and adapters).
+        pattern: ``"modules"``, ``"forward"`` or the adapter's name (``"diffusers.Upsample2D"``).
+        mode: ``"nearest"`` or ``"bilinear"``.
+        scale: the resize factor.
+        padding: ``"zeros"`` or ``"reflect"``.
+    """
+
+    path: str
+    pattern: str
+    mode: str
+    scale: int
+    padding: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '<root>'}: {self.mode} ×{self.scale} + 3×3 conv, {self.padding} padding ({self.pattern})"
+
+
+def _qualify(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _fuse_sequential(path: str, seq: nn.Sequential) -> list[FusedSite]:
+    names = list(seq._modules)
+    sites, i = [], 0
+    while i < len(names):
+        resize = resize_of_module(seq._modules[names[i]])
+        j, pad = i + 1, None
+        if resize is not None and j < len(names):
+            pad = pad_of_module(seq._modules[names[j]])
+            j += pad is not None
+        padding = None
+        if resize is not None and j < len(names):
+            padding = fusable_padding(resize, pad, conv_padding(seq._modules[names[j]]))
+        if padding is None:
+            i += 1
+            continue
+        conv = seq._modules[names[j]]
+        for name in names[i:j]:
+            setattr(seq, name, nn.Identity())
+        setattr(seq, names[j], FusedResizeConv2d.from_conv(conv, mode=resize.mode, scale=resize.scale,
+                                                           padding=padding))
+        sites.append(FusedSite(_qualify(path, names[j]), "modules", resize.mode, resize.scale, padding))
+        i = j + 1
+    return sites
+
+
+def _is_sequential(module: nn.Module) -> bool:
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def _traceable(module: nn.Module) -> bool:
+    # torch's own modules are leaves of every trace; the package's layers are already what they say;
+    # a module whose forward was replaced on the instance has been converted.
+    return not (type(module).__module__.startswith("torch.") or isinstance(module, Upsampler)
+                or "forward" in vars(module))
+
+
+def fuse_resize_conv(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in which every exact resize → 3×3 convolution runs as one fused layer.
+
+    A site is a nearest (any integer factor) or bilinear (``align_corners=False``, ×2) resize followed
+    by a 3×3, stride-1 convolution padded by one pixel with zeros or reflection, as modules in an
+    ``nn.Sequential``, as calls in a ``forward``, or as diffusers' ``Upsample2D``. Each runs as the
+    package's weight-tied transposed convolution with the same parameters: outputs and gradients equal
+    the original's to float round-off, every state-dict key is unchanged (``load_state_dict`` works in
+    both directions) and ``model`` itself is not modified.
+
+    The fused sites are logged (logger ``lightning_checkerboard.adapt.fuse``) and kept on the copy as
+    ``fused_sites``, a tuple of :class:`FusedSite`. A module whose ``forward`` was rewritten keeps its
+    class and methods; its new ``forward`` lives on the instance, so save the copy with its
+    ``state_dict()``, not by pickling the module.
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        The converted copy.
+
+    Raises:
+        TypeError: if ``model`` is not an ``nn.Module``.
+
+    Warns:
+        UserWarning: when no site matched (the copy computes exactly what ``model`` does).
+
+    Example:
+        >>> import torch
+        >>> from lightning_checkerboard import fuse_resize_conv
+        >>> model = nn.Sequential(nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(8, 4, 3))
+        >>> fused = fuse_resize_conv(model)
+        >>> [str(site) for site in fused.fused_sites]
+        ['2: nearest ×2 + 3×3 conv, reflect padding (modules)']
+        >>> x = torch.randn(1, 8, 6, 6)
+        >>> torch.allclose(fused(x), model(x), atol=1e-5)
+        True
+        >>> _ = fused.load_state_dict(model.state_dict())  # same keys
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    fused = copy.deepcopy(model)
+    sites: list[FusedSite] = []
+    for path, module in list(fused.named_modules()):
+        if _is_sequential(module):
+            sites += _fuse_sequential(path, module)
+    for path, module in list(fused.named_modules()):
+        adapted = fuse_adapted(module) if "forward" not in vars(module) else None
+        if adapted is not None:
+            kind, resize, padding = adapted
+            sites.append(FusedSite(path, kind, resize.mode, resize.scale, padding))
+    for path, module in list(fused.named_modules()):
+        if _traceable(module):
+            sites += [FusedSite(path, "forward", r.mode, r.scale, p) for r, p in fuse_forward(module)]
+    for site in sites:
+        log.info("fuse_resize_conv: fused %s", site)
+    if not sites:
+        warnings.warn(
+            f"fuse_resize_conv found no nearest/bilinear resize followed by a 3×3 stride-1 convolution padded "
+            f"by one pixel in {type(model).__name__}; the copy is unchanged.",
+            UserWarning,
+            stacklevel=2,
+        )
+    fused.fused_sites = tuple(sites)
+    return fused
