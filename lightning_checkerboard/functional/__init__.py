@@ -1,4 +1,4 @@
-"""Pure tensor math (torch only): resize-convolution, overlap analysis, spectra and scores.
+"""Pure tensor math (torch only): resize-convolution, overlap analysis, spectra, scores and SWD.
 
 Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they draw.
 """
@@ -33,6 +33,7 @@ from lightning_checkerboard.functional.spectral import (
     spectral_distance,
     windowed_power_spectrum,
 )
+from lightning_checkerboard.functional.swd import laplacian_pyramid, sliced_wasserstein_distance, swd_num_levels
 
 __all__ = [
     "CheckerboardStatistics",
@@ -49,6 +50,7 @@ __all__ = [
     "figure_to_array",
     "grid_bin_periods",
     "hann_window_2d",
+    "laplacian_pyramid",
     "nearest_conv2d",
     "normalize_gradient",
     "overlap_map",
@@ -60,7 +62,9 @@ __all__ = [
     "radial_power_spectrum",
     "resize_conv2d_reference",
     "resize_filter",
+    "sliced_wasserstein_distance",
     "spectral_distance",
+    "swd_num_levels",
     "tied_kernel_matrix",
     "tied_transposed_kernel",
     "upsampler_matrix",

@@ -23,6 +23,13 @@ def check_levels(levels: object) -> int:
     return levels
 
 
+def check_int(value: object, name: str, minimum: int) -> int:
+    """Return ``value`` as an int, or raise if it is not an int (bools excluded) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def check_non_negative(value: object, name: str) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

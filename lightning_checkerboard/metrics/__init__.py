@@ -1,4 +1,4 @@
-"""torchmetrics Metrics for upsampling artifacts: checkerboard score, spectral distance, FID."""
+"""torchmetrics Metrics for upsampling artifacts and sample quality: checkerboard score, spectral distance, SWD, FID."""
 
 from lightning_checkerboard.metrics.checkerboard import CheckerboardScore, GradientCheckerboardScore
 from lightning_checkerboard.metrics.fid import (
@@ -9,6 +9,7 @@ from lightning_checkerboard.metrics.fid import (
     resolve_inception_weights,
 )
 from lightning_checkerboard.metrics.spectral_distance import SpectralDistance
+from lightning_checkerboard.metrics.swd import SlicedWassersteinDistance
 
 __all__ = [
     "FID",
@@ -16,6 +17,7 @@ __all__ = [
     "CheckerboardScore",
     "FIDUnavailableWarning",
     "GradientCheckerboardScore",
+    "SlicedWassersteinDistance",
     "SpectralDistance",
     "inception_weights_status",
     "resolve_inception_weights",
