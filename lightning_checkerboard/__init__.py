@@ -9,7 +9,7 @@ Example:
     torch.Size([1, 4, 8, 8])
 """
 
-from lightning_checkerboard.adapt import fuse_resize_conv
+from lightning_checkerboard.adapt import fuse_resize_conv, replace_upsamplers
 from lightning_checkerboard.upsamplers import (
     create_upsampler,
     list_upsamplers,
@@ -26,4 +26,5 @@ __all__ = [
     "list_upsamplers",
     "parse_upsampler_spec",
     "register_upsampler",
+    "replace_upsamplers",
 ]

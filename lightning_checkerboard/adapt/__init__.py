@@ -6,5 +6,15 @@ class name, so their packages stay optional.
 
 from lightning_checkerboard.adapt.fuse import FusedSite, fuse_resize_conv
 from lightning_checkerboard.adapt.layer import FusedResizeConv2d, resize_conv2d
+from lightning_checkerboard.adapt.replace import replace_upsamplers
+from lightning_checkerboard.adapt.sites import UpsamplingSite, find_upsampling_sites
 
-__all__ = ["FusedResizeConv2d", "FusedSite", "fuse_resize_conv", "resize_conv2d"]
+__all__ = [
+    "FusedResizeConv2d",
+    "FusedSite",
+    "UpsamplingSite",
+    "find_upsampling_sites",
+    "fuse_resize_conv",
+    "replace_upsamplers",
+    "resize_conv2d",
+]
