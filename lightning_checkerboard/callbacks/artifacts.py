@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
+from lightning_checkerboard.callbacks._sources import (
+    check_image_source,
+    check_real_images,
+    check_sample_fn,
+    check_seed,
+    heldout_images,
+    metric_images,
+)
+from lightning_checkerboard.callbacks.protocols import SampleFn
+from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.functional.gradients import discriminator_input_gradient
 from lightning_checkerboard.functional.plots import plot_spectra
 from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore, SpectralDistance
@@ -19,18 +29,25 @@ from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboa
 __all__ = ["ArtifactMetrics", "default_levels"]
 
 
-def default_levels(image_size: int, stages: int) -> int:
-    """Periods to measure: one per stride-2 stage, as many as fit with ``H / 2^L >= 4``."""
-    return max(1, min(stages, int(math.log2(image_size // 4))))
+def default_levels(height: int, stages: int | None = None, width: int | None = None) -> int:
+    """Periods to measure: one per stride-2 stage, as many as the image size allows (at least one).
 
+    A level ``L`` fits when ``H`` and ``W`` are divisible by ``2^L`` and ``H / 2^L, W / 2^L >= 4``.
 
-def _heldout(trainer: pl.Trainer, count: int) -> Tensor | None:
-    datamodule = getattr(trainer, "datamodule", None)
-    if datamodule is None or not hasattr(datamodule, "heldout_images"):
-        return None
-    images = datamodule.heldout_images()
-    # Each process measures its own share; the metrics sum their states across processes.
-    return images[:count][trainer.global_rank :: trainer.world_size]
+    Args:
+        height: image height (and width, when ``width`` is not given).
+        stages: the generator's stride-2 stages; ``None``: every level that fits.
+        width: image width, when it differs from ``height``.
+
+    Example:
+        >>> default_levels(64, 3), default_levels(16, 3), default_levels(28), default_levels(48, width=64)
+        (3, 2, 2, 2)
+    """
+    width = height if width is None else width
+    fits = 0
+    while all(side % 2 ** (fits + 1) == 0 and side // 2 ** (fits + 1) >= MIN_BINS_PER_CELL for side in (height, width)):
+        fits += 1
+    return max(1, fits if stages is None else min(stages, fits))
 
 
 class ArtifactMetrics(PeriodicCallback):
@@ -38,24 +55,35 @@ class ArtifactMetrics(PeriodicCallback):
 
     Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_ratio``
     (contrast-free), ``amplitude_period_P`` and ``pnr_db_period_P`` per period, ``spectral_distance``
-    against the datamodule's held-out real images, ``gradient_checkerboard`` (the score of the
+    against held-out real images, ``gradient_checkerboard`` (the score of the
     discriminator's input gradient on real images, if the module has a ``discriminator``), and a
     spectra plot (also saved as ``spectra/<step>.png``). The last values are in :attr:`latest` for
     the result record, and the measurement protocol in :attr:`protocol`.
 
-    The module provides the images: ``metric_samples(num, seed=, batch_size=, rank=, world_size=)``
-    returns this process's share in [0, 1] (generated images for
-    :class:`~lightning_checkerboard.tasks.GANTask`, stylised held-out content for
-    :class:`~lightning_checkerboard.tasks.StyleTransferTask`). The trainer's datamodule provides
-    ``heldout_images()`` in [0, 1] (without one, only the score is measured).
+    Images come from ``sample_fn(num, generator)`` when given (see
+    :class:`~lightning_checkerboard.callbacks.protocols.SampleFn`), else from the module's
+    ``metric_samples`` (:class:`~lightning_checkerboard.callbacks.protocols.SupportsMetricSamples`:
+    generated images for :class:`~lightning_checkerboard.tasks.GANTask`, stylised held-out content
+    for :class:`~lightning_checkerboard.tasks.StyleTransferTask`); ``setup`` raises if there are
+    neither. Real images for the spectral distance come from ``real_images`` or from the trainer's
+    datamodule's ``heldout_images()`` (:class:`~lightning_checkerboard.callbacks.protocols.SupportsHeldoutImages`);
+    without either, the spectral distance and the gradient score are skipped.
 
     Args:
         every_n_steps: interval in training iterations; 0 measures only at the end.
         num_samples: generated images per measurement (and at most as many held-out real ones).
-        levels: periods ``2 … 2^levels`` to score; default: one per generator stage.
+        levels: periods ``2 … 2^levels`` to score; default: one per entry of the module's
+            ``stage_names`` (every level the image size allows when it has none), see :func:`default_levels`.
         batch_size: generation batch size.
         gradient: also score the discriminator's input gradient.
         seed: noise seed, so every measurement scores the same latent points.
+        sample_fn: makes the images instead of the module's ``metric_samples``.
+        real_images: held-out real images ``(N, C, H, W)`` in [0, 1] instead of the datamodule's.
+
+    Raises:
+        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape.
+        TypeError: if ``sample_fn`` is not callable; in ``setup``, if the module has no
+            ``metric_samples`` and there is no ``sample_fn``.
     """
 
     def __init__(
@@ -67,32 +95,40 @@ class ArtifactMetrics(PeriodicCallback):
         batch_size: int = 64,
         gradient: bool = True,
         seed: int = 2024,
+        sample_fn: SampleFn | None = None,
+        real_images: Tensor | None = None,
     ) -> None:
         super().__init__(every_n_steps)
         for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         self.num_samples, self.levels = num_samples, levels
-        self.batch_size, self.gradient, self.seed = batch_size, gradient, seed
+        self.batch_size, self.gradient, self.seed = batch_size, gradient, check_seed(seed)
+        self.sample_fn = check_sample_fn(sample_fn)
+        self.real_images = check_real_images(real_images)
         self.latest: dict[str, float] = {}
         self.protocol: dict[str, Any] = {}
 
-    def _levels(self, pl_module: pl.LightningModule, image_size: int) -> int:
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            check_image_source(type(self).__name__, pl_module, self.sample_fn, "metric_samples")
+
+    def _levels(self, pl_module: pl.LightningModule, images: Tensor) -> int:
         if self.levels is not None:
             return self.levels
-        stages = len(getattr(pl_module, "stage_names", [])) or int(math.log2(image_size // 4))
-        return default_levels(image_size, stages)
+        stages = len(getattr(pl_module, "stage_names", ())) or None
+        return default_levels(images.shape[-2], stages, images.shape[-1])
 
     def _generate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor:
-        return pl_module.metric_samples(self.num_samples, seed=self.seed, batch_size=self.batch_size,
-                                        rank=trainer.global_rank, world_size=trainer.world_size).cpu()
+        return metric_images(pl_module, self.sample_fn, self.num_samples, seed=self.seed, batch_size=self.batch_size,
+                             rank=trainer.global_rank, world_size=trainer.world_size).cpu()
 
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:
         """Measure now; returns (and logs) the metrics."""
         fake = self._generate(trainer, pl_module)
-        size = fake.shape[-1]
-        levels = self._levels(pl_module, size)
+        levels = self._levels(pl_module, fake)
         score = CheckerboardScore(levels=levels)
         score.update(fake)
         diagnostics = {key: float(value) for key, value in score.diagnostics().items()}
@@ -101,7 +137,9 @@ class ArtifactMetrics(PeriodicCallback):
             "artifacts/checkerboard_ratio": diagnostics.pop("ratio"),
             **{f"artifacts/{key}": value for key, value in diagnostics.items()},
         }
-        real = _heldout(trainer, self.num_samples)
+        heldout = heldout_images(trainer, self.real_images, self.num_samples)
+        # Each process measures its own share; the metrics sum their states across processes.
+        real = None if heldout is None else heldout[trainer.global_rank :: trainer.world_size]
         figure = None
         if real is not None and len(real):
             distance = SpectralDistance()
@@ -124,7 +162,7 @@ class ArtifactMetrics(PeriodicCallback):
         self.protocol = {
             "eval_samples": self.num_samples,
             "levels": levels,
-            "heldout_samples": 0 if real is None else min(self.num_samples, len(trainer.datamodule.heldout_images())),
+            "heldout_samples": 0 if heldout is None else len(heldout),
         }
         log_scalars(trainer, metrics)
         if figure is not None:

@@ -7,21 +7,42 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
+from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
+from lightning_checkerboard.callbacks._sources import (
+    check_image_source,
+    check_real_images,
+    check_real_source,
+    check_sample_fn,
+    check_seed,
+    heldout_images,
+    metric_images,
+    missing_real_images_error,
+)
+from lightning_checkerboard.callbacks.protocols import SampleFn
 from lightning_checkerboard.metrics.fid import FID
 
 __all__ = ["FIDCallback"]
 
 
 class FIDCallback(PeriodicCallback):
-    """Fréchet Inception Distance of generated images against the datamodule's held-out split.
+    """Fréchet Inception Distance of generated images against held-out real images.
 
-    Real statistics are computed once per run and cached on disk, keyed by the datamodule's
-    ``fingerprint``, the resolution, the sample count and the extractor. With ``policy="auto"`` and
-    no Inception weights (offline), FID is recorded as unavailable with the reason and the run goes
-    on; ``"required"`` raises at construction, before any training; ``"off"`` skips it.
+    Generated images come from ``sample_fn(num, generator)`` when given (see
+    :class:`~lightning_checkerboard.callbacks.protocols.SampleFn`), else from the module's
+    ``metric_samples`` (:class:`~lightning_checkerboard.callbacks.protocols.SupportsMetricSamples`).
+    Real images come from ``real_images``, else from the trainer's datamodule's ``heldout_images()``
+    (:class:`~lightning_checkerboard.callbacks.protocols.SupportsHeldoutImages`). ``setup`` raises
+    when either source is missing (unless ``policy="off"``), before any training.
+
+    Real statistics are computed once per run; when they come from a datamodule with a
+    ``fingerprint``, they are also cached on disk, keyed by that fingerprint, the resolution, the
+    sample count and the extractor. With ``policy="auto"`` and no Inception weights (offline), FID
+    is recorded as unavailable with the reason and the run goes on; ``"required"`` raises at
+    construction, before any training; ``"off"`` skips it.
 
     Args:
         policy: ``"auto"``, ``"required"`` or ``"off"``.
@@ -31,9 +52,15 @@ class FIDCallback(PeriodicCallback):
         batch_size: generation and feature-extraction batch size.
         cache_dir: real-statistics cache directory (default: the user cache).
         seed: noise seed for the generated images.
+        sample_fn: makes the images instead of the module's ``metric_samples``.
+        real_images: held-out real images ``(N, C, H, W)`` in [0, 1] instead of the datamodule's
+            (their statistics are not cached on disk).
 
     Raises:
         RuntimeError: ``policy="required"`` and no weights can be found.
+        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape.
+        TypeError: if ``sample_fn`` is not callable; in ``setup``, if the module has no
+            ``metric_samples`` and there is no ``sample_fn``, or there are no real images.
     """
 
     def __init__(
@@ -46,13 +73,17 @@ class FIDCallback(PeriodicCallback):
         batch_size: int = 64,
         cache_dir: str | os.PathLike | None = None,
         seed: int = 4242,
+        sample_fn: SampleFn | None = None,
+        real_images: Tensor | None = None,
     ) -> None:
         super().__init__(every_n_steps)
         for name, value, low in (("num_samples", num_samples, 2), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
         self.metric = FID(policy, weights_path, cache_dir=cache_dir)
-        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, check_seed(seed)
+        self.sample_fn = check_sample_fn(sample_fn)
+        self.real_images = check_real_images(real_images)
         self.latest: dict[str, Any] = {}
         self.protocol: dict[str, Any] = {"fid_samples": num_samples, **self._info()}
         self._real_ready = False
@@ -61,11 +92,22 @@ class FIDCallback(PeriodicCallback):
         info = self.metric.result_info()
         return {"fid_extractor": info["fid_extractor"], "fid_unavailable_reason": info["fid_unavailable_reason"]}
 
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit" or self.metric.policy == "off":
+            return
+        check_image_source(type(self).__name__, pl_module, self.sample_fn, "metric_samples")
+        check_real_source(type(self).__name__, trainer, self.real_images)
+
     def _prepare_real(self, trainer: pl.Trainer, device: torch.device) -> int:
-        datamodule = trainer.datamodule
-        real = datamodule.heldout_images()[: self.num_samples]
+        real = heldout_images(trainer, self.real_images, self.num_samples)
+        if real is None:
+            raise missing_real_images_error(type(self).__name__, trainer)
         count = len(real)
-        if count >= 2 and not self.metric.use_real_cache(datamodule.fingerprint, int(real.shape[-1]), count):
+        fingerprint = None if self.real_images is not None else getattr(trainer.datamodule, "fingerprint", None)
+        cached = isinstance(fingerprint, str) and count >= 2 and self.metric.use_real_cache(
+            fingerprint, int(real.shape[-1]), count)
+        if count >= 2 and not cached:
             for chunk in real[trainer.global_rank :: trainer.world_size].split(self.batch_size):
                 self.metric.update(chunk.to(device), real=True)
         self._real_ready = True
@@ -81,8 +123,8 @@ class FIDCallback(PeriodicCallback):
         if not self._real_ready:
             real_count = self._prepare_real(trainer, pl_module.device)
             self.protocol["fid_real_samples"] = real_count
-        fake = pl_module.metric_samples(self.num_samples, seed=self.seed, batch_size=self.batch_size,
-                                        rank=trainer.global_rank, world_size=trainer.world_size)
+        fake = metric_images(pl_module, self.sample_fn, self.num_samples, seed=self.seed, batch_size=self.batch_size,
+                             rank=trainer.global_rank, world_size=trainer.world_size)
         for chunk in fake.split(self.batch_size):
             self.metric.update(chunk, real=False)
         value = float(self.metric.compute())
