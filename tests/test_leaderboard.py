@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from _hostile import IMAGE, SCRIPT, write_hostile_records
 from lightning_checkerboard.leaderboard import (
     CollectError,
     aggregate,
@@ -340,7 +341,7 @@ def test_collect_reads_several_sources_and_overlaps_count_once(tmp_path):
     assert board.tables[0].rows[0].n == 2 and board.duplicates == ["a"]
 
 
-# --- the page in a real browser -----------------------------------------------------------------
+# --- the page in a real browser (marked ``browser``: run with ``python -m pytest -m browser``) -----
 
 # Debian's packages by default; another Chromium-based browser and its driver through these variables
 # (the GitHub workflow points them at the runner's Chrome).
@@ -368,6 +369,7 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+@pytest.mark.browser
 def test_index_html_loads_from_file_without_errors_shows_rows_and_sorts(real_runs, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -394,3 +396,28 @@ def test_index_html_loads_from_file_without_errors_shows_rows_and_sorts(real_run
     n_header.click()
     assert names() == ["deconv_k3", "nearest_conv"]
     assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+
+@pytest.mark.browser
+def test_a_page_built_from_hostile_records_runs_no_script_of_theirs(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "leaderboards"
+    build([str(write_hostile_records(tmp_path / "runs"))], out)
+    browser.get((out / "index.html").as_uri())
+    # Injected markup would run at load (script, onerror, onload); hover and click every cell as well.
+    cells = browser.find_elements(By.CSS_SELECTOR, "td, th, h2, code, img")
+    for cell in cells:
+        browser.execute_script(
+            "for (const t of ['mouseover', 'focus']) arguments[0].dispatchEvent(new Event(t));", cell)
+    assert browser.title == "lightning-checkerboard leaderboard"
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    assert browser.execute_script("return document.scripts.length") == 1  # the page's own sorting script
+    handlers = browser.execute_script(
+        "return Array.from(document.querySelectorAll('*')).flatMap("
+        "e => Array.from(e.attributes).map(a => a.name)).filter(n => n.startsWith('on'))")
+    assert handlers == []
+    links = [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]
+    assert links and all(link.startswith("https://") for link in links)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert SCRIPT in body and IMAGE in body  # the names are shown, as text

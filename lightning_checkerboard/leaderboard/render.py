@@ -19,6 +19,7 @@ link or inject HTML.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -47,6 +48,7 @@ _BENCHMARK_GLOBS = ("speed.md", "bench_*.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
 _THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
 _SPECTRA_WIDTH = 360
+_MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
 # Spreadsheets run a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -115,7 +117,11 @@ def _settings(mapping: dict[str, Any]) -> str:
 
 
 def _page_name(task: str, dataset: str) -> str:
-    return f"{_slug(task)}-{_slug(dataset)}.md"
+    """``<task>-<dataset>.md`` as a file name; a long one is cut and keeps a hash of the full names."""
+    name = f"{_slug(task)}-{_slug(dataset)}"
+    if len(name) > _MAX_PAGE_STEM:
+        name = f"{name[:_MAX_PAGE_STEM - 9]}-{hashlib.sha1(f'{task}/{dataset}'.encode()).hexdigest()[:8]}"
+    return f"{name}.md"
 
 
 def _pages(board: Leaderboard) -> dict[str, tuple[str, str]]:
