@@ -1,0 +1,63 @@
+"""The ranking rule on its own: primary metric, baseline, significance over seeds, direction."""
+
+from __future__ import annotations
+
+import pytest
+
+from lightning_checkerboard.leaderboard.ranking import choose_primary, rank_rows, significantly_better
+from lightning_checkerboard.metrics.directions import METRIC_INFO, QUALITY_METRICS, metric_info
+
+
+def test_fid_is_primary_only_when_every_run_has_it():
+    assert choose_primary({"fid": [10.0, 11.0], "swd": [1.0, 2.0]}) == "fid"
+    assert choose_primary({"fid": [10.0, None], "swd": [1.0, 2.0]}) == "swd"
+    assert choose_primary({"fid": [10.0, float("nan")], "swd": [1.0, 2.0]}) == "swd"
+    assert choose_primary({"checkerboard": [0.0, 0.0]}) is None
+
+
+def test_every_quality_metric_declares_a_direction():
+    assert QUALITY_METRICS[:2] == ("fid", "swd")
+    assert all(isinstance(info.higher_is_better, bool) for info in METRIC_INFO.values())
+    assert metric_info("psnr").higher_is_better and not metric_info("fid").higher_is_better
+    with pytest.raises(KeyError, match="Unknown metric 'bogus'"):
+        metric_info("bogus")
+
+
+def test_overlapping_seeds_share_a_rank_and_separated_ones_do_not():
+    values = [[3.0, 3.2, 2.9], [3.1, 2.8, 3.3], [6.0, 6.2, 5.9]]
+    order, results = rank_rows(values, [[10.0]] * 3, higher_is_better=False)
+    assert [r.rank for r in results] == [1, 1, 3]
+    assert order[-1] == 2
+
+
+def test_a_row_no_better_than_its_baseline_did_not_learn_and_is_listed_last():
+    # The middle row has the best value of all but no better than its own baseline: it did not learn.
+    values = [[5.0, 5.1], [1.0, 1.1], [4.0, 4.2]]
+    baselines = [[9.0, 9.0], [1.0, 1.0], [9.0, 9.0]]
+    order, results = rank_rows(values, baselines, higher_is_better=False)
+    assert results[1].learned is False and results[1].rank is None
+    assert order == [2, 0, 1]
+    assert [results[i].rank for i in order[:2]] == [1, 2]
+
+
+def test_direction_is_respected_for_higher_is_better_metrics():
+    values = [[20.0, 20.5, 20.2], [30.0, 30.4, 29.8]]
+    order, results = rank_rows(values, [[15.0], [15.0]], higher_is_better=True)
+    assert order == [1, 0]
+    assert [r.rank for r in results] == [2, 1]
+
+
+def test_without_baselines_rows_are_ranked_and_learning_is_unknown():
+    _, results = rank_rows([[1.0], [2.0]], [[], []], higher_is_better=False)
+    assert [r.learned for r in results] == [None, None]
+    assert [r.rank for r in results] == [1, 2]  # one seed each: the means decide
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ([1.0, 1.0], [1.0, 1.0], False),  # identical constants tie
+    ([1.0, 1.0], [2.0, 2.0], True),   # distinct constants separate
+    ([2.0, 2.0], [1.0, 1.0], False),  # worse is never better
+    ([1.0, 2.0, 3.0], [1.5, 2.5, 3.5], False),
+])
+def test_significance_edge_cases(a, b, expected):
+    assert significantly_better(a, b, higher_is_better=False) is expected
