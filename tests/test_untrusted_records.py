@@ -307,3 +307,19 @@ def test_a_build_over_any_records_stays_inside_out_and_never_raises(overrides):
         assert {p for p in _files(sandbox) if not p.startswith("a/b/out")} == before
         assert all(path.resolve().is_relative_to(out.resolve()) for path in written)
         assert (out / "index.html").is_file() and (out / "README.md").is_file()
+
+
+def test_a_page_that_links_outside_out_ends_the_cli_with_one_line(tmp_path, capsys):
+    from lightning_checkerboard.cli import run_cli
+    from lightning_checkerboard.leaderboard.__main__ import main
+
+    victim = tmp_path / "victim.md"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").symlink_to(victim)
+    runs = write_hostile_records(tmp_path / "runs")
+    assert run_cli(main, ["build", "--from", str(runs), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "README.md lies outside" in err
+    assert victim.read_text() == "keep me"

@@ -1,7 +1,8 @@
 """``python -m lightning_checkerboard.leaderboard build --from <runs dir | wandb:entity/project> --out leaderboards/``.
 
 User mistakes (a missing folder, a malformed ``wandb:`` path, unreadable filters, an unreachable
-W&B server) end with one line on stderr and exit code 2.
+W&B server, a file in ``--out`` that links outside it) end with one line on stderr and exit code 2.
+Records that cannot be read are listed under "Rejected files" in the index, not fatal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from lightning_checkerboard._paths import OutsideFolderError
 from lightning_checkerboard.cli import UsageError, positive_float, run_cli
 from lightning_checkerboard.leaderboard.aggregate import aggregate
 from lightning_checkerboard.leaderboard.collect import CollectError, collect
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--filters must be a JSON object; got {args.filters!r}")
     try:
         written = build(args.sources, args.out, filters=filters, timeout=args.timeout)
-    except CollectError as err:
+    except (CollectError, OutsideFolderError) as err:  # a link inside --out that points elsewhere
         raise UsageError(str(err)) from None
     print(f"leaderboard: {len(written)} files in {args.out} (open {args.out / 'index.html'})")
     if args.log_to_wandb:
