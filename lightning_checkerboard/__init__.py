@@ -9,7 +9,7 @@ Example:
     torch.Size([1, 4, 8, 8])
 """
 
-from lightning_checkerboard.adapt import fuse_resize_conv, replace_upsamplers
+from lightning_checkerboard.adapt import AuditReport, audit, fuse_resize_conv, replace_upsamplers
 from lightning_checkerboard.upsamplers import (
     create_upsampler,
     list_upsamplers,
@@ -20,7 +20,9 @@ from lightning_checkerboard.upsamplers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "__version__",
+    "audit",
     "create_upsampler",
     "fuse_resize_conv",
     "list_upsamplers",
