@@ -421,3 +421,5 @@ def test_a_page_built_from_hostile_records_runs_no_script_of_theirs(browser, tmp
     assert links and all(link.startswith("https://") for link in links)
     body = browser.find_element(By.TAG_NAME, "body").text
     assert SCRIPT in body and IMAGE in body  # the names are shown, as text
+    # Escaping kept them inert: the page's script policy never had to refuse anything.
+    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
