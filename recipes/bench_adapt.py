@@ -1,0 +1,192 @@
+"""Speed of ``fuse_resize_conv`` on a diffusers ``AutoencoderKL`` decoder, side by side with the original.
+
+Usage:
+    python recipes/bench_adapt.py                      # Stable Diffusion's VAE layout, 256² output, CPU
+    python recipes/bench_adapt.py --config small --repeats 3 --quick
+
+The model is built offline with seeded random weights (speed does not depend on the weights). Two
+workloads are timed: ``decode`` under ``torch.no_grad()`` and ``decode`` followed by ``backward`` of a
+scalar loss. The original and the fused copy run in interleaved rounds (their order alternates each
+round, so drift hits both alike); the speed-up is the median over rounds of original time / fused time
+in the same round. The fused copy's output is checked against the original's before timing.
+
+The report is one section of ``leaderboards/speed.md`` between ``<!-- bench_adapt:start -->`` and
+``<!-- bench_adapt:end -->``; the rest of the file is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from lightning_checkerboard import __version__, fuse_resize_conv
+from lightning_checkerboard._io import atomic_write_text
+
+START, END = "<!-- bench_adapt:start -->", "<!-- bench_adapt:end -->"
+
+# AutoencoderKL layouts: (block_out_channels, layers_per_block). "sd" is Stable Diffusion's VAE (3
+# nearest ×2 + 3×3 conv upsamplers in the decoder, ~84 M parameters); "small" keeps its shape at a
+# quarter of the width.
+CONFIGS = {
+    "sd": ((128, 256, 512, 512), 2),
+    "small": ((32, 64, 128, 128), 1),
+}
+
+
+def build_vae(config: str):
+    """A seeded, randomly initialised ``AutoencoderKL`` of the named layout, in eval mode."""
+    from diffusers import AutoencoderKL
+
+    channels, layers = CONFIGS[config]
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * len(channels),
+        up_block_types=("UpDecoderBlock2D",) * len(channels),
+        block_out_channels=channels,
+        layers_per_block=layers,
+        latent_channels=4,
+        norm_num_groups=32,
+    ).eval()
+
+
+def _steps(model, latents: torch.Tensor) -> dict[str, Callable[[], None]]:
+    def decode() -> None:
+        with torch.no_grad():
+            model.decode(latents)
+
+    def decode_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        model.decode(latents).sample.square().mean().backward()
+
+    return {"decode (no grad)": decode, "decode forward+backward": decode_backward}
+
+
+def _time(step: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def bench(config: str, size: int, batch: int, repeats: int, device: torch.device) -> dict:
+    """Median seconds of both models and the median per-round speed-up, per workload."""
+    vae = build_vae(config).to(device)
+    fused = fuse_resize_conv(vae)
+    factor = 2 ** (len(CONFIGS[config][0]) - 1)
+    latents = torch.randn(batch, 4, size // factor, size // factor, device=device)
+    with torch.no_grad():
+        reference, output = vae.decode(latents).sample, fused.decode(latents).sample
+    if tuple(output.shape[-2:]) != (size, size):
+        raise SystemExit(f"error: decoded {tuple(output.shape[-2:])}, expected {size}×{size}")
+    max_error = float((output - reference).abs().max() / reference.abs().max())
+    results = {"sites": len(fused.fused_sites), "max_rel_error": max_error, "workloads": {}}
+    models = {"original": _steps(vae, latents), "fused": _steps(fused, latents)}
+    for workload in models["original"]:
+        for name in models:  # warm-up: allocator, kernel choice
+            _time(models[name][workload], device)
+        seconds: dict[str, list[float]] = {"original": [], "fused": []}
+        speedups = []
+        for round_ in range(repeats):
+            order = ["original", "fused"] if round_ % 2 == 0 else ["fused", "original"]
+            times = {name: _time(models[name][workload], device) for name in order}
+            for name in times:
+                seconds[name].append(times[name])
+            speedups.append(times["original"] / times["fused"])
+        results["workloads"][workload] = {
+            "original_s": statistics.median(seconds["original"]),
+            "fused_s": statistics.median(seconds["fused"]),
+            "speedup": statistics.median(speedups),
+        }
+        print(f"[{device.type}] {workload}: {results['workloads'][workload]}")
+    return results
+
+
+def _device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads ({os.cpu_count()} cores)"
+
+
+def render(results: dict, *, config: str, size: int, batch: int, repeats: int, device: torch.device) -> str:
+    channels, layers = CONFIGS[config]
+    lines = [
+        START,
+        "## `fuse_resize_conv` on a diffusers AutoencoderKL decoder",
+        "",
+        f"`AutoencoderKL(block_out_channels={channels}, layers_per_block={layers}, latent_channels=4)` "
+        f"(layout `{config}`), seeded random weights; batch {batch}, {size}² output; "
+        f"{results['sites']} `Upsample2D` sites fused; fused output within "
+        f"{results['max_rel_error']:.1e} (relative) of the original. Median of {repeats} interleaved rounds. "
+        f"Regenerate with `python recipes/bench_adapt.py --config {config}`.",
+        "",
+        f"- date: {dt.date.today().isoformat()}; lightning-checkerboard {__version__}; torch {torch.__version__}; "
+        f"Python {platform.python_version()}",
+        f"- {_device_description(device)}",
+        "",
+        "| workload | original | fused | speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    for workload, row in results["workloads"].items():
+        lines.append(f"| {workload} | {row['original_s'] * 1e3:.1f} ms | {row['fused_s'] * 1e3:.1f} ms | "
+                     f"{row['speedup']:.2f}× |")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the marked section of ``path`` (or append it), keeping everything else in the file."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text + ("\n" if text and not text.endswith("\n\n") else "") + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="sd", help="AutoencoderKL layout (default sd)")
+    parser.add_argument("--size", type=int, default=256, help="decoded image size (default 256)")
+    parser.add_argument("--batch", type=int, default=1, help="images per decode (default 1)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds (default 5)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    parser.add_argument("--out", type=Path, default=Path("leaderboards/speed.md"), help="markdown file to update")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 32² output, one round")
+    args = parser.parse_args(argv)
+    factor = 2 ** (len(CONFIGS[args.config][0]) - 1)
+    if args.quick:
+        args.size, args.repeats = 32, 1
+    if args.size < factor or args.size % factor:
+        parser.error(f"--size must be a positive multiple of {factor} for layout {args.config}; got {args.size}")
+    if args.repeats < 1 or args.batch < 1:
+        parser.error(f"--repeats and --batch must be at least 1; got {args.repeats} and {args.batch}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    device = torch.device(args.device)
+    results = bench(args.config, args.size, args.batch, args.repeats, device)
+    write_section(args.out, render(results, config=args.config, size=args.size, batch=args.batch,
+                                   repeats=args.repeats, device=device))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
