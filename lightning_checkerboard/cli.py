@@ -32,6 +32,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run_cli",
+    "unit_interval",
     "upsampler_help",
 ]
 
@@ -63,6 +64,14 @@ positive_int = _number_type(int, 1, False, "a positive integer")
 non_negative_int = _number_type(int, 0, False, "a non-negative integer")
 positive_float = _number_type(float, 0.0, True, "a positive finite number")
 non_negative_float = _number_type(float, 0.0, False, "a non-negative finite number")
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1) (a decay or a rate)."""
+    value = non_negative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
 
 
 def upsampler_help() -> str:

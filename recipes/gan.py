@@ -28,10 +28,12 @@ from lightning_checkerboard.cli import (
     positive_float,
     positive_int,
     run_cli,
+    unit_interval,
     upsampler_help,
 )
 from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.models import num_stages_for
+from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
 from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import GANTask
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
@@ -55,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--disc-first-kernel", type=int, choices=(3, 4), default=None,
                        help="kernel of the discriminator's first layer (default 4 with stride 2, 3 with stride 1; "
                             "3 with stride 2 overlaps unevenly and checkers the gradient's energy)")
+    model.add_argument("--disc-norm", choices=DISCRIMINATOR_NORMS, default="batch",
+                       help="discriminator normalisation: batch (DCGAN), spectral (SNGAN: spectral norm, no BatchNorm) or none")
     model.add_argument("--latent-dim", type=positive_int, default=100)
     train = parser.add_argument_group("training")
     train.add_argument("--dataset", default="photos",
@@ -68,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
     train.add_argument("--lr-g", type=positive_float, default=2e-4)
     train.add_argument("--lr-d", type=positive_float, default=2e-4)
+    train.add_argument("--ema-decay", type=unit_interval, default=0.999,
+                       help="decay of the generator's weight average that samples and metrics use (0: the live generator)")
     train.add_argument("--num-workers", type=non_negative_int, default=0, help="data-loader worker processes")
     metrics = parser.add_argument_group("metrics")
     metrics.add_argument("--eval-every", type=non_negative_int, default=250,
@@ -133,10 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         disc_channels=args.disc_channels,
         disc_first_stride=args.disc_first_stride,
         disc_first_kernel=args.disc_first_kernel,
+        disc_norm=args.disc_norm,
         loss=args.loss,
         lr_g=args.lr_g,
         lr_d=args.lr_d,
         upsampler_options=options,
+        ema_decay=args.ema_decay,
     )
 
     record = runs.start_record(resumed, run_id, "gan", datamodule, args, task.stage_names, options)

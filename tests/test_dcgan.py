@@ -67,7 +67,7 @@ def test_discriminator_outputs_one_logit_per_image(first_stride, size):
 def test_discriminator_errors_are_named():
     with pytest.raises(ValueError, match="first_stride must be 1 or 2; got 3"):
         DCGANDiscriminator(first_stride=3)
-    with pytest.raises(ValueError, match="norm must be 'batch' or 'none'; got 'layer'"):
+    with pytest.raises(ValueError, match="norm must be one of batch, spectral, none; got 'layer'"):
         DCGANDiscriminator(norm="layer")
     disc = DCGANDiscriminator(image_size=32, base_channels=8)
     with pytest.raises(ValueError, match=r"expects images of shape \(B, 3, 32, 32\); got \(1, 3, 64, 64\)"):

@@ -15,9 +15,11 @@ from torch import Tensor, nn
 
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "dcgan_init_", "num_stages_for"]
+__all__ = ["DISCRIMINATOR_NORMS", "DCGANDiscriminator", "DCGANGenerator", "dcgan_init_", "num_stages_for"]
 
 SUPPORTED_SIZES = (8, 16, 32, 64, 128, 256)
+#: Normalisations of the discriminator's hidden stages.
+DISCRIMINATOR_NORMS = ("batch", "spectral", "none")
 _BASE = 4  # the generator's first feature map is 4×4, as in DCGAN
 
 
@@ -152,7 +154,9 @@ class DCGANDiscriminator(nn.Module):
         first_kernel: the first layer's kernel size; ``None`` for the default (4 with stride 2, 3 with
             stride 1). Stride 2 takes 3 or 4 (padding 1 keeps the output at half the size either way);
             stride 1 takes 3.
-        norm: ``"batch"`` or ``"none"`` for the hidden stages.
+        norm: ``"batch"`` (BatchNorm in the hidden stages, as DCGAN), ``"spectral"`` (spectral
+            normalisation of every convolution and no BatchNorm, as SNGAN; Miyato et al. 2018) or
+            ``"none"``.
 
     Raises:
         ValueError: on a bad ``image_size``, width, ``first_stride``, ``first_kernel`` or ``norm``.
@@ -191,8 +195,8 @@ class DCGANDiscriminator(nn.Module):
                 f"first_kernel must be one of {', '.join(map(str, kernels))} (or None) with first_stride="
                 f"{first_stride}; got {first_kernel!r}."
             )
-        if norm not in ("batch", "none"):
-            raise ValueError(f"norm must be 'batch' or 'none'; got {norm!r}.")
+        if norm not in DISCRIMINATOR_NORMS:
+            raise ValueError(f"norm must be one of {', '.join(DISCRIMINATOR_NORMS)}; got {norm!r}.")
         self.image_size, self.channels, self.first_stride = image_size, channels, first_stride
         self.first_kernel = first_kernel
 
@@ -210,6 +214,10 @@ class DCGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(width, 1, _BASE, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         dcgan_init_(self)
+        if norm == "spectral":
+            for index, layer in enumerate(self.net):
+                if isinstance(layer, nn.Conv2d):
+                    self.net[index] = nn.utils.parametrizations.spectral_norm(layer)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-2:] != (self.image_size, self.image_size) or x.shape[1] != self.channels:

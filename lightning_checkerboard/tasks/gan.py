@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_checkerboard.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS, DCGANDiscriminator, DCGANGenerator
 from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
 
 __all__ = ["GANTask", "LOSSES"]
@@ -27,6 +28,14 @@ class GANTask(pl.LightningModule):
     a fixed noise batch (a buffer, saved in checkpoints) makes sample grids comparable over time.
     A non-finite loss stops training and marks the task ``diverged`` (see :attr:`diverged`).
 
+    With ``ema_decay > 0`` the task also keeps an exponential moving average of the generator's
+    weights (:attr:`generator_ema`, as StyleGAN and BigGAN evaluate), updated after every generator
+    step with decay ``min(ema_decay, (1 + k) / (10 + k))`` at iteration ``k`` so that it follows the
+    fast early changes. :meth:`sample` and :meth:`metric_samples` then generate with the average; its
+    BatchNorm statistics are recomputed for the averaged weights ("standing statistics", from a fixed
+    noise set) whenever they changed, since the live generator's running statistics belong to other
+    weights.
+
     Args:
         upsampler: one registered upsampler for every generator stage, or one per stage.
         image_size: 8 … 256, a power of two.
@@ -37,6 +46,8 @@ class GANTask(pl.LightningModule):
         disc_first_stride: 1 or 2: the discriminator's first-layer stride.
         disc_first_kernel: the discriminator's first-layer kernel (``None``: 4 with stride 2, 3 with
             stride 1; 3 with stride 2 overlaps unevenly in the backward pass).
+        disc_norm: the discriminator's normalisation: ``"batch"`` (DCGAN), ``"spectral"`` (SNGAN) or
+            ``"none"``.
         loss: ``"nonsaturating"`` (DCGAN) or ``"hinge"``.
         lr_g, lr_d: Adam learning rates.
         betas: Adam betas.
@@ -46,9 +57,11 @@ class GANTask(pl.LightningModule):
             a resumed run sees the noise an uninterrupted one would. Default: drawn from the
             global RNG (so ``seed_everything`` fixes it) and saved with the hyperparameters.
         upsampler_options: options for every stage (e.g. ``{"padding": "reflect"}``).
+        ema_decay: decay of the generator's weight average in [0, 1); 0 evaluates the live generator.
 
     Raises:
-        ValueError: bad sizes, an unknown upsampler or loss, non-positive or NaN learning rates.
+        ValueError: bad sizes, an unknown upsampler, loss or ``disc_norm``, non-positive or NaN
+            learning rates, an ``ema_decay`` outside [0, 1).
 
     Example:
         >>> task = GANTask("nearest_conv", image_size=16, gen_channels=8, disc_channels=8)
@@ -70,6 +83,7 @@ class GANTask(pl.LightningModule):
         disc_channels: int = 64,
         disc_first_stride: int = 2,
         disc_first_kernel: int | None = None,
+        disc_norm: str = "batch",
         loss: str = "nonsaturating",
         lr_g: float = 2e-4,
         lr_d: float = 2e-4,
@@ -78,8 +92,13 @@ class GANTask(pl.LightningModule):
         fixed_noise_seed: int = 1234,
         noise_seed: int | None = None,
         upsampler_options: dict[str, Any] | None = None,
+        ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
+        if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be a number in [0, 1); got {ema_decay!r}.")
+        if disc_norm not in DISCRIMINATOR_NORMS:
+            raise ValueError(f"disc_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}; got {disc_norm!r}.")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
         check_positive_float("lr_g", lr_g)
@@ -103,8 +122,13 @@ class GANTask(pl.LightningModule):
         )
         self.discriminator = DCGANDiscriminator(
             image_size=image_size, channels=channels, base_channels=disc_channels, first_stride=disc_first_stride,
-            first_kernel=disc_first_kernel,
+            first_kernel=disc_first_kernel, norm=disc_norm,
         )
+        #: The generator's weight average (``None`` without ``ema_decay``); never trained directly.
+        self.generator_ema: DCGANGenerator | None = None
+        if ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self._ema_statistics_step: int | None = None
         noise = torch.randn(num_fixed_samples, latent_dim, generator=torch.Generator().manual_seed(fixed_noise_seed))
         self.register_buffer("fixed_noise", noise)
         #: Why training stopped early, when a loss went non-finite; ``None`` otherwise.
@@ -119,9 +143,50 @@ class GANTask(pl.LightningModule):
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
 
+    @property
+    def eval_generator(self) -> DCGANGenerator:
+        """The generator that samples and metrics use: the weight average when there is one."""
+        if self.generator_ema is None:
+            return self.generator
+        self._refresh_ema_statistics()
+        return self.generator_ema
+
+    #: Noise batches (of the fixed batch's size) that estimate the average's BatchNorm statistics.
+    _STANDING_BATCHES = 4
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        iteration = self.global_step // self.optimizer_steps_per_iteration
+        decay = min(self.hparams.ema_decay, (1 + iteration) / (10 + iteration))
+        for average, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            average.lerp_(live.detach(), 1.0 - decay)
+        self._ema_statistics_step = None
+
+    @torch.no_grad()
+    def _refresh_ema_statistics(self) -> None:
+        if self._ema_statistics_step == self.global_step:
+            return
+        average = self.generator_ema
+        norms = [m for m in average.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            momenta = [m.momentum for m in norms]
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the standing batches
+            was_training = average.training
+            average.train()
+            gen = torch.Generator().manual_seed(self.hparams.fixed_noise_seed + 1)
+            for _ in range(self._STANDING_BATCHES):
+                noise = torch.randn(self.hparams.num_fixed_samples, self.hparams.latent_dim, generator=gen)
+                average(noise.to(self.device))
+            average.train(was_training)
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+        self._ema_statistics_step = self.global_step
+
     @torch.no_grad()
     def sample(self, num: int | None = None, *, noise: Tensor | None = None, seed: int | None = None) -> Tensor:
-        """Generated images in [0, 1], with the generator in eval mode (BatchNorm running stats).
+        """Generated images in [0, 1] from :attr:`eval_generator` in eval mode (BatchNorm running stats).
 
         Args:
             num: how many; default: the fixed noise batch.
@@ -134,12 +199,13 @@ class GANTask(pl.LightningModule):
             else:
                 gen = torch.Generator().manual_seed(seed) if seed is not None else None
                 noise = torch.randn(num, self.hparams.latent_dim, generator=gen)
-        was_training = self.generator.training
-        self.generator.eval()
+        generator = self.eval_generator
+        was_training = generator.training
+        generator.eval()
         try:
-            images = self.generator(noise.to(self.device))
+            images = generator(noise.to(self.device))
         finally:
-            self.generator.train(was_training)
+            generator.train(was_training)
         return ((images.float() + 1) / 2).clamp(0, 1)
 
     @torch.no_grad()
@@ -193,6 +259,8 @@ class GANTask(pl.LightningModule):
         self.manual_backward(g_loss)
         opt_g.step()
         self.untoggle_optimizer(opt_g)
+        if self.generator_ema is not None:
+            self._update_ema()
 
         self.log_dict({"loss/discriminator": d_loss.detach(), "loss/generator": g_loss.detach()}, prog_bar=True)
 
