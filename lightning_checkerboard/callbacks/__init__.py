@@ -1,12 +1,30 @@
 """Lightning callbacks: sample grids, artifact metrics, FID and the run's result record.
 
 They work with any Lightning logger (W&B, CSV, TensorBoard, none) and write files on rank zero.
+What the measuring callbacks need from a LightningModule is written in
+:mod:`lightning_checkerboard.callbacks.protocols`; any module can instead hand them a ``sample_fn``.
 """
 
 from lightning_checkerboard.callbacks.artifacts import ArtifactMetrics
 from lightning_checkerboard.callbacks.checkpoint import RunCheckpoint
 from lightning_checkerboard.callbacks.fid import FIDCallback
+from lightning_checkerboard.callbacks.protocols import (
+    SampleFn,
+    SupportsHeldoutImages,
+    SupportsMetricSamples,
+    SupportsSampleGrid,
+)
 from lightning_checkerboard.callbacks.records import ResultRecorder
 from lightning_checkerboard.callbacks.samples import SampleGrid
 
-__all__ = ["ArtifactMetrics", "FIDCallback", "ResultRecorder", "RunCheckpoint", "SampleGrid"]
+__all__ = [
+    "ArtifactMetrics",
+    "FIDCallback",
+    "ResultRecorder",
+    "RunCheckpoint",
+    "SampleFn",
+    "SampleGrid",
+    "SupportsHeldoutImages",
+    "SupportsMetricSamples",
+    "SupportsSampleGrid",
+]

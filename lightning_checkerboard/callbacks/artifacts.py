@@ -40,7 +40,7 @@ def default_levels(height: int, stages: int | None = None, width: int | None = N
         width: image width, when it differs from ``height``.
 
     Example:
-        >>> default_levels(64, 3), default_levels(16, 3), default_levels(28), default_levels(48, width=64)
+        >>> default_levels(64, 3), default_levels(16, 3), default_levels(28), default_levels(24, width=64)
         (3, 2, 2, 2)
     """
     width = height if width is None else width

@@ -3,20 +3,29 @@
 A module satisfies a protocol by having the method, whatever its base classes: the package's own
 tasks (:class:`~lightning_checkerboard.tasks.GANTask`, :class:`~lightning_checkerboard.tasks.StyleTransferTask`)
 do, and any other LightningModule can either add the method or give the callback a
-:class:`SampleFn` instead. The callbacks check this in their ``setup`` hook, before training starts.
+:class:`SampleFn` instead. Each callback checks, in its ``setup`` hook and so before the first
+training step, that it has what it needs: a method of the right name that cannot be called with the
+protocol's arguments counts as missing, and the ``TypeError`` names what to add.
 
-=========================================================  ===================================================
-callback                                                   needs
-=========================================================  ===================================================
-:class:`~lightning_checkerboard.callbacks.ArtifactMetrics`  :class:`SupportsMetricSamples` or ``sample_fn``;
-                                                           real images (optional, for the spectral distance)
-:class:`~lightning_checkerboard.callbacks.FIDCallback`      :class:`SupportsMetricSamples` or ``sample_fn``;
-                                                           real images (required unless ``policy="off"``)
-:class:`~lightning_checkerboard.callbacks.SampleGrid`       :class:`SupportsSampleGrid` or ``sample_fn``
-=========================================================  ===================================================
+- :class:`~lightning_checkerboard.callbacks.ArtifactMetrics`: :class:`SupportsMetricSamples` or a
+  ``sample_fn``; real images are optional (they add the spectral distance and the gradient score).
+- :class:`~lightning_checkerboard.callbacks.FIDCallback`: :class:`SupportsMetricSamples` or a
+  ``sample_fn``, and real images (unless ``policy="off"``).
+- :class:`~lightning_checkerboard.callbacks.SampleGrid`: :class:`SupportsSampleGrid` or a ``sample_fn``.
 
 Real images come from the callback's ``real_images`` argument or from a datamodule that is
 :class:`SupportsHeldoutImages`.
+
+Example:
+    >>> import torch
+    >>> from lightning_checkerboard.tasks import GANTask
+    >>> task = GANTask(image_size=16, latent_dim=8, gen_channels=8, disc_channels=8)
+    >>> isinstance(task, SupportsMetricSamples), isinstance(task, SupportsSampleGrid)
+    (True, True)
+    >>> def sample_fn(num, generator):
+    ...     return task.sample(noise=torch.randn(num, 8, generator=generator))
+    >>> sample_fn(4, torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 3, 16, 16])
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ class SampleFn(Protocol):
 
 @runtime_checkable
 class SupportsMetricSamples(Protocol):
-    """A module that makes its own images for :class:`ArtifactMetrics` and :class:`FIDCallback`.
+    """A module that makes its own images for the metric callbacks (``ArtifactMetrics``, ``FIDCallback``).
 
     ``metric_samples`` returns this process's share of ``num`` images in [0, 1], shape
     ``(n, C, H, W)``, the same images every time it is called with the same ``seed``; process
@@ -67,7 +76,7 @@ class SupportsMetricSamples(Protocol):
 
 @runtime_checkable
 class SupportsSampleGrid(Protocol):
-    """A module that shows a fixed batch of images for :class:`SampleGrid`.
+    """A module that shows a fixed batch of images for ``SampleGrid``.
 
     ``sample()`` returns ``(N, C, H, W)`` images in [0, 1], the same inputs (noise, content) on every
     call, so grids from different steps compare the same samples.
