@@ -119,7 +119,8 @@ def bench(config: str, size: int, batch: int, repeats: int, device: torch.device
 def _device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads ({os.cpu_count()} cores)"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU: {cpu}, {torch.get_num_threads()} threads ({os.cpu_count()} cores)"
 
 
 def render(results: dict, *, config: str, size: int, batch: int, repeats: int, device: torch.device) -> str:

@@ -87,3 +87,19 @@ def test_other_upsample2d_configurations_are_left_alone(block):
     with pytest.warns(UserWarning, match="the copy is unchanged"):
         fused = fuse_resize_conv(block)
     assert "forward" not in vars(fused)
+
+
+def test_audit_lists_upsample2d_sites_and_replace_refuses_them_by_name():
+    from lightning_checkerboard import audit, replace_upsamplers
+
+    vae = _small_vae()
+    rows = audit(vae.decoder, torch.randn(1, 4, 8, 8)).rows
+    assert [(r.path, r.kind, r.fusable, r.output_shape) for r in rows] == [
+        ("up_blocks.0.upsamplers.0", "resize_conv", "yes", (1, 16, 16, 16)),
+        ("up_blocks.1.upsamplers.0", "resize_conv", "yes", (1, 16, 32, 32)),
+    ]
+    assert rows[0].score == 0.0
+    assert [r.fusable for r in audit(fuse_resize_conv(vae).decoder, torch.randn(1, 4, 8, 8)).rows] == ["fused"] * 2
+    with pytest.raises(ValueError, match=r"^cannot replace the upsampling site 'decoder.up_blocks.0.upsamplers.0' "
+                                         r"\(resize_conv\): diffusers' Upsample2D is called with an output_size"):
+        replace_upsamplers(vae, "deconv")

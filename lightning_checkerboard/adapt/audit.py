@@ -122,7 +122,8 @@ def _score(output: Tensor, levels: int, z: float, alpha: float) -> tuple[float |
     period = 2**levels
     height, width = output.shape[-2:]
     if min(height, width) < 4 * period:
-        return None, None, f"its {height}×{width} output is smaller than {4 * period}×{4 * period}, too small to score"
+        side = 4 * period
+        return None, None, f"its {height}×{width} output is smaller than {side}×{side}, too small to score"
     # Never resize (that makes or destroys grid patterns): crop to whole periods.
     maps = output[..., : height - height % period, : width - width % period].detach().float()
     maps = maps.reshape(-1, 1, *maps.shape[-2:])

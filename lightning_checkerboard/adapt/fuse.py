@@ -54,7 +54,8 @@ class FusedSite:
     padding: str
 
     def __str__(self) -> str:
-        return f"{self.path or '<root>'}: {self.mode} ×{self.scale} + 3×3 conv, {self.padding} padding ({self.pattern})"
+        where = self.path or "<root>"
+        return f"{where}: {self.mode} ×{self.scale} + 3×3 conv, {self.padding} padding ({self.pattern})"
 
 
 def _qualify(prefix: str, name: str) -> str:

@@ -45,10 +45,9 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def _swap(model: nn.Module, site: UpsamplingSite, name: str, options: dict[str, Any]) -> None:
-    if not site.exact_size or site.stride is None:
+    if not site.replaceable or site.stride is None:
         raise ValueError(
-            f"cannot replace the upsampling site {site.path!r} ({site.kind}): {site.reason}, so no registry "
-            "upsampler matches its output size exactly."
+            f"cannot replace the upsampling site {site.path!r} ({site.kind}): {site.reason}."
         )
     reference = next(model.get_submodule(site.path).parameters(), None)
     layer = create_upsampler(name, site.in_channels, site.out_channels, scale=site.stride, **options)

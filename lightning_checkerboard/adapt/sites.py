@@ -5,6 +5,8 @@ A site is one of
 - ``transposed_conv``: an ``nn.ConvTranspose2d`` with a stride above 1;
 - ``pixel_shuffle``: an ``nn.Conv2d`` followed by an ``nn.PixelShuffle`` in an ``nn.Sequential``;
 - ``resize_conv``: an ``nn.Upsample``, an optional pad module and an ``nn.Conv2d`` in an ``nn.Sequential``;
+- ``resize_conv`` also for diffusers' ``Upsample2D`` in its nearest-then-conv configuration (it is called
+  with an ``output_size`` that registry layers do not take, so :func:`replace_upsamplers` refuses it);
 - a layer of the package itself (:class:`~lightning_checkerboard.upsamplers.layers.Upsampler`: what the
   registry builds, and what :func:`~lightning_checkerboard.adapt.fuse_resize_conv` leaves), of the kind
   it computes.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lightning_checkerboard.adapt._diffusers import is_diffusers_upsample2d, upsample2d_conv, upsample2d_padding
 from lightning_checkerboard.adapt.layer import FusedResizeConv2d
 from lightning_checkerboard.adapt.patterns import (
     conv_padding,
@@ -57,9 +60,9 @@ class UpsamplingSite:
             even overlap); ``None`` where unknown.
         fusable: ``"yes"`` if :func:`~lightning_checkerboard.adapt.fuse_resize_conv` can fuse it exactly,
             ``"fused"`` if it already runs fused, else ``"no"``.
-        exact_size: whether its output is exactly ``stride`` times its input, so a registry layer can
-            take its place; else ``reason`` says why not.
-        reason: why the output size cannot be matched (empty when it can).
+        replaceable: whether a registry layer can take its place: same call, output exactly ``stride``
+            times the input; else ``reason`` says why not.
+        reason: why no registry layer can take its place (empty when one can).
     """
 
     path: str
@@ -71,7 +74,7 @@ class UpsamplingSite:
     stride: int | None
     overlap: float | None
     fusable: str
-    exact_size: bool
+    replaceable: bool
     reason: str = ""
 
 
@@ -88,13 +91,14 @@ def _transposed_conv(path: str, conv: nn.ConvTranspose2d) -> UpsamplingSite:
     stride, kernel = _square(conv.stride), _square(conv.kernel_size)
     reason = ""
     if stride is None or kernel is None:
-        reason = f"its stride {tuple(conv.stride)} or kernel {tuple(conv.kernel_size)} differs between axes"
+        reason = (f"its stride {tuple(conv.stride)} or kernel {tuple(conv.kernel_size)} differs between axes, "
+                  "which no registry layer matches")
     else:
         for axis in range(2):
             k, p, d, op = conv.kernel_size[axis], conv.padding[axis], conv.dilation[axis], conv.output_padding[axis]
             if d * (k - 1) + op + 1 - 2 * p != stride:
-                reason = (f"its output is (n-1)*{stride} - 2*{p} + {d}*({k}-1) + {op} + 1, "
-                          f"not {stride}*n")
+                reason = (f"its output is (n-1)*{stride} - 2*{p} + {d}*({k}-1) + {op} + 1, not {stride}*n, "
+                          "which no registry layer matches")
                 break
     overlap = overlap_ratio(kernel, stride, ndim=2) if stride and kernel else None
     return UpsamplingSite(path, "transposed_conv", (path,), conv.in_channels, conv.out_channels, kernel,
@@ -126,7 +130,9 @@ def _is_pad(module: nn.Module) -> bool:
 
 def _pixel_shuffle(path: str, names: list[str], conv: nn.Conv2d, shuffle: nn.PixelShuffle) -> UpsamplingSite:
     stride, kernel = shuffle.upscale_factor, _square(conv.kernel_size)
-    reason = "" if _keeps_size(conv) else "its convolution changes the size before the shuffle"
+    reason = ""
+    if not _keeps_size(conv):
+        reason = "its convolution changes the size before the shuffle, so its output is not a scaled input"
     if conv.out_channels % stride**2:
         reason = f"its convolution's {conv.out_channels} channels are not a multiple of {stride}²"
     # A sub-pixel convolution is a transposed convolution of kernel stride*k: every output is painted
@@ -145,9 +151,9 @@ def _resize_conv(path: str, names: list[str], modules: list[nn.Module]) -> Upsam
     reason = ""
     if resize is None:
         reason = (f"its nn.Upsample (size={upsample.size}, scale_factor={upsample.scale_factor}, "
-                  f"mode={upsample.mode!r}) is not an integer resize the registry layers make")
+                  f"mode={upsample.mode!r}) is not an integer resize, which the registry layers make")
     elif not _keeps_size(conv, _pad_width(pad) if pad is not None else 0):
-        reason = "its convolution changes the size after the resize"
+        reason = "its convolution changes the size after the resize, so its output is not a scaled input"
     stride = resize.scale if resize is not None else None
     fusable = "no"
     if resize is not None and fusable_padding(resize, pad_of_module(pad) if pad is not None else None,
@@ -180,9 +186,23 @@ def _package_layer(path: str, layer: Upsampler) -> UpsamplingSite:
                           fusable, True)
 
 
+def _diffusers_upsample2d(path: str, block: nn.Module) -> UpsamplingSite:
+    conv = upsample2d_conv(block)
+    fusable = "fused" if "forward" in vars(block) else "yes" if upsample2d_padding(block) is not None else "no"
+    return UpsamplingSite(
+        path, "resize_conv", (path,), conv.in_channels, conv.out_channels, _square(conv.kernel_size), 2,
+        overlap_ratio(2, 2, ndim=2), fusable, False,
+        "diffusers' Upsample2D is called with an output_size that registry layers do not take",
+    )
+
+
 def _walk(module: nn.Module, path: str) -> Iterator[UpsamplingSite]:
     if isinstance(module, Upsampler):
         yield _package_layer(path, module)
+        return
+    if (is_diffusers_upsample2d(module) and getattr(module, "use_conv", False) and getattr(module, "interpolate", False)
+            and not getattr(module, "use_conv_transpose", False) and isinstance(upsample2d_conv(module), nn.Conv2d)):
+        yield _diffusers_upsample2d(path, module)
         return
     if isinstance(module, nn.ConvTranspose2d):
         if any(s > 1 for s in module.stride):
