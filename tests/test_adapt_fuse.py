@@ -274,3 +274,29 @@ def test_no_warning_when_something_was_fused():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fuse_resize_conv(nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2, 2, 3, padding=1)))
+
+
+class WritesOnSelf(InterpolatePadConv):
+    def forward(self, x):
+        self.calls = getattr(self, "calls", 0) + 1
+        return super().forward(x)
+
+
+class TensorConstant(InterpolatePadConv):
+    def forward(self, x):
+        return super().forward(x) * torch.tensor([2.0, 1.0, 0.5]).view(1, 3, 1, 1)
+
+
+def test_a_forward_that_writes_on_self_is_left_as_is():
+    with pytest.warns(UserWarning, match="the copy is unchanged"):
+        fused = fuse_resize_conv(WritesOnSelf())
+    assert "forward" not in vars(fused) and not hasattr(fused, "calls")
+
+
+def test_tensor_constants_made_in_forward_are_kept():
+    torch.manual_seed(0)
+    model = TensorConstant()
+    fused = fuse_resize_conv(model)
+    assert len(fused.fused_sites) == 1
+    assert not any(k.startswith("_tensor_constant") for k in vars(model))
+    _assert_same_outputs_and_grads(model, fused, torch.randn(1, 4, 3, 3))

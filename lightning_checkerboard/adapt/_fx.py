@@ -8,6 +8,7 @@ module keeps its class, its other methods, its children and its parameters, henc
 
 from __future__ import annotations
 
+import copy
 import logging
 import types
 from collections.abc import Callable
@@ -46,17 +47,27 @@ class _OwnForwardTracer(fx.Tracer):
         return m is not self._traced
 
 
-def _trace(module: nn.Module, training: bool, grad: bool) -> fx.Graph | None:
-    was_training = module.training
-    module.training = training  # the root only: its children are leaves, never run
+def _trace(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.Module] | None:
+    """The graph of ``module``'s own forward, traced on a shallow copy, and that copy.
+
+    The copy shares children and parameters but has its own attribute dict, so the tracer's tensor
+    constants stay off the module. A forward that writes attributes on ``self`` has effects a graph
+    does not keep: such a module is not traced (``None``), like one whose forward refuses symbolic values.
+    """
+    view = copy.copy(module)
+    view.training = training  # the root only: its children are leaves, never run
+    before = dict(vars(view))
     try:
         with torch.set_grad_enabled(grad):
-            return _OwnForwardTracer(module).trace(module)
+            graph = _OwnForwardTracer(view).trace(view)
     except Exception as error:  # any forward may refuse symbolic values; that module is then left as is
         log.debug("fuse_resize_conv: cannot trace %s: %s", type(module).__name__, error)
         return None
-    finally:
-        module.training = was_training
+    after = {k: v for k, v in vars(view).items() if not k.startswith("_tensor_constant")}
+    if after.keys() != before.keys() or any(after[k] is not before[k] for k in after):
+        log.debug("fuse_resize_conv: %s's forward writes attributes on self; left as is.", type(module).__name__)
+        return None
+    return graph, view
 
 
 def _input_of(node: fx.Node) -> Any:
@@ -162,8 +173,8 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
     Returns:
         ``(resize, padding)`` of every chain fused; empty when the module was left unchanged.
     """
-    graph = _trace(module, module.training, True)
-    if graph is None or not _rewrite(graph, module):
+    traced = _trace(module, module.training, True)
+    if traced is None or not _rewrite(*traced):
         return []
     codes = set()
     for training in (True, False):
@@ -171,14 +182,18 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
             other = _trace(module, training, grad)
             if other is None:
                 return []
-            codes.add(other.python_code("self").src)
+            codes.add(other[0].python_code("self").src)
     if len(codes) != 1:
         log.info("fuse_resize_conv: %s's forward depends on training or grad mode; left as is.",
                  type(module).__name__)
         return []
-    graph = _trace(module, module.training, True)
-    fused = _rewrite(graph, module)
+    graph, view = _trace(module, module.training, True)
+    fused = _rewrite(graph, view)
     graph.lint()
+    for node in graph.nodes:
+        # Constants the tracer stored on the copy (a tensor made inside forward) move to the module.
+        if node.op == "get_attr" and "." not in node.target and not hasattr(module, node.target):
+            setattr(module, node.target, getattr(view, node.target))
     code = graph.python_code("self")
     namespace = dict(code.globals)
     exec(compile(code.src, f"<fused forward of {type(module).__qualname__}>", "exec"), namespace)  # noqa: S102

@@ -8,8 +8,10 @@ Three places are searched, in this order:
 2. third-party blocks an adapter knows by class name (diffusers' ``Upsample2D``);
 3. every other module's own ``forward``, traced with ``torch.fx``: ``F.interpolate`` (or an
    ``nn.Upsample`` child), an optional ``F.pad`` (or pad child) and ``F.conv2d`` (or a conv child)
-   become one call of the fused function. A module that cannot be traced is left as it is; its
-   children are still searched.
+   become one call of the fused function. A module that cannot be traced, whose graph changes with
+   training or grad mode, or whose forward writes attributes on ``self`` is left as it is; its
+   children are still searched. The rewritten forward is the traced graph, so other Python state it
+   reads (a flag, a config value) keeps the value it had at conversion.
 
 Parameters stay where they were, so every state-dict key is unchanged and checkpoints load both ways.
 """
