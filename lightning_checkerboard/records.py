@@ -130,6 +130,9 @@ class ResultRecord:
         protocol: how the metrics were measured: ``eval_samples``, ``levels``, ``fid_samples``,
             ``fid_extractor`` … Runs are compared only within one protocol.
         metrics: final metric values (``None`` for unavailable ones).
+        baseline: the same quality metrics for a trivial baseline the run must beat, with ``kind``
+            naming it (for a GAN, ``"untrained generator"``: its generator before the first step).
+            The leaderboard marks a run no better than its baseline "did not learn".
         throughput: ``train_seconds``, ``images_per_second``, ``wall_seconds``.
         config: every setting of the run.
         message: why a run did not finish (empty when it did).
@@ -155,6 +158,7 @@ class ResultRecord:
     upsampler_options: dict[str, Any] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
     throughput: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     message: str = ""
@@ -361,6 +365,7 @@ _FIELD_CHECKS: dict[str, Callable[[_Checker, str, Any], Any]] = {
     "upsampler_options": _Checker.settings,
     "protocol": _Checker.settings,
     "metrics": _Checker.numbers,
+    "baseline": lambda c, where, value: c.mapping(where, value, c.number, {"kind": c.name}),
     "throughput": _Checker.numbers,
     "config": _Checker.settings,
     "message": _Checker.text,

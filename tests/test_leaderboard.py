@@ -55,12 +55,13 @@ def real_runs(tmp_path_factory) -> Path:
     return runs
 
 
-def _record(run_id, upsampler="deconv", seed=0, score=1.0, fid=None, status="finished", protocol=None, **extra):
+def _record(run_id, upsampler="deconv", seed=0, score=1.0, fid=None, status="finished", protocol=None, swd=None,
+            **extra):
     return ResultRecord(
         run_id=run_id, task="gan", status=status, dataset="photos", image_size=32, upsampler=upsampler,
         upsampler_stages=[upsampler] * 3, seed=seed, max_steps=100, steps=100 if status == "finished" else 7,
         protocol=dict(PROTOCOL if protocol is None else protocol),
-        metrics={"checkerboard": score, "fid": fid, "spectral_distance": 0.5},
+        metrics={"checkerboard": score, "fid": fid, "spectral_distance": 0.5, "swd": swd},
         config={"batch_size": 32, "gen_channels": 16, "disc_channels": 16},
         message="" if status == "finished" else f"{status} at step 7", **extra,
     )
@@ -129,25 +130,62 @@ def test_aggregate_mean_sample_std_and_n_match_hand_computation():
     assert (fid.mean, fid.n) == (35.0, 2) and fid.std == pytest.approx(math.sqrt(50.0))
     single = next(row for row in table.rows if row.upsampler == "nearest_conv")
     assert single.metrics["checkerboard"].std is None and single.metrics["fid"] is None
-    assert [(row.rank, row.upsampler) for row in table.rows] == [(1, "nearest_conv"), (2, "deconv")]
+    # Not every run has FID and none has SWD: no quality metric to rank by, so no rank at all.
+    assert table.primary is None and [row.rank for row in table.rows] == [None, None]
 
 
-def test_rank_breaks_checkerboard_ties_with_fid_and_puts_missing_fid_last():
+def test_rows_are_ranked_by_fid_when_every_run_has_it_never_by_artifacts():
     board = aggregate([
-        _record("a", "bilinear_conv", score=0.0, fid=50.0),
-        _record("b", "nearest_conv", score=0.0, fid=20.0),
-        _record("c", "pixel_shuffle_icnr", score=0.0),
-        _record("d", "deconv", score=9.0, fid=1.0),
+        _record("a", "bilinear_conv", score=0.0, fid=50.0, swd=1.0),
+        _record("b", "nearest_conv", score=0.0, fid=20.0, swd=9.0),
+        _record("d", "deconv", score=9.0, fid=10.0, swd=5.0),
     ])
-    ranked = [(row.rank, row.upsampler) for row in board.tables[0].rows]
-    assert ranked == [(1, "nearest_conv"), (2, "bilinear_conv"), (3, "pixel_shuffle_icnr"), (4, "deconv")]
+    table = board.tables[0]
+    assert table.primary == "fid"
+    assert [(row.rank, row.upsampler) for row in table.rows] == [
+        (1, "deconv"), (2, "nearest_conv"), (3, "bilinear_conv")]
 
 
-def test_equal_scores_without_fid_share_a_rank():
-    board = aggregate([_record("a", "nearest_conv", score=0.0), _record("b", "bilinear_conv", score=0.0),
-                       _record("c", "deconv", score=5.0)])
-    assert [(row.rank, row.upsampler) for row in board.tables[0].rows] == [
-        (1, "bilinear_conv"), (1, "nearest_conv"), (3, "deconv")]
+def test_swd_ranks_when_fid_is_missing_and_overlapping_seeds_share_a_rank():
+    board = aggregate([
+        _record("a0", "nearest_conv", 0, swd=2.0), _record("a1", "nearest_conv", 1, swd=2.4),
+        _record("b0", "bilinear_conv", 0, swd=2.2), _record("b1", "bilinear_conv", 1, swd=2.5),
+        _record("c0", "deconv", 0, swd=6.0, fid=3.0), _record("c1", "deconv", 1, swd=6.1, fid=3.0),
+    ])
+    table = board.tables[0]
+    assert table.primary == "swd"
+    assert [(row.rank, row.upsampler) for row in table.rows] == [
+        (1, "nearest_conv"), (1, "bilinear_conv"), (3, "deconv")]
+
+
+def test_a_row_that_did_not_beat_its_baseline_is_marked_and_listed_last(tmp_path):
+    untrained = {"kind": "untrained generator", "swd": 8.0}
+    board = aggregate([
+        _record("a", "nearest_conv", swd=3.0, baseline=untrained),
+        _record("b", "bilinear_conv", swd=1.0, baseline={"kind": "untrained generator", "swd": 0.9}),
+        _record("c", "deconv", swd=5.0, baseline=untrained),
+    ])
+    table = board.tables[0]
+    assert [(row.rank, row.learned, row.upsampler) for row in table.rows] == [
+        (1, True, "nearest_conv"), (2, True, "deconv"), (None, False, "bilinear_conv")]
+    out = tmp_path / "board"
+    from lightning_checkerboard.leaderboard.render import render
+
+    render(board, out, command="python -m lightning_checkerboard.leaderboard build --from runs --out board")
+    page = (out / "gan-photos.md").read_text()
+    assert "| did not learn | `bilinear_conv` |" in page
+    assert "Ranked by SWD (lower is better)" in page and "Welch" in page
+    assert (out / "assets" / f"{table.key}-scatter.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"assets/{table.key}-scatter.png" in (out / "index.html").read_text()
+
+
+def test_the_checkerboard_cell_carries_its_bound():
+    record = _record("a", "nearest_conv", score=0.0, swd=1.0)
+    record.metrics["checkerboard_upper"] = 0.41
+    from lightning_checkerboard.leaderboard.render import _cell
+
+    (row,) = aggregate([record]).tables[0].rows
+    assert _cell(row, "checkerboard") == "0.000 (< 0.41)"
 
 
 @pytest.mark.parametrize("status", ["failed", "diverged", "interrupted", "running"])

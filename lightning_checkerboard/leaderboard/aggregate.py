@@ -3,8 +3,10 @@
 A *table* holds runs that may be compared: same task, dataset, resolution, training budget and metric
 protocol. A *row* is one upsampler configuration (spec and options) in a table, with the mean, the
 sample standard deviation (``ddof=1``; none for one run) and the count of every metric over its
-finished runs. Rows are ranked by checkerboard score, then by FID where measured; lower is better
-for both. Runs that did not finish are set apart, never averaged in, and one run id counts once.
+finished runs. Rows are ranked by the table's primary quality metric under the rule of
+:mod:`~lightning_checkerboard.leaderboard.ranking` (FID when every run has it, else SWD; rows that
+do not beat their baseline did not learn; rows whose seeds overlap share a rank); artifact scores
+are columns. Runs that did not finish are set apart, never averaged in, and one run id counts once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightning_checkerboard.leaderboard.ranking import TEST_NAME, choose_primary, rank_rows
+from lightning_checkerboard.metrics.directions import METRIC_INFO, QUALITY_METRICS, metric_info
 from lightning_checkerboard.records import ResultRecord
 
 __all__ = [
@@ -37,20 +41,15 @@ PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples", "loss
 #: Training settings that must match for a ranking to be fair (from the record's config): the GAN
 #: task's, then the style-transfer task's.
 BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",
-               "disc_first_stride", "disc_first_kernel", "loss", "lr_g", "lr_d",
+               "disc_first_stride", "disc_first_kernel", "disc_norm", "ema_decay", "loss", "lr_g", "lr_d",
                "base_channels", "style", "style_size", "content_weight", "style_weight", "tv_weight",
                "content_layer", "lr")
-#: ``(key, label, source)``: the aggregated numbers, all but throughput lower-is-better.
-METRICS = (
-    ("checkerboard", "checkerboard (levels)", "metrics"),
-    ("checkerboard_ratio", "checkerboard ratio", "metrics"),
-    ("spectral_distance", "spectral distance", "metrics"),
-    ("gradient_checkerboard", "gradient checkerboard", "metrics"),
-    ("fid", "FID", "metrics"),
-    ("images_per_second", "images/s", "throughput"),
-)
-# Checkerboard scores closer than this (8-bit levels) tie, and FID decides.
-_SCORE_DECIMALS = 3
+#: The aggregated columns, ``(key, label, source)``: quality metrics first, then artifacts and speed;
+#: each metric's direction is in :data:`~lightning_checkerboard.metrics.directions.METRIC_INFO`.
+METRICS = tuple((key, METRIC_INFO[key].label, METRIC_INFO[key].source) for key in (
+    *QUALITY_METRICS, "kid", "precision", "recall", "checkerboard", "checkerboard_upper", "checkerboard_ratio",
+    "spectral_distance", "gradient_checkerboard", "images_per_second",
+))
 
 
 @dataclass
@@ -80,7 +79,13 @@ class Row:
     stages: list[str]
     runs: list[ResultRecord]
     metrics: dict[str, Stat | None]
-    rank: int = 0
+    #: 1 for the best; shared when seeds overlap; ``None`` when the row did not learn or the table has
+    #: no primary metric.
+    rank: int | None = None
+    #: Whether the row beats its baseline on the table's primary metric (``None``: no baseline).
+    learned: bool | None = None
+    #: The baseline's value of the table's primary metric, over the row's runs.
+    baseline: Stat | None = None
 
     @property
     def n(self) -> int:
@@ -99,6 +104,8 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
+            "learned": self.learned,
+            "baseline": None if self.baseline is None else vars(self.baseline),
             "upsampler": self.upsampler,
             "options": self.options,
             "stages": self.stages,
@@ -119,6 +126,10 @@ class Table:
     protocol: dict[str, Any]
     budget: dict[str, Any]
     rows: list[Row] = field(default_factory=list)
+    #: The metric the rows are ranked by (``None``: no quality metric that every run has; unranked).
+    primary: str | None = None
+    #: How rows are separated.
+    test: str = TEST_NAME
 
     @property
     def key(self) -> str:
@@ -128,7 +139,9 @@ class Table:
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "task": self.task, "dataset": self.dataset, "image_size": self.image_size,
-                "protocol": self.protocol, "budget": self.budget, "rows": [row.to_dict() for row in self.rows]}
+                "protocol": self.protocol, "budget": self.budget, "primary": self.primary,
+                "higher_is_better": None if self.primary is None else metric_info(self.primary).higher_is_better,
+                "test": self.test, "rows": [row.to_dict() for row in self.rows]}
 
 
 @dataclass
@@ -204,16 +217,37 @@ def _freeze(mapping: dict[str, Any]) -> str:
     return json.dumps(mapping, sort_keys=True, default=str)
 
 
-def _rank_key(row: Row) -> tuple:
-    score, fid = row.metrics.get("checkerboard"), row.metrics.get("fid")
-    return (math.inf if score is None else round(score.mean, _SCORE_DECIMALS),
-            math.inf if fid is None else fid.mean)
+def _metric_values(runs: Iterable[ResultRecord], key: str) -> list[Any]:
+    source = METRIC_INFO[key].source if key in METRIC_INFO else "metrics"
+    return [getattr(run, source).get(key) for run in runs]
+
+
+def _baseline_values(runs: Iterable[ResultRecord], key: str) -> list[float]:
+    values = [run.baseline.get(key) for run in runs]
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+
+def rank_table(rows: list[Row]) -> tuple[list[Row], str | None]:
+    """Rank ``rows`` in place by the primary quality metric; returns them in listing order and the metric.
+
+    Without a quality metric that every run has, the rows keep no rank and are listed by name.
+    """
+    primary = choose_primary({key: [v for row in rows for v in _metric_values(row.runs, key)]
+                              for key in QUALITY_METRICS})
+    if primary is None:
+        for row in rows:
+            row.rank, row.learned, row.baseline = None, None, None
+        return sorted(rows, key=lambda row: row.label), None
+    values = [[float(v) for v in _metric_values(row.runs, primary)] for row in rows]
+    baselines = [_baseline_values(row.runs, primary) for row in rows]
+    order, results = rank_rows(values, baselines, metric_info(primary).higher_is_better)
+    for row, result, base in zip(rows, results, baselines):
+        row.rank, row.learned, row.baseline = result.rank, result.learned, Stat.of(base)
+    return [rows[i] for i in order], primary
 
 
 def aggregate(records: Iterable[ResultRecord]) -> Leaderboard:
-    """Group, aggregate and rank ``records``.
-
-    Rows with equal rank keys share a rank (``1, 1, 3``) and are listed by name.
+    """Group, aggregate and rank ``records`` (see :func:`rank_table`).
 
     Example:
         >>> from lightning_checkerboard.records import ResultRecord
@@ -243,10 +277,8 @@ def aggregate(records: Iterable[ResultRecord]) -> Leaderboard:
             runs.sort(key=lambda r: (r.seed, r.run_id))
             metrics = {key: Stat.of(getattr(run, source).get(key) for run in runs) for key, _, source in METRICS}
             rows.append(Row(upsampler, dict(runs[0].upsampler_options), list(runs[0].upsampler_stages), runs, metrics))
-        rows.sort(key=lambda row: (_rank_key(row), row.label))
-        for index, row in enumerate(rows):
-            tied = index > 0 and _rank_key(row) == _rank_key(rows[index - 1])
-            row.rank = rows[index - 1].rank if tied else index + 1
-        tables.append(Table(task, dataset, image_size, json.loads(protocol), json.loads(budget), rows))
+        rows.sort(key=lambda row: row.label)  # a stable start: equal rows list by name
+        rows, primary = rank_table(rows)
+        tables.append(Table(task, dataset, image_size, json.loads(protocol), json.loads(budget), rows, primary))
     excluded.sort(key=lambda r: (r.task, r.dataset, r.image_size, r.upsampler, r.seed, r.run_id))
     return Leaderboard(tables, excluded, duplicates)

@@ -37,6 +37,8 @@ from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, at
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug, aggregate
 from lightning_checkerboard.leaderboard.collect import Collection, collect
+from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
+from lightning_checkerboard.metrics.directions import METRIC_INFO
 from lightning_checkerboard.records import ResultRecord
 
 __all__ = ["build", "log_to_wandb", "render"]
@@ -118,6 +120,68 @@ def _settings(mapping: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in mapping.items()) or "–"
 
 
+def _columns(table: Table) -> list[tuple[str, str]]:
+    """``(key, heading)`` of the metrics some row of ``table`` has, each heading with its direction.
+
+    The checkerboard bound is not a column of its own: it is printed inside the checkerboard cell.
+    """
+    columns = []
+    for key, label, _ in METRICS:
+        if key == "checkerboard_upper" or all(row.metrics.get(key) is None for row in table.rows):
+            continue
+        arrow = "↑" if METRIC_INFO[key].higher_is_better else "↓"
+        columns.append((key, f"{label} {arrow}"))
+    return columns
+
+
+def _cell(row: Row, key: str) -> str:
+    """A metric's ``mean ± std``; the checkerboard score with its 95 % bound, ``0.000 (< 0.41)``."""
+    text = _fmt(row.metrics.get(key), _digits(key))
+    upper = row.metrics.get("checkerboard_upper")
+    if key == "checkerboard" and upper is not None and text != "–":
+        text += f" (< {upper.mean:.2f})"
+    return text
+
+
+def _rank_text(row: Row) -> str:
+    if row.learned is False:
+        return "did not learn"
+    return "–" if row.rank is None else str(row.rank)
+
+
+def _ranking_note(table: Table) -> str:
+    """One sentence on how ``table`` is ranked."""
+    if table.primary is None:
+        return ("Unranked: no quality metric (FID, SWD, PSNR, SSIM) was recorded by every run; artifact scores "
+                "alone cannot rank (a generator that learns nothing makes none).")
+    info = METRIC_INFO[table.primary]
+    direction = "higher" if info.higher_is_better else "lower"
+    kinds = sorted({str(run.baseline.get("kind")) for row in table.rows for run in row.runs if run.baseline})
+    baseline = (f"; rows no better than their baseline ({', '.join(kinds)}) did not learn and are listed last"
+                if kinds else "; no baseline recorded")
+    return (f"Ranked by {info.label} ({direction} is better); rows share a rank unless {table.test} separates "
+            f"them{baseline}. The checkerboard cell gives the score with its 95 % upper bound.")
+
+
+def _scatter_name(table: Table) -> str:
+    return f"{_ASSETS}/{table.key}-scatter.png"
+
+
+def _write_scatter(table: Table, out: Path) -> str | None:
+    """The quality-versus-artifacts PNG of a ranked table; its path relative to ``out``."""
+    if table.primary is None:
+        return None
+    info = METRIC_INFO[table.primary]
+    series = [(row.label, [run.metrics.get("checkerboard") for run in row.runs],
+               [run.metrics.get(table.primary) for run in row.runs], row.learned) for row in table.rows]
+    png = quality_artifact_scatter(
+        series, f"{info.label} ({'higher' if info.higher_is_better else 'lower'} is better)",
+        title=f"{table.task} · {table.dataset} · {table.image_size}px")
+    name = _scatter_name(table)
+    atomic_write_bytes(path_inside(out, *name.split("/")), png)
+    return name
+
+
 def _page_name(task: str, dataset: str) -> str:
     """``<task>-<dataset>.md`` as a file name; a long one is cut and keeps a hash of the full names."""
     name = f"{_slug(task)}-{_slug(dataset)}"
@@ -132,11 +196,14 @@ def _pages(board: Leaderboard) -> dict[str, tuple[str, str]]:
 
 
 def _markdown_table(table: Table) -> list[str]:
-    header = ["rank", "upsampler", "n", *(label for _, label, _ in METRICS), "seeds"]
+    columns = _columns(table)
+    baseline = table.primary is not None and any(row.baseline is not None for row in table.rows)
+    header = ["rank", "upsampler", "n", *(heading for _, heading in columns),
+              *([f"baseline {METRIC_INFO[table.primary].label}"] if baseline else []), "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        cells = [str(row.rank), _md_code(row.label), str(row.n),
-                 *(_fmt(row.metrics[key], _digits(key)) for key, _, _ in METRICS), ", ".join(map(str, row.seeds))]
+        cells = [_rank_text(row), _md_code(row.label), str(row.n), *(_cell(row, key) for key, _ in columns),
+                 *([_fmt(row.baseline, _digits(table.primary))] if baseline else []), ", ".join(map(str, row.seeds))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -155,12 +222,14 @@ def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
 def _page(board: Leaderboard, task: str, dataset: str, command: str) -> str:
     lines = [f"# Leaderboard: {_md_text(task)} on {_md_text(dataset)}", "",
              f"Generated by {_md_code(command)} — do not edit by hand. Mean ± sample std over seeds (n runs); "
-             "lower is better for every metric but images/s; ranked by checkerboard score, then FID.", ""]
+             "↓ lower is better, ↑ higher is better.", ""]
     for table in (t for t in board.tables if (t.task, t.dataset) == (task, dataset)):
         lines += [f"## {table.image_size}×{table.image_size} · {_md_code(table.key)}", "",
-                  f"Budget: {_md_text(_settings(table.budget))}.  ", f"Protocol: {_md_text(_settings(table.protocol))}.",
-                  ""]
+                  f"Budget: {_md_text(_settings(table.budget))}.  ", f"Protocol: {_md_text(_settings(table.protocol))}.  ",
+                  _ranking_note(table), ""]
         lines += _markdown_table(table) + [""]
+        if table.primary is not None:
+            lines += [f"![quality against artifacts]({_scatter_name(table)})", ""]
     lines += _excluded_lines([r for r in board.excluded if (r.task, r.dataset) == (task, dataset)])
     return "\n".join(lines).rstrip() + "\n"
 
@@ -175,10 +244,12 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
               "numbers.", "", "## Tables", "",
               "One table per task, dataset, resolution, training budget and metric protocol: numbers measured "
               "differently are never ranked together. Each row is one upsampler configuration: mean ± sample "
-              "standard deviation over its seeds (n runs; no ± for one run). Ranked by checkerboard score "
-              "(8-bit levels, lower is better; scores equal to 0.001 tie), then by FID where measured. Runs "
-              "that crashed, diverged or were interrupted are listed apart and never averaged in; a run seen "
-              "twice counts once.", "", "| page | task | dataset | tables | rows | runs averaged | not averaged |",
+              "standard deviation over its seeds (n runs; no ± for one run). Each table is ranked by one "
+              "quality metric — FID when every run has it, otherwise SWD (PSNR for super-resolution) — and "
+              "rows whose seeds are not separated by Welch's t-test (two-sided, 95 %) share a rank. A row no "
+              "better than its recorded baseline (an untrained generator) \"did not learn\" and is listed "
+              "last. Checkerboard scores come with their 95 % upper bound. Runs that crashed, diverged or "
+              "were interrupted are listed apart and never averaged in; a run seen twice counts once.", "", "| page | task | dataset | tables | rows | runs averaged | not averaged |",
               "|---|---|---|---|---|---|---|"]
     for name, (task, dataset) in _pages(board).items():
         tables = [t for t in board.tables if (t.task, t.dataset) == (task, dataset)]
@@ -206,8 +277,8 @@ def _csv(board: Leaderboard) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     metric_columns = [f"{key}_{part}" for key, _, _ in METRICS for part in ("mean", "std", "n")]
-    writer.writerow(["table", "task", "dataset", "image_size", "budget", "protocol", "rank", "upsampler",
-                     "options", "stages", "n", "seeds", "run_ids", *metric_columns])
+    writer.writerow(["table", "task", "dataset", "image_size", "budget", "protocol", "primary", "rank", "learned",
+                     "upsampler", "options", "stages", "n", "seeds", "run_ids", *metric_columns])
     for table in board.tables:
         for row in table.rows:
             numbers = []
@@ -216,7 +287,9 @@ def _csv(board: Leaderboard) -> str:
                 numbers += ["", "", 0] if stat is None else [stat.mean, "" if stat.std is None else stat.std, stat.n]
             cells = [table.key, table.task, table.dataset, table.image_size,
                      json.dumps(table.budget, sort_keys=True), json.dumps(table.protocol, sort_keys=True),
-                     row.rank, row.upsampler, json.dumps(row.options, sort_keys=True), " ".join(row.stages),
+                     table.primary or "", "" if row.rank is None else row.rank,
+                     "" if row.learned is None else row.learned, row.upsampler,
+                     json.dumps(row.options, sort_keys=True), " ".join(row.stages),
                      row.n, " ".join(map(str, row.seeds)), " ".join(r.run_id for r in row.runs), *numbers]
             writer.writerow([_csv_cell(cell) for cell in cells])
     return buffer.getvalue()
@@ -265,6 +338,7 @@ th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 img.samples{image-rendering:pixelated;width:69px;height:69px;margin-right:2px}img.spectra{width:180px}
+img.scatter{max-width:640px;display:block;margin-bottom:1.5em}
 code{background:#f6f6f6;padding:0 3px}
 """
 
@@ -314,13 +388,14 @@ def _run_links(runs: Sequence[ResultRecord]) -> str:
     return " ".join(links)
 
 
-def _html_row(row: Row, assets: dict[str, dict[str, str]]) -> str:
-    cells = [f'<td class="num" data-value="{row.rank}">{row.rank}</td>',
+def _html_row(row: Row, columns: Sequence[tuple[str, str]], assets: dict[str, dict[str, str]]) -> str:
+    order = "" if row.rank is None else str(row.rank)
+    cells = [f'<td class="num" data-value="{order}">{html.escape(_rank_text(row))}</td>',
              f"<td><code>{html.escape(row.label)}</code></td>", f'<td class="num">{row.n}</td>']
-    for key, _, _ in METRICS:
-        stat = row.metrics[key]
+    for key, _ in columns:
+        stat = row.metrics.get(key)
         value = "" if stat is None else repr(stat.mean)
-        cells.append(f'<td class="num" data-value="{value}">{html.escape(_fmt(stat, _digits(key)))}</td>')
+        cells.append(f'<td class="num" data-value="{value}">{html.escape(_cell(row, key))}</td>')
     grids = [f'<img class="samples" src="{html.escape(assets[r.run_id]["samples"])}" alt="samples seed {r.seed}" '
              f'title="seed {r.seed}">' for r in row.runs if "samples" in assets.get(r.run_id, {})]
     spectra = next((assets[r.run_id]["spectra"] for r in row.runs if "spectra" in assets.get(r.run_id, {})), None)
@@ -332,21 +407,25 @@ def _html_row(row: Row, assets: dict[str, dict[str, str]]) -> str:
 
 
 def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -> str:
-    header = ["rank", "upsampler", "n", *(label for _, label, _ in METRICS), "samples (per seed)", "spectra", "runs"]
-    head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">', '<link rel="icon" href="data:,">', "<title>lightning-checkerboard leaderboard</title>",
              f"<style>{_CSS}</style></head><body>", "<h1>lightning-checkerboard leaderboard</h1>",
              f'<p class="meta">Generated by <code>{html.escape(command)}</code>. Mean ± sample std over seeds; '
-             "lower is better for every metric but images/s; ranked by checkerboard score, then FID. "
-             "Click a column header to sort.</p>"]
+             "↓ lower is better, ↑ higher is better. Click a column header to sort.</p>"]
     for table in board.tables:
         parts.append(f'<h2 id="{html.escape(table.key)}">{html.escape(table.task)} · {html.escape(table.dataset)} · '
                      f"{table.image_size}×{table.image_size}</h2>")
         parts.append(f'<p class="meta">Budget: {html.escape(_settings(table.budget))}<br>'
-                     f"Protocol: {html.escape(_settings(table.protocol))}</p>")
-        rows = "".join(_html_row(row, assets) for row in table.rows)
+                     f"Protocol: {html.escape(_settings(table.protocol))}<br>{html.escape(_ranking_note(table))}</p>")
+        columns = _columns(table)
+        header = ["rank", "upsampler", "n", *(heading for _, heading in columns), "samples (per seed)", "spectra",
+                  "runs"]
+        head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
+        rows = "".join(_html_row(row, columns, assets) for row in table.rows)
         parts.append(f'<table class="sortable" data-table="{html.escape(table.key)}">{head}<tbody>{rows}</tbody></table>')
+        if table.primary is not None:
+            parts.append(f'<img class="scatter" src="{html.escape(_scatter_name(table))}" '
+                         'alt="quality against artifacts, a point per seed">')
     if board.excluded:
         parts.append("<h2>Not averaged (did not finish)</h2>")
         columns = ["run", "task", "dataset", "size", "upsampler", "seed", "status", "steps", "message"]
@@ -405,6 +484,8 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     run_dirs = run_dirs or {}
     records = [run for table in board.tables for row in table.rows for run in row.runs]
     assets = {r.run_id: _copy_assets(r, run_dirs.get(r.run_id), out) for r in records}
+    for table in board.tables:
+        _write_scatter(table, out)
     written = []
     pages = _pages(board)
     for name, (task, dataset) in pages.items():
@@ -456,7 +537,7 @@ def log_to_wandb(board: Leaderboard, project: str, entity: str | None = None, ti
         return f"--log-to-wandb: not logged, W&B is {mode} ({reason})"
     import wandb
 
-    columns = ["rank", "upsampler", "n", "seeds", *(f"{key} mean" for key, _, _ in METRICS),
+    columns = ["rank", "learned", "upsampler", "n", "seeds", *(f"{key} mean" for key, _, _ in METRICS),
                *(f"{key} std" for key, _, _ in METRICS)]
     run = wandb.init(project=project, entity=entity, job_type="leaderboard", name="leaderboard")
     try:
@@ -464,7 +545,7 @@ def log_to_wandb(board: Leaderboard, project: str, entity: str | None = None, ti
             data = []
             for row in table.rows:
                 stats = [row.metrics[key] for key, _, _ in METRICS]
-                data.append([row.rank, row.label, row.n, " ".join(map(str, row.seeds)),
+                data.append([row.rank, row.learned, row.label, row.n, " ".join(map(str, row.seeds)),
                              *(None if s is None else s.mean for s in stats),
                              *(None if s is None or s.std is None else s.std for s in stats)])
             run.log({f"leaderboard/{table.key}": wandb.Table(columns=columns, data=data)})
