@@ -1,7 +1,7 @@
-"""Speed of ``fuse_resize_conv`` on a diffusers ``AutoencoderKL`` decoder, side by side with the original.
+"""CPU speed of ``fuse_resize_conv`` on a diffusers ``AutoencoderKL`` decoder, side by side with the original.
 
 Usage:
-    python recipes/bench_adapt.py                      # Stable Diffusion's VAE layout, 256² output, CPU
+    python recipes/bench_adapt.py                      # Stable Diffusion's VAE layout, 256² output
     python recipes/bench_adapt.py --config small --repeats 3 --quick
 
 The model is built offline with seeded random weights (speed does not depend on the weights). Two
@@ -73,22 +73,18 @@ def _steps(model, latents: torch.Tensor) -> dict[str, Callable[[], None]]:
     return {"decode (no grad)": decode, "decode forward+backward": decode_backward}
 
 
-def _time(step: Callable[[], None], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _time(step: Callable[[], None]) -> float:
     start = time.perf_counter()
     step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
     return time.perf_counter() - start
 
 
-def bench(config: str, size: int, batch: int, repeats: int, device: torch.device) -> dict:
+def bench(config: str, size: int, batch: int, repeats: int) -> dict:
     """Median seconds of both models and the median per-round speed-up, per workload."""
-    vae = build_vae(config).to(device)
+    vae = build_vae(config)
     fused = fuse_resize_conv(vae)
     factor = 2 ** (len(CONFIGS[config][0]) - 1)
-    latents = torch.randn(batch, 4, size // factor, size // factor, device=device)
+    latents = torch.randn(batch, 4, size // factor, size // factor)
     with torch.no_grad():
         reference, output = vae.decode(latents).sample, fused.decode(latents).sample
     if tuple(output.shape[-2:]) != (size, size):
@@ -98,12 +94,12 @@ def bench(config: str, size: int, batch: int, repeats: int, device: torch.device
     models = {"original": _steps(vae, latents), "fused": _steps(fused, latents)}
     for workload in models["original"]:
         for name in models:  # warm-up: allocator, kernel choice
-            _time(models[name][workload], device)
+            _time(models[name][workload])
         seconds: dict[str, list[float]] = {"original": [], "fused": []}
         speedups = []
         for round_ in range(repeats):
             order = ["original", "fused"] if round_ % 2 == 0 else ["fused", "original"]
-            times = {name: _time(models[name][workload], device) for name in order}
+            times = {name: _time(models[name][workload]) for name in order}
             for name in times:
                 seconds[name].append(times[name])
             speedups.append(times["original"] / times["fused"])
@@ -112,18 +108,16 @@ def bench(config: str, size: int, batch: int, repeats: int, device: torch.device
             "fused_s": statistics.median(seconds["fused"]),
             "speedup": statistics.median(speedups),
         }
-        print(f"[{device.type}] {workload}: {results['workloads'][workload]}")
+        print(f"{workload}: {results['workloads'][workload]}")
     return results
 
 
-def _device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(device)}"
+def _cpu_description() -> str:
     cpu = platform.processor() or platform.machine()
     return f"CPU: {cpu}, {torch.get_num_threads()} threads ({os.cpu_count()} cores)"
 
 
-def render(results: dict, *, config: str, size: int, batch: int, repeats: int, device: torch.device) -> str:
+def render(results: dict, *, config: str, size: int, batch: int, repeats: int) -> str:
     channels, layers = CONFIGS[config]
     lines = [
         START,
@@ -137,7 +131,7 @@ def render(results: dict, *, config: str, size: int, batch: int, repeats: int, d
         "",
         f"- date: {dt.date.today().isoformat()}; lightning-checkerboard {__version__}; torch {torch.__version__}; "
         f"Python {platform.python_version()}",
-        f"- {_device_description(device)}",
+        f"- {_cpu_description()}",
         "",
         "| workload | original | fused | speed-up |",
         "|---|---:|---:|---:|",
@@ -168,7 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="decoded image size (default 256)")
     parser.add_argument("--batch", type=int, default=1, help="images per decode (default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds (default 5)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
     parser.add_argument("--out", type=Path, default=Path("leaderboards/speed.md"), help="markdown file to update")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 32² output, one round")
     args = parser.parse_args(argv)
@@ -179,12 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--size must be a positive multiple of {factor} for layout {args.config}; got {args.size}")
     if args.repeats < 1 or args.batch < 1:
         parser.error(f"--repeats and --batch must be at least 1; got {args.repeats} and {args.batch}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available")
-    device = torch.device(args.device)
-    results = bench(args.config, args.size, args.batch, args.repeats, device)
+    results = bench(args.config, args.size, args.batch, args.repeats)
     write_section(args.out, render(results, config=args.config, size=args.size, batch=args.batch,
-                                   repeats=args.repeats, device=device))
+                                   repeats=args.repeats))
     print(f"wrote {args.out}")
     return 0
 

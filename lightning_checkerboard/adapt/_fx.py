@@ -74,24 +74,23 @@ def _input_of(node: fx.Node) -> Any:
     return node.args[0] if node.args else node.kwargs.get("input")
 
 
-def _resize_of(node: Any, root: nn.Module) -> Resize | None:
+def _piece(node: Any, root: nn.Module, function: Callable, of_call: Callable, of_module: Callable) -> Any:
+    """What a resize or pad node does (``of_call`` for a call of ``function``, ``of_module`` for a child)."""
     if not isinstance(node, fx.Node):
         return None
-    if node.op == "call_function" and node.target is F.interpolate:
-        return resize_of_call(node.args, node.kwargs)
+    if node.op == "call_function" and node.target is function:
+        return of_call(node.args, node.kwargs)
     if node.op == "call_module":
-        return resize_of_module(root.get_submodule(node.target))
+        return of_module(root.get_submodule(node.target))
     return None
+
+
+def _resize_of(node: Any, root: nn.Module) -> Resize | None:
+    return _piece(node, root, F.interpolate, resize_of_call, resize_of_module)
 
 
 def _pad_of(node: Any, root: nn.Module) -> str | None:
-    if not isinstance(node, fx.Node):
-        return None
-    if node.op == "call_function" and node.target is F.pad:
-        return pad_of_call(node.args, node.kwargs)
-    if node.op == "call_module":
-        return pad_of_module(root.get_submodule(node.target))
-    return None
+    return _piece(node, root, F.pad, pad_of_call, pad_of_module)
 
 
 def _attr_shape(node: Any, root: nn.Module) -> tuple[int, ...] | None:
