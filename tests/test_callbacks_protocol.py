@@ -1,9 +1,10 @@
-"""The measuring callbacks on a plain LightningModule: setup-time errors that name what is missing, and ``sample_fn``."""
+"""The measuring callbacks on a plain LightningModule: setup-time errors naming what is missing, and ``sample_fn``."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
@@ -85,7 +86,8 @@ class PlainData(HeldoutData):
 
 
 def _loader(n: int = 8) -> DataLoader:
-    return DataLoader(TensorDataset(torch.rand(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))), batch_size=4)
+    images = torch.rand(n, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(images), batch_size=4)
 
 
 def _fit(model: pl.LightningModule, callbacks: list, tmp_path: Path, *, steps: int = 2, datamodule=None) -> pl.Trainer:
@@ -132,7 +134,8 @@ def test_a_module_missing_its_method_fails_at_setup_before_any_step(make_callbac
 
 def test_a_sample_method_with_other_arguments_is_named_with_its_signature(tmp_path):
     model = NamedSampleTheirWay()
-    with pytest.raises(TypeError, match=r"\(NamedSampleTheirWay\.sample\(num, generator\) cannot be called that way\)\.$"):
+    expected = r"\(NamedSampleTheirWay\.sample\(num, generator\) cannot be called that way\)\.$"
+    with pytest.raises(TypeError, match=expected):
         _fit(model, [SampleGrid(1)], tmp_path)
     assert model.steps == 0
 
@@ -145,7 +148,8 @@ def test_a_sample_method_with_other_arguments_is_named_with_its_signature(tmp_pa
 def test_fid_without_real_images_fails_at_setup(datamodule, reason, inception_weights, tmp_path):
     model = TinyGenerator()
     callback = FIDCallback(num_samples=4, weights_path=inception_weights, sample_fn=model.generate)
-    with pytest.raises(TypeError, match=rf"FIDCallback needs real images: pass FIDCallback\(real_images=\.\.\.\).*\({reason}"):
+    expected = rf"FIDCallback needs real images: pass FIDCallback\(real_images=\.\.\.\).*\({reason}"
+    with pytest.raises(TypeError, match=expected):
         _fit(model, [callback], tmp_path, datamodule=datamodule)
     assert model.steps == 0
 
@@ -164,6 +168,18 @@ def test_the_package_tasks_satisfy_the_protocols():
     assert not isinstance(TinyGenerator(), SupportsMetricSamples)
     assert isinstance(HeldoutData(torch.rand(1, 3, 4, 4)), SupportsHeldoutImages)
     assert isinstance(TinyGenerator().generate, SampleFn)
+
+
+@pytest.mark.parametrize("callback", [ArtifactMetrics, FIDCallback])
+def test_fewer_samples_than_processes_fails_at_setup(callback, inception_weights):
+    model = TinyGenerator()
+    weights = {"weights_path": inception_weights} if callback is FIDCallback else {}
+    trainer = SimpleNamespace(world_size=4, datamodule=None)
+    made = callback(num_samples=3, sample_fn=model.generate, real_images=torch.rand(4, 3, SIZE, SIZE), **weights)
+    expected = rf"{callback.__name__} num_samples must be at least the number of processes \(4\), .* got 3\.$"
+    with pytest.raises(ValueError, match=expected):
+        made.setup(trainer, model, "fit")
+    made.setup(trainer, model, "validate")  # only training measures
 
 
 @pytest.mark.parametrize("callback", [ArtifactMetrics, FIDCallback, SampleGrid])
@@ -208,7 +224,8 @@ def test_processes_together_draw_the_images_one_process_draws(world_size, batch_
     shares = [draw_samples(sample_fn, 13, seed=7, batch_size=batch_size, rank=r, world_size=world_size)
               for r in range(world_size)]
     assert torch.equal(torch.cat(shares), single)
-    assert [len(share) for share in shares] == [(r + 1) * 13 // world_size - r * 13 // world_size for r in range(world_size)]
+    assert [len(share) for share in shares] == [(r + 1) * 13 // world_size - r * 13 // world_size
+                                                for r in range(world_size)]
     # Each process asks only for the batches that overlap its share: at most one batch more than it needs.
     batches = math.ceil(13 / batch_size)
     assert len(calls) <= batches + world_size - 1
@@ -221,7 +238,7 @@ def test_batches_get_distinct_generators_and_callbacks_with_nearby_seeds_share_n
 
 
 def test_sample_fn_output_is_checked():
-    with pytest.raises(ValueError, match=r"must return num images; sample_fn\(4, generator\) returned shape \(3, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"return num images; sample_fn\(4, generator\) returned shape \(3, 1, 8,"):
         draw_samples(lambda num, g: torch.rand(num - 1, 1, 8, 8), 4, seed=0, batch_size=4)
     with pytest.raises(ValueError, match=r"float `sample_fn\(4, generator\) output` must lie in \[0, 1\]"):
         draw_samples(lambda num, g: torch.randn(num, 1, 8, 8), 4, seed=0, batch_size=4)
@@ -248,7 +265,8 @@ def _patterned(amplitude: float):
 
 def test_artifact_metrics_measures_what_sample_fn_draws(tmp_path):
     model = TinyGenerator()
-    callback = ArtifactMetrics(0, 64, sample_fn=_patterned(8.0), batch_size=16, real_images=torch.rand(16, 3, SIZE, SIZE))
+    real = torch.rand(16, 3, SIZE, SIZE)
+    callback = ArtifactMetrics(0, 64, sample_fn=_patterned(8.0), batch_size=16, real_images=real)
     _fit(model, [callback], tmp_path)
     assert callback.latest["checkerboard"] == pytest.approx(8.0, rel=0.05)
     # levels were read from the samples: 16 pixels fit periods 2 and 4
@@ -318,3 +336,60 @@ def test_fid_with_sample_fn_and_real_images_measures_those_images(extractor, inc
     assert torch.equal(torch.cat(fed[True]), real[:4])
     drawn = draw_samples(model.generate, 4, seed=callback.seed, batch_size=4, module=model)
     assert torch.equal(torch.cat(fed[False]), drawn)
+
+
+_DDP_SCRIPT = '''
+import json, sys
+import pytorch_lightning as pl, torch
+from lightning_checkerboard.callbacks import ArtifactMetrics
+
+class Generator(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(8, 4 * 8 * 8), torch.nn.Unflatten(1, (4, 8, 8)), torch.nn.ReLU(),
+                                       torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1),
+                                       torch.nn.Sigmoid())
+
+    def generate(self, num, generator):
+        return self.net(torch.randn(num, 8, generator=generator).to(self.device))
+
+    def training_step(self, batch, batch_idx):
+        return self.net(torch.randn(2, 8, device=self.device)).mean() * 0
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+if __name__ == "__main__":
+    devices, out = int(sys.argv[1]), sys.argv[2]
+    torch.manual_seed(0)
+    model, real = Generator(), torch.rand(24, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    callback = ArtifactMetrics(0, 13, batch_size=5, gradient=False, sample_fn=model.generate, real_images=real)
+    trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", max_steps=1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[callback])
+    trainer.fit(model, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(real), batch_size=4))
+    if trainer.global_rank == 0:
+        with open(out, "w") as handle:
+            json.dump(callback.latest, handle)
+'''
+
+
+@pytest.mark.slow  # two interpreters under DDP plus one alone: ~1 min on two loaded CPU cores
+def test_sample_fn_under_ddp_measures_what_one_process_measures(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp_sample_fn.py"
+    script.write_text(_DDP_SCRIPT)
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / f"latest_{devices}.json"
+        done = subprocess.run([sys.executable, str(script), str(devices), str(out)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[devices] = json.loads(out.read_text())
+    assert results[1].keys() == results[2].keys() and "spectral_distance" in results[1]
+    assert results[1]["checkerboard"] > 1  # a 3x3 stride-2 deconv: something to measure
+    for key, value in results[1].items():
+        tolerance = dict(abs=0.05) if key.startswith("pnr_db") else dict(rel=1e-4, abs=1e-6)
+        assert results[2][key] == pytest.approx(value, **tolerance), key

@@ -12,6 +12,7 @@ seconds (it then runs with ``-m slow``).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,12 @@ class Block:
     section: str
 
 
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a block opened by ``fence``: only fence characters, at least as many."""
+    stripped = line.strip()
+    return stripped.startswith(fence) and not stripped.strip(fence[0])
+
+
 def fenced_blocks(text: str) -> list[Block]:
     """The fenced code blocks of a Markdown ``text``, in order, each with the heading it sits under."""
     blocks: list[Block] = []
@@ -50,11 +57,12 @@ def fenced_blocks(text: str) -> list[Block]:
             continue
         fence, words = opening["fence"], opening["info"].split()
         body, index = [], index + 1
-        while index < len(lines) and not (lines[index].strip().startswith(fence) and not lines[index].strip().strip(fence[0])):
+        while index < len(lines) and not _closes(lines[index], fence):
             body.append(lines[index])
             index += 1
         first_code_line = index - len(body) + 1
-        blocks.append(Block(words[0].lower() if words else "", frozenset(words[1:]), first_code_line, "\n".join(body), section))
+        language = words[0].lower() if words else ""
+        blocks.append(Block(language, frozenset(words[1:]), first_code_line, "\n".join(body), section))
         index += 1  # past the closing fence
     return blocks
 
@@ -64,13 +72,15 @@ def _python_blocks() -> list[Block]:
 
 
 def _params() -> list:
-    params = []
+    params, seen = [], Counter()
     for block in _python_blocks():
         marks = [pytest.mark.slow] if "slow" in block.flags else []
         if "no-run" in block.flags:
             marks.append(pytest.mark.skip(reason=f"README.md:{block.line} is marked no-run"))
+        # ids by section, so they stay put when other sections grow
         slug = re.sub(r"[^a-z0-9]+", "-", block.section.lower()).strip("-") or "top"
-        params.append(pytest.param(block, id=f"L{block.line}-{slug}", marks=marks))
+        seen[slug] += 1
+        params.append(pytest.param(block, id=f"{slug}-{seen[slug]}", marks=marks))
     return params
 
 

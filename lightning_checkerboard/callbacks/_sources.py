@@ -25,6 +25,7 @@ __all__ = [
     "check_real_source",
     "check_sample_fn",
     "check_seed",
+    "check_shares",
     "draw_samples",
     "heldout_images",
     "metric_images",
@@ -55,13 +56,14 @@ def _shown_signature(function: Any) -> str:
 
 
 def check_sample_fn(sample_fn: object) -> SampleFn | None:
-    """Return ``sample_fn`` if it is ``None`` or callable as ``sample_fn(num, generator)``, else raise a ``TypeError``."""
+    """Return ``sample_fn`` if it is ``None`` or callable as ``sample_fn(num, generator)``, else raise ``TypeError``."""
     if sample_fn is None:
         return None
     if not callable(sample_fn):
         raise TypeError(f"sample_fn must be a callable {_SAMPLE_FN}, or None; got {type(sample_fn).__name__}.")
     if not _accepts(sample_fn, 1, torch.Generator()):
-        raise TypeError(f"sample_fn must be a callable {_SAMPLE_FN}; got one with signature {_shown_signature(sample_fn)}.")
+        shown = _shown_signature(sample_fn)
+        raise TypeError(f"sample_fn must be a callable {_SAMPLE_FN}; got one with signature {shown}.")
     return sample_fn
 
 
@@ -70,6 +72,15 @@ def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
     return seed
+
+
+def check_shares(callback: str, num_samples: int, world_size: int) -> None:
+    """Raise a ``ValueError`` when ``num_samples`` leaves a process without a share of the images."""
+    if num_samples < world_size:
+        raise ValueError(
+            f"{callback} num_samples must be at least the number of processes ({world_size}), so that each "
+            f"measures a share; got {num_samples}."
+        )
 
 
 def check_real_images(real_images: object) -> Tensor | None:
@@ -213,7 +224,7 @@ def metric_images(
     rank: int,
     world_size: int,
 ) -> Tensor:
-    """This process's share of ``num`` images for a metric: from ``sample_fn`` if given, else ``module.metric_samples``."""
+    """This process's share of ``num`` images for a metric: from ``sample_fn``, else from ``module.metric_samples``."""
     if sample_fn is not None:
         return draw_samples(sample_fn, num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size,
                             module=module)
@@ -221,7 +232,7 @@ def metric_images(
 
 
 def missing_real_images_error(callback: str, trainer: pl.Trainer) -> TypeError:
-    """The error for ``callback`` finding no real images: no ``real_images`` and no datamodule with ``heldout_images()``."""
+    """The error for ``callback`` without real images: no ``real_images``, no datamodule with ``heldout_images()``."""
     datamodule = getattr(trainer, "datamodule", None)
     have = "no datamodule" if datamodule is None else f"{type(datamodule).__name__} has no heldout_images()"
     return TypeError(

@@ -17,6 +17,7 @@ from lightning_checkerboard.callbacks._sources import (
     check_real_images,
     check_sample_fn,
     check_seed,
+    check_shares,
     heldout_images,
     metric_images,
 )
@@ -81,7 +82,8 @@ class ArtifactMetrics(PeriodicCallback):
         real_images: held-out real images ``(N, C, H, W)`` in [0, 1] instead of the datamodule's.
 
     Raises:
-        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape.
+        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape;
+            in ``setup``, if ``num_samples`` is smaller than the number of processes.
         TypeError: if ``sample_fn`` is not callable; in ``setup``, if the module has no
             ``metric_samples`` and there is no ``sample_fn``.
     """
@@ -113,6 +115,7 @@ class ArtifactMetrics(PeriodicCallback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             check_image_source(type(self).__name__, pl_module, self.sample_fn, "metric_samples")
+            check_shares(type(self).__name__, self.num_samples, trainer.world_size)
 
     def _levels(self, pl_module: pl.LightningModule, images: Tensor) -> int:
         if self.levels is not None:

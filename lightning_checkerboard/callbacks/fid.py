@@ -18,6 +18,7 @@ from lightning_checkerboard.callbacks._sources import (
     check_real_source,
     check_sample_fn,
     check_seed,
+    check_shares,
     heldout_images,
     metric_images,
     missing_real_images_error,
@@ -58,7 +59,8 @@ class FIDCallback(PeriodicCallback):
 
     Raises:
         RuntimeError: ``policy="required"`` and no weights can be found.
-        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape.
+        ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape;
+            in ``setup``, if ``num_samples`` is smaller than the number of processes.
         TypeError: if ``sample_fn`` is not callable; in ``setup``, if the module has no
             ``metric_samples`` and there is no ``sample_fn``, or there are no real images.
     """
@@ -98,6 +100,7 @@ class FIDCallback(PeriodicCallback):
             return
         check_image_source(type(self).__name__, pl_module, self.sample_fn, "metric_samples")
         check_real_source(type(self).__name__, trainer, self.real_images)
+        check_shares(type(self).__name__, self.num_samples, trainer.world_size)
 
     def _prepare_real(self, trainer: pl.Trainer, device: torch.device) -> int:
         real = heldout_images(trainer, self.real_images, self.num_samples)
