@@ -300,3 +300,18 @@ def test_tensor_constants_made_in_forward_are_kept():
     assert len(fused.fused_sites) == 1
     assert not any(k.startswith("_tensor_constant") for k in vars(model))
     _assert_same_outputs_and_grads(model, fused, torch.randn(1, 4, 3, 3))
+
+
+def test_package_layers_on_their_reference_path_switch_to_the_fused_one():
+    from lightning_checkerboard import create_upsampler
+
+    torch.manual_seed(0)
+    model = nn.Sequential(create_upsampler("nearest_conv", 4, 4, impl="reference", padding="reflect"),
+                          create_upsampler("bilinear_conv", 4, 2, impl="reference"),
+                          create_upsampler("bilinear_conv", 2, 2, impl="reference", scale=3))
+    fused = fuse_resize_conv(model)
+    assert [(s.path, s.pattern, s.mode) for s in fused.fused_sites] == [("0", "layer", "nearest"),
+                                                                         ("1", "layer", "bilinear")]
+    assert [m.impl for m in fused] == ["fused", "fused", "reference"]  # no fused bilinear ×3 exists
+    assert model[0].impl == "reference"
+    _assert_same_outputs_and_grads(model, fused, torch.randn(1, 4, 3, 4))

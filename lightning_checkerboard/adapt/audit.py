@@ -169,7 +169,7 @@ def audit(
         >>> torch.manual_seed(0) and None
         >>> report = audit(DCGANGenerator("deconv_k3,nearest_conv", image_size=16), torch.randn(4, 100, 1, 1))
         >>> [(row.path, row.kind, row.overlap, row.fusable) for row in report.rows]
-        [('stages.0.0', 'transposed_conv', 4.0, 'no'), ('stages.1.0', 'resize_conv (fused)', 1.0, 'fused')]
+        [('stages.0.0', 'transposed_conv', 4.0, 'no'), ('stages.1.0', 'resize_conv', 1.0, 'fused')]
         >>> report.rows[0].score > 0.1, report.rows[1].score
         (True, 0.0)
     """

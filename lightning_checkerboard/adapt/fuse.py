@@ -1,12 +1,14 @@
 """``fuse_resize_conv``: every exact resize → 3×3 conv of a model, as one weight-tied transposed conv.
 
-Three places are searched, in this order:
+Four places are searched, in this order:
 
-1. ``nn.Sequential`` children written as ``nn.Upsample``, an optional one-pixel pad module and an
+1. the package's own ``ResizeConvUpsample`` layers built with ``impl="reference"``: switched to
+   ``impl="fused"`` where that path exists;
+2. ``nn.Sequential`` children written as ``nn.Upsample``, an optional one-pixel pad module and an
    ``nn.Conv2d``: the resize and pad become ``nn.Identity`` and the conv a
    :class:`~lightning_checkerboard.adapt.layer.FusedResizeConv2d` under the conv's name;
-2. third-party blocks an adapter knows by class name (diffusers' ``Upsample2D``);
-3. every other module's own ``forward``, traced with ``torch.fx``: ``F.interpolate`` (or an
+3. third-party blocks an adapter knows by class name (diffusers' ``Upsample2D``);
+4. every other module's own ``forward``, traced with ``torch.fx``: ``F.interpolate`` (or an
    ``nn.Upsample`` child), an optional ``F.pad`` (or pad child) and ``F.conv2d`` (or a conv child)
    become one call of the fused function. A module that cannot be traced, whose graph changes with
    training or grad mode, or whose forward writes attributes on ``self`` is left as it is; its
@@ -29,7 +31,7 @@ from lightning_checkerboard.adapt._diffusers import fuse_adapted
 from lightning_checkerboard.adapt._fx import fuse_forward
 from lightning_checkerboard.adapt.layer import FusedResizeConv2d
 from lightning_checkerboard.adapt.patterns import conv_padding, fusable_padding, pad_of_module, resize_of_module
-from lightning_checkerboard.upsamplers.layers import Upsampler
+from lightning_checkerboard.upsamplers.layers import ResizeConvUpsample, Upsampler
 
 __all__ = ["FusedSite", "fuse_resize_conv"]
 
@@ -43,7 +45,8 @@ class FusedSite:
     Attributes:
         path: the module path of the fused conv (module pattern) or of the module whose ``forward``
             was rewritten (``forward`` pattern and adapters).
-        pattern: ``"modules"``, ``"forward"`` or the adapter's name (``"diffusers.Upsample2D"``).
+        pattern: ``"layer"`` (a package layer switched to its fused path), ``"modules"``, ``"forward"`` or
+            the adapter's name (``"diffusers.Upsample2D"``).
         mode: ``"nearest"`` or ``"bilinear"``.
         scale: the resize factor.
         padding: ``"zeros"`` or ``"reflect"``.
@@ -143,6 +146,11 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
     fused = copy.deepcopy(model)
     sites: list[FusedSite] = []
+    for path, module in fused.named_modules():
+        if isinstance(module, ResizeConvUpsample) and module.impl == "reference" and (
+                module.mode == "nearest" or module.scale == 2):
+            module.impl = "fused"
+            sites.append(FusedSite(path, "layer", module.mode, module.scale, module.padding))
     for path, module in list(fused.named_modules()):
         if _is_sequential(module):
             sites += _fuse_sequential(path, module)

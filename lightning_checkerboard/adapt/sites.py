@@ -49,7 +49,7 @@ class UpsamplingSite:
         path: the module path the site is named by: the layer holding its weights (the conv of a
             ``Sequential`` pattern, the transposed conv, or the package layer).
         kind: ``"transposed_conv"``, ``"transposed_conv+blur"``, ``"pixel_shuffle"``, ``"resize_conv"``
-            (``"resize_conv (fused)"`` once fused), or the class name of another package layer.
+            or the class name of another package layer.
         modules: paths of the modules that make up the site, in order; the last one's output is the
             site's output.
         in_channels: channels in.
@@ -177,7 +177,8 @@ def _package_layer(path: str, layer: Upsampler) -> UpsamplingSite:
         overlap = overlap_ratio(kernel, s, ndim=2)
     elif isinstance(layer, (ResizeConvUpsample, FusedResizeConv2d)):
         fused = isinstance(layer, FusedResizeConv2d) or layer.impl == "fused"
-        kind, kernel, fusable = ("resize_conv (fused)", 3, "fused") if fused else ("resize_conv", 3, "yes")
+        exists = layer.mode == "nearest" or s == 2  # the fused bilinear path is for scale 2
+        kind, kernel, fusable = "resize_conv", 3, "fused" if fused else "yes" if exists else "no"
         overlap = overlap_ratio(s * (2 if layer.mode == "bilinear" else 1), s, ndim=2)
     elif isinstance(layer, PixelShuffleUpsample):
         kind, kernel = "pixel_shuffle", _square(layer.conv.kernel_size)
