@@ -1,4 +1,4 @@
-"""Fréchet Inception Distance with offline-safe weights and a disk cache for real-image statistics.
+"""Fréchet Inception Distance, KID and precision/recall, with offline-safe weights and a real-data cache.
 
 The feature extractor is the one torchmetrics' ``FrechetInceptionDistance`` runs: torch-fidelity's
 port of the 2015 TensorFlow Inception-v3 (``inception-v3-compat``, 2048-d pool features), resized
@@ -7,14 +7,17 @@ with torch-fidelity's TF-1.x-compatible bilinear resize so the numbers equal tor
 
 * weights are found as explicit path → ``$TORCH_HOME/hub/checkpoints/`` → download, and the policy
   ``auto | required | off`` decides what happens when none can be had (offline machines, CI);
-* real statistics (Σ features, Σ outer products, n) are cached on disk, keyed by dataset
-  fingerprint, resolution, sample count and extractor, so a run pays for them once;
+* real statistics (Σ features, Σ outer products, n, and the features themselves) are cached on disk,
+  keyed by dataset fingerprint, resolution, sample count and extractor, so a run pays for them once;
+* the same features give KID (Bińkowski et al. 2018) and precision/recall (Kynkäänniemi et al. 2019)
+  through torch-fidelity's own implementations (:meth:`FID.diagnostics`), as StudioGAN reports them;
 * every result names its extractor (:attr:`FID.extractor`), so a leaderboard never mixes FIDs
   measured by different networks.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import io
@@ -29,14 +32,18 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 from torchmetrics import Metric
 from torchmetrics.image.fid import NoTrainInceptionV3
 from torchmetrics.utilities import rank_zero_warn
+from torchmetrics.utilities.data import dim_zero_cat
 
 from lightning_checkerboard._io import atomic_write_bytes
 
 __all__ = [
     "FID",
+    "FID_DIAGNOSTICS",
     "FID_POLICIES",
     "FIDUnavailableWarning",
     "INCEPTION_WEIGHTS_FILENAME",
@@ -50,6 +57,9 @@ __all__ = [
 FID_POLICIES = ("auto", "required", "off")
 """Allowed values of ``FID(policy=...)`` (and of the recipes' ``--fid`` flag)."""
 
+FID_DIAGNOSTICS = ("fid", "kid", "kid_std", "precision", "recall")
+"""Keys of :meth:`FID.diagnostics`."""
+
 OFFLINE_ENV_VAR = "LIGHTNING_CHECKERBOARD_OFFLINE"
 """Set to anything but ``""``/``"0"`` to forbid the weights download (fails fast instead of timing out)."""
 
@@ -58,7 +68,10 @@ OFFLINE_ENV_VAR = "LIGHTNING_CHECKERBOARD_OFFLINE"
 INCEPTION_WEIGHTS_FILENAME = os.path.basename(urlparse(URL_INCEPTION_V3).path)
 
 _FEATURES = 2048
-_CACHE_FORMAT = 1
+# 2: the cache file also holds the real features (for KID and precision/recall).
+_CACHE_FORMAT = 2
+# Rows of the distance matrices torch-fidelity's precision/recall holds at a time: 1024 x N floats.
+_PRC_BATCH = 1024
 _DOWNLOAD_TIMEOUT_S = 30.0
 # Reasons already warned about in this process: several FID objects (validation, test, a callback)
 # on an offline machine should produce one warning, not one per object.
@@ -240,6 +253,21 @@ def _frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor, 
     return diff.dot(diff) + sigma1.trace() + sigma2.trace() - 2.0 * tr_sqrt
 
 
+@functools.lru_cache(maxsize=1)
+def _ordering_direction() -> Tensor:
+    return torch.randn(_FEATURES, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+def _canonical_order(features: Tensor) -> Tensor:
+    """Rows of ``features`` sorted by their projection on a fixed random direction.
+
+    KID draws its subsets by row index; sorting first makes the subsets, and so KID, independent of
+    the order in which images were batched or gathered from processes.
+    """
+    key = features.double() @ _ordering_direction().to(features.device)
+    return features[torch.argsort(key, stable=True)]
+
+
 class FID(Metric):
     """Fréchet Inception Distance over torch-fidelity's Inception-v3, with an offline policy and a real-stats cache.
 
@@ -252,6 +280,28 @@ class FID(Metric):
     :attr:`available` is ``False`` and :attr:`unavailable_reason` says why. Log ``nan`` or read
     :meth:`result_info` to record "unavailable" with its reason.
 
+    :meth:`diagnostics` adds, from the same features, KID and precision/recall computed by
+    torch-fidelity's ``kid_features_to_metric`` and ``prc_features_to_metric``:
+
+    - ``kid``, ``kid_std``: mean and standard deviation of the unbiased MMD² with the cubic polynomial
+      kernel over ``kid_subsets`` random subsets of ``min(kid_subset_size, n_real, n_generated)``
+      images per set (torch-fidelity's defaults: 100 subsets of 1000, seed 2020). Features are put in
+      a canonical order first, so KID does not depend on batching or on how images were spread over
+      processes. With fewer images than ``kid_subset_size``, every subset holds all of them and
+      ``kid_std`` is 0.
+    - ``precision``, ``recall``: the improved precision and recall of Kynkäänniemi et al. (2019) with
+      ``prc_neighborhood``-nearest-neighbour balls (k = 3). As in StudioGAN they are measured on the
+      Inception pool features; the paper and torch-fidelity's default use VGG-16, so values are not
+      comparable with VGG-16 ones.
+
+    Memory: besides the sums (2 x 32 MB for the 2048² products), the metric keeps every image's
+    features for KID and precision/recall: 2048 float32 values, 8 KB, per image and set (82 MB per
+    10,000 images), synchronised by concatenation (``dist_reduce_fx="cat"``); the real-statistics
+    cache file grows by the same 8 KB per real image. Precision/recall hold ``1024 x N`` distances at
+    a time, KID three ``subset x subset`` kernel matrices. ``keep_features=False`` keeps only the
+    sums: FID alone. Under DDP with ``keep_features=True`` every process must update both sets at
+    least once before synchronising (an empty feature list has no shape to gather with).
+
     Args:
         policy: ``"auto"`` (warn and go on when no weights are found), ``"required"`` (raise), or
             ``"off"`` (inert: no weights looked up, updates ignored, ``compute()`` is ``nan``).
@@ -259,11 +309,16 @@ class FID(Metric):
         cache_dir: Directory for cached real statistics; default :func:`default_fid_cache_dir`.
         download: Whether the weights may be downloaded when not found locally.
         reset_real_features: Whether :meth:`reset` also clears the real statistics.
+        keep_features: Whether to keep every image's features for :meth:`diagnostics`.
+        kid_subsets: Number of random subsets KID averages over.
+        kid_subset_size: Largest number of images per set in one KID subset.
+        prc_neighborhood: The k of precision/recall's k-nearest-neighbour balls.
         kwargs: Passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``, ``process_group``).
 
     Raises:
-        ValueError: If ``policy`` is not one of ``"auto"``, ``"required"``, ``"off"``.
-        TypeError: If ``download`` or ``reset_real_features`` is not a bool.
+        ValueError: If ``policy`` is not one of ``"auto"``, ``"required"``, ``"off"``, or a KID or
+            precision/recall option is out of range.
+        TypeError: If ``download``, ``reset_real_features`` or ``keep_features`` is not a bool.
         FileNotFoundError: If ``weights_path`` is given but does not exist.
         RuntimeError: If ``policy="required"`` and no weights can be found.
 
@@ -284,6 +339,8 @@ class FID(Metric):
         True
         >>> fid.extractor[:34]
         'torch-fidelity inception-v3-compat'
+        >>> sorted(fid.diagnostics())
+        ['fid', 'kid', 'kid_std', 'precision', 'recall']
     """
 
     is_differentiable = False
@@ -297,6 +354,8 @@ class FID(Metric):
     fake_features_sum: Tensor
     fake_features_cov_sum: Tensor
     fake_features_num_samples: Tensor
+    real_features: list[Tensor] | Tensor
+    fake_features: list[Tensor] | Tensor
 
     def __init__(
         self,
@@ -306,16 +365,35 @@ class FID(Metric):
         cache_dir: str | os.PathLike | None = None,
         download: bool = True,
         reset_real_features: bool = False,
+        keep_features: bool = True,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        prc_neighborhood: int = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if policy not in FID_POLICIES:
             raise ValueError(f"`policy` must be one of {', '.join(map(repr, FID_POLICIES))}, but got {policy!r}")
-        for name, value in (("download", download), ("reset_real_features", reset_real_features)):
+        for name, value in (
+            ("download", download),
+            ("reset_real_features", reset_real_features),
+            ("keep_features", keep_features),
+        ):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be a bool, but got {value!r}")
+        for name, value, minimum in (
+            ("kid_subsets", kid_subsets, 1),
+            ("kid_subset_size", kid_subset_size, 2),
+            ("prc_neighborhood", prc_neighborhood, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"`{name}` must be an int >= {minimum}, but got {value!r}")
         self.policy = policy
         self.reset_real_features = reset_real_features
+        self.keep_features = keep_features
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.prc_neighborhood = prc_neighborhood
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.weights_path: Path | None = None
         self.extractor: str | None = None
@@ -362,6 +440,8 @@ class FID(Metric):
                 dist_reduce_fx="sum",
             )
             self.add_state(f"{kind}_features_num_samples", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+            if keep_features:
+                self.add_state(f"{kind}_features", [], dist_reduce_fx="cat")
 
     @property
     def available(self) -> bool:
@@ -391,8 +471,12 @@ class FID(Metric):
             return
         if images.shape[0] == 0:
             return
-        features = self.inception(images.to(self.real_features_sum.device)).double()
+        raw = self.inception(images.to(self.real_features_sum.device))
+        features = raw.double()
         kind = "real" if real else "fake"
+        if self.keep_features:
+            # float32, as the extractor gives them and as torch-fidelity's KID and PRC take them.
+            getattr(self, f"{kind}_features").append(raw.float())
         setattr(self, f"{kind}_features_sum", getattr(self, f"{kind}_features_sum") + features.sum(dim=0))
         setattr(self, f"{kind}_features_cov_sum", getattr(self, f"{kind}_features_cov_sum") + features.T @ features)
         setattr(self, f"{kind}_features_num_samples", getattr(self, f"{kind}_features_num_samples") + len(features))
@@ -410,11 +494,19 @@ class FID(Metric):
         """
         if not self.available:
             return torch.tensor(float("nan"))
+        return self._fid()
+
+    def _check_counts(self, minimum: int, what: str) -> tuple[int, int]:
         n_real, n_fake = int(self.real_features_num_samples), int(self.fake_features_num_samples)
-        if n_real < 2 or n_fake < 2:
+        if n_real < minimum or n_fake < minimum:
             raise RuntimeError(
-                f"FID needs at least 2 real and 2 generated images, but got {n_real} real and {n_fake} generated"
+                f"{what} needs at least {minimum} real and {minimum} generated images, but got {n_real} real"
+                f" and {n_fake} generated"
             )
+        return n_real, n_fake
+
+    def _fid(self) -> Tensor:
+        n_real, n_fake = self._check_counts(2, "FID")
         mu_real = self.real_features_sum / n_real
         mu_fake = self.fake_features_sum / n_fake
         cov_real = (self.real_features_cov_sum - n_real * torch.outer(mu_real, mu_real)) / (n_real - 1)
@@ -422,6 +514,48 @@ class FID(Metric):
         root_real = self._real_root(n_real, cov_real)
         self._maybe_write_real_cache(n_real, root_real)
         return _frechet_distance(mu_real, cov_real, mu_fake, cov_fake, root1=root_real).float()
+
+    def diagnostics(self) -> dict[str, Tensor]:
+        """FID, KID (mean and std over subsets), precision and recall, synchronised across processes.
+
+        Keys: :data:`FID_DIAGNOSTICS`; float32 scalar tensors, ready for ``self.log_dict``. All are
+        ``nan`` when the metric is unavailable. Writes the real-statistics cache like :meth:`compute`.
+
+        Raises:
+            RuntimeError: If the metric was built with ``keep_features=False``, or fewer than
+                ``prc_neighborhood + 1`` (at least 2) real or generated images were seen.
+        """
+        if not self.available:
+            return {key: torch.tensor(float("nan")) for key in FID_DIAGNOSTICS}
+        if not self.keep_features:
+            raise RuntimeError("KID and precision/recall need the features: build FID with keep_features=True")
+        with self.sync_context(
+            dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
+        ):
+            n_real, n_fake = self._check_counts(max(2, self.prc_neighborhood + 1), "KID and precision/recall")
+            fid = self._fid()
+            real = _canonical_order(dim_zero_cat(self.real_features))
+            fake = _canonical_order(dim_zero_cat(self.fake_features))
+            # torch-fidelity's convention: input 1 is generated, input 2 is real.
+            kid = kid_features_to_metric(
+                fake,
+                real,
+                kid_subsets=self.kid_subsets,
+                kid_subset_size=min(self.kid_subset_size, n_real, n_fake),
+                verbose=False,
+            )
+            prc = prc_features_to_metric(
+                fake, real, prc_neighborhood=self.prc_neighborhood, prc_batch_size=_PRC_BATCH, save_cpu_ram=True,
+                verbose=False,
+            )
+        values = {
+            "fid": fid,
+            "kid": kid[KEY_METRIC_KID_MEAN],
+            "kid_std": kid[KEY_METRIC_KID_STD],
+            "precision": prc[KEY_METRIC_PRECISION],
+            "recall": prc[KEY_METRIC_RECALL],
+        }
+        return {key: torch.as_tensor(value, dtype=torch.float32).detach().cpu().clone() for key, value in values.items()}
 
     def _real_root(self, n_real: int, cov_real: Tensor) -> Tensor:
         memo = self._real_root_memo
@@ -444,7 +578,8 @@ class FID(Metric):
             self._real_root_memo = None
             self._real_sizes.clear()
             return
-        real = {name: getattr(self, name) for name in self._real_state_names()}
+        # A shallow copy of list states: Metric.reset() empties lists in place.
+        real = {name: copy.copy(getattr(self, name)) for name in self._real_state_names()}
         super().reset()
         for name, value in real.items():
             setattr(self, name, value)
@@ -501,6 +636,7 @@ class FID(Metric):
             "resolution": list(size),
             "num_samples": num_samples,
             "extractor_sha256": _weights_sha256(self.weights_path),
+            "features": self.keep_features,
         }
         cached = self._read_real_cache()
         if cached is None:
@@ -512,6 +648,9 @@ class FID(Metric):
             cached["features_cov_sum"].to(device) if mine else torch.zeros_like(self.real_features_cov_sum)
         )
         self.real_features_num_samples = torch.tensor(num_samples if mine else 0, device=device)
+        if self.keep_features:
+            # An empty (0, 2048) block, not an empty list: ranks gather tensors of one rank (ndim).
+            self.real_features = [cached["features"].to(device) if mine else torch.empty(0, _FEATURES, device=device)]
         # Keyed on the global sums, which is what every rank sees in compute() after synchronisation.
         self._real_root_memo = (cached["features_sum"].to(device), num_samples, cached["covariance_root"].to(device))
         self._real_from_cache = True
@@ -533,7 +672,8 @@ class FID(Metric):
         return directory / f"{readable}-{h}x{w}-n{key['num_samples']}-{digest}.pt"
 
     def _real_state_names(self) -> tuple[str, ...]:
-        return ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+        names = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+        return (*names, "real_features") if self.keep_features else names
 
     def _read_real_cache(self) -> dict[str, Any] | None:
         path = self.real_cache_path()
@@ -547,6 +687,10 @@ class FID(Metric):
                 and tuple(cached["features_sum"].shape) == (_FEATURES,)
                 and tuple(cached["features_cov_sum"].shape) == (_FEATURES, _FEATURES)
                 and tuple(cached["covariance_root"].shape) == (_FEATURES, _FEATURES)
+                and (
+                    not self.keep_features
+                    or tuple(cached["features"].shape) == (self._real_cache_key["num_samples"], _FEATURES)
+                )
             )
         except Exception as err:  # a truncated or foreign file must cost a recomputation, not the run
             rank_zero_warn(f"ignoring unreadable FID cache file {path}: {err}", UserWarning)
@@ -578,6 +722,8 @@ class FID(Metric):
             # Derived, but stored: it saves the cached run one of its two 2048² eigensolvers.
             "covariance_root": root_real.detach().cpu(),
         }
+        if self.keep_features:
+            payload["features"] = dim_zero_cat(self.real_features).detach().cpu()
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         atomic_write_bytes(path, buffer.getvalue())  # a crash or a concurrent reader never sees half a file
