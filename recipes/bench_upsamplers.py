@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -162,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             for label, (ratio, sec) in per_label.items():
                 print(f"  {label:28s} {ratio:6.2f}×  {sec * 1e3:9.1f} ms")
     report = render(results, args.repeats)
+    if args.out.exists():  # keep the sections other recipes write: <!-- name:start --> ... <!-- name:end -->
+        previous = args.out.read_text(encoding="utf-8")
+        sections = re.finditer(r"<!-- (\S+):start -->.*?<!-- \1:end -->\n?", previous, re.DOTALL)
+        report += "".join("\n" + section.group(0) for section in sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(args.out.suffix + ".tmp")
     tmp.write_text(report, encoding="utf-8")
