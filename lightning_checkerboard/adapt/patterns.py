@@ -8,6 +8,7 @@ here, so the module walk and the ``torch.fx`` rewrite apply one rule of what can
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ def _integer_scale(scale_factor: object) -> int | None:
     """The common integer factor of a ``scale_factor`` (a number or one per axis), else ``None``."""
     factors = list(scale_factor) if isinstance(scale_factor, (tuple, list)) else [scale_factor]
     if not factors or isinstance(factors[0], bool) or not isinstance(factors[0], (int, float)):
+        return None
+    if not math.isfinite(factors[0]):
         return None
     if any(f != factors[0] for f in factors) or float(factors[0]) != int(factors[0]) or factors[0] < 2:
         return None
