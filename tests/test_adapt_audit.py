@@ -70,10 +70,13 @@ def test_report_prints_a_table_and_converts_to_json():
     assert data["rows"][0]["score"] == report.rows[0].score
 
 
-def test_audit_leaves_no_hooks_behind_and_checks_its_arguments():
+def test_audit_leaves_no_hooks_or_statistics_behind_and_checks_its_arguments():
     model = DCGANGenerator("deconv", image_size=8, base_channels=4)
-    audit(model, torch.randn(1, 100, 1, 1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    audit(model, torch.randn(2, 100, 1, 1))
     assert not any(m._forward_hooks for m in model.modules())
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm buffers too
     with pytest.raises(TypeError, match="example_input must be a torch.Tensor; got list"):
         audit(model, [1.0])
     with pytest.raises(TypeError, match="model must be a torch.nn.Module; got str"):

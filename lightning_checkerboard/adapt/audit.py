@@ -145,8 +145,8 @@ def audit(
 ) -> AuditReport:
     """List every upsampling site of ``model`` with its geometry and the grid pattern of its output.
 
-    Runs ``model(example_input)`` once, without grad and in the mode the model is in, with a forward
-    hook on the last module of each site (see
+    Runs ``model(example_input)`` once, without grad and in the mode the model is in (buffers such as
+    BatchNorm statistics are restored afterwards), with a forward hook on the last module of each site (see
     :func:`~lightning_checkerboard.adapt.sites.find_upsampling_sites`); the hooks are removed afterwards.
     The score of each site is described in this module's docstring; the more images and channels, the
     tighter its bound.
@@ -186,11 +186,15 @@ def audit(
                 outputs[path] = output.detach()
 
         handles.append(model.get_submodule(site.modules[-1]).register_forward_hook(keep))
+    # A forward in train mode updates BatchNorm statistics; the audit puts every buffer back.
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     try:
         model(example_input)
     finally:
         for handle in handles:
             handle.remove()
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
 
     rows = []
     for site in sites:
