@@ -73,10 +73,17 @@ def scores(crops) -> dict[str, torch.Tensor]:
 # ------------------------------------------------------------------------------- behaviour on photos
 
 
-def test_disjoint_real_crops_read_near_the_sampling_floor(scores):
-    """Held-out crops (other pixels, other regions of the photos) read close to a second draw of training crops."""
-    heldout, floor = float(scores["heldout"].mean()), float(scores["train other seed"].mean())
-    assert 0 < floor < heldout < 1.5 * floor  # measured: 72 and 92
+def test_real_crops_read_a_floor_below_every_degraded_set(scores):
+    """Real against real reads above 0 (a finite sample) and below any degradation of the same crops.
+
+    A second draw from the training region reads lower than the held-out crops, which come from a
+    reserved strip of each photograph: a real, if small, change of content (measured here: 72 and 92;
+    at 128 crops and the default options 37 and 81).
+    """
+    heldout, same_region = float(scores["heldout"].mean()), float(scores["train other seed"].mean())
+    assert 0 < same_region < heldout
+    degraded = {name: float(value.mean()) for name, value in scores.items() if name[0] in "bnc"}
+    assert len(degraded) == 9 and min(degraded.values()) > heldout, degraded
 
 
 @pytest.mark.parametrize("kind", ["blur", "noise", "checkerboard"])
