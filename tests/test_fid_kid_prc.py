@@ -2,7 +2,8 @@
 
 Offline and on CPU like test_fid.py: the Inception weights are a seeded, kaiming-initialised random
 state dict, so features stay distinct. Inception runs on 8 + 8 photo crops once for our side and once
-inside torch-fidelity; every other test injects features into the metric's states directly.
+inside torch-fidelity; every other test injects features into the metric's states directly. The DDP test
+(two gloo processes, uneven shares, a cache hit on rank 0 only) is marked slow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch_fidelity
 from torch.utils.data import Dataset
 from torch_fidelity.metric_kid import kid_features_to_metric
@@ -304,3 +307,55 @@ def test_precision_recall_need_k_plus_one_images_per_set(blank):
 def test_bad_options_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         FID(policy="off", **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- DDP
+
+
+def _ddp_features() -> tuple[torch.Tensor, torch.Tensor]:
+    return _features(12, seed=0), _features(14, seed=1, shift=0.05)
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, weights: str, cache_dir: str, out_dir: str) -> None:
+    torch.set_num_threads(1)  # two processes share two cores
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        real, fake = _ddp_features()
+        # Uneven shares, different per set.
+        real_part, fake_part = (real[:5], fake[:9]) if rank == 0 else (real[5:], fake[9:])
+        results = []
+        # Pass 1 gathers the features and (rank 0) writes the cache; pass 2 loads it on rank 0 only.
+        for _ in range(2):
+            metric = FID(weights_path=weights, cache_dir=cache_dir, kid_subsets=20, kid_subset_size=5)
+            hit = metric.use_real_cache("ddp-" + FINGERPRINT, SIZE, len(real))
+            if not hit:
+                _inject(metric, "real", real_part)
+                metric._real_sizes.add((SIZE, SIZE))  # what update() records for the cache check
+            _inject(metric, "fake", fake_part)
+            results.append((hit, {key: float(value) for key, value in metric.diagnostics().items()}))
+            dist.barrier()  # pass 2 must see the file that rank 0 wrote
+        torch.save(results, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two interpreters, each loading Inception and solving FID twice
+def test_two_processes_on_uneven_shares_equal_one_process(blank_metrics, inception_weights, tmp_path):
+    single, _ = blank_metrics
+    single.reset()
+    single.kid_subsets, single.kid_subset_size = 20, 5
+    real, fake = _ddp_features()
+    _inject(single, "real", real)
+    _inject(single, "fake", fake)
+    expected = {key: float(value) for key, value in single.diagnostics().items()}
+    mp.spawn(
+        _ddp_worker,
+        args=(2, str(tmp_path / "init"), str(inception_weights), str(tmp_path / "cache"), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    for rank in range(2):
+        (miss, first), (hit, second) = torch.load(tmp_path / f"rank{rank}.pt")
+        assert (miss, hit) == (False, True)
+        assert first == pytest.approx(expected, rel=1e-5)
+        assert second == pytest.approx(expected, rel=1e-5)
