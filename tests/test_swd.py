@@ -309,3 +309,12 @@ def test_unknown_reduction_raises():
 
 def test_num_levels_follows_the_16_pixel_floor():
     assert [swd_num_levels(s, s) for s in (15, 16, 31, 32, 63, 64, 128, 256)] == [0, 1, 2, 2, 3, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("num_levels", "match"),
+    [(0, r"`num_levels` must be an int >= 1, got 0"), (5, r"at least 3 pixels wide, got 5 levels for H x W = 32 x 32")],
+)
+def test_laplacian_pyramid_rejects_impossible_level_counts(num_levels, match):
+    with pytest.raises(ValueError, match=match):
+        laplacian_pyramid(torch.rand(1, 1, SIZE, SIZE), num_levels)
