@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=args.eval_every)
     callbacks = [
         SampleGrid(args.eval_every, nrow=4),  # two content | stylised pairs per row
-        ArtifactMetrics(args.eval_every, args.eval_samples, batch_size=args.batch_size, gradient=False),
+        ArtifactMetrics(args.eval_every, args.eval_samples, batch_size=args.batch_size, gradient=False, quality=False),
         checkpoint,
         ResultRecorder(record, args.batch_size),  # last: it collects what the others measured
     ]

@@ -271,6 +271,9 @@ def test_artifact_metrics_measures_what_sample_fn_draws(tmp_path):
     assert callback.latest["checkerboard"] == pytest.approx(8.0, rel=0.05)
     # levels were read from the samples: 16 pixels fit periods 2 and 4
     assert callback.protocol == {"eval_samples": 64, "levels": 2, "heldout_samples": 16}
+    # SWD to the real images, at the end and once before training as the baseline
+    assert callback.latest["swd"] > 0 and callback.baseline["swd"] > 0
+    assert callback.latest["checkerboard_upper"] >= callback.latest["checkerboard"]
     assert 0 < callback.latest["spectral_distance"] <= 1
 
 
@@ -335,7 +338,9 @@ def test_fid_with_sample_fn_and_real_images_measures_those_images(extractor, inc
     # FID itself is held to torch-fidelity in test_fid.py; here: it saw the first 4 real images and the seeded samples
     assert torch.equal(torch.cat(fed[True]), real[:4])
     drawn = draw_samples(model.generate, 4, seed=callback.seed, batch_size=4, module=model)
-    assert torch.equal(torch.cat(fed[False]), drawn)
+    # two measurements: the untrained model (the run's baseline) before the first step, the trained one at the end
+    assert len(fed[False]) == 2 and torch.equal(fed[False][-1], drawn)
+    assert set(callback.baseline) == {"fid"} and math.isfinite(callback.baseline["fid"])
 
 
 _DDP_SCRIPT = '''

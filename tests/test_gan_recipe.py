@@ -64,15 +64,21 @@ def test_smoke_train_with_wandb_offline_leaves_record_metrics_and_images(tmp_pat
     assert record.status == "finished" and record.steps == 4
     assert record.upsampler_stages == ["deconv_k3"] * 3
     assert record.wandb["mode"] == "offline"
-    for key in ("checkerboard", "checkerboard_ratio", "pnr_db_period_2", "spectral_distance",
-                "gradient_checkerboard", "fid"):
+    for key in ("checkerboard", "checkerboard_upper", "checkerboard_ratio", "pnr_db_period_2", "spectral_distance",
+                "gradient_checkerboard", "swd", "fid", "kid", "kid_std", "precision", "recall"):
         assert math.isfinite(record.metrics[key]), key
+    assert record.metrics["checkerboard_upper"] >= record.metrics["checkerboard"]
+    assert 0 <= record.metrics["precision"] <= 1 and 0 <= record.metrics["recall"] <= 1
+    # the quality metrics of the generator before its first step: what the run must beat
+    assert record.baseline["kind"] == "model before training"
+    assert math.isfinite(record.baseline["swd"]) and math.isfinite(record.baseline["fid"])
     assert record.protocol["fid_extractor"].startswith("torch-fidelity inception-v3-compat")
     assert record.protocol["eval_samples"] == 32 and record.protocol["levels"] == 3
 
     keys = set().union(*logged)
-    for key in ("loss/discriminator", "loss/generator", "artifacts/checkerboard", "artifacts/spectral_distance",
-                "artifacts/gradient_checkerboard", "metrics/fid", "samples"):
+    for key in ("loss/discriminator", "loss/generator", "artifacts/checkerboard", "artifacts/checkerboard_upper",
+                "artifacts/spectral_distance", "artifacts/gradient_checkerboard", "metrics/swd", "metrics/fid",
+                "metrics/kid", "metrics/precision", "metrics/recall", "samples"):
         assert key in keys, key
     finite = [v for call in logged for k, v in call.items() if isinstance(v, float)]
     assert finite and all(math.isfinite(v) for v in finite)

@@ -461,3 +461,44 @@ def test_a_page_built_from_hostile_records_runs_no_script_of_theirs(browser, tmp
     assert SCRIPT in body and IMAGE in body  # the names are shown, as text
     # Escaping kept them inert: the page's script policy never had to refuse anything.
     assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+
+# --- ranking real runs, one of which cannot learn ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def learning_and_frozen_runs(tmp_path_factory) -> Path:
+    """Tiny real GAN runs on digits: two seeds that train, two whose generator cannot move (lr_g 1e-12)."""
+    gan = _load_recipe()
+    runs = tmp_path_factory.mktemp("ranked-runs")
+    for name, lr_g in (("learns", "2e-3"), ("frozen", "1e-12")):
+        for seed in (0, 1):
+            code = gan.run_cli(gan.main, [
+                "--upsampler", "nearest_conv", "--seed", str(seed), "--dataset", "digits", "--image-size", "16",
+                "--max-steps", "40", "--batch-size", "32", "--eval-every", "0", "--eval-samples", "64",
+                "--fid", "off", "--logger", "none", "--gen-channels", "16", "--disc-channels", "16",
+                "--lr-g", lr_g, "--lr-d", "2e-3", "--output-dir", str(runs / name),
+            ])
+            assert code == 0
+    return runs
+
+
+def test_real_runs_are_ranked_by_swd_and_a_generator_that_cannot_learn_is_marked(learning_and_frozen_runs, tmp_path):
+    found = collect_local(learning_and_frozen_runs)
+    records = [run.record for run in found.runs]
+    assert len(records) == 4
+    for record in records:
+        assert record.baseline["kind"] == "model before training" and record.baseline["swd"] > 0
+        assert record.metrics["checkerboard_upper"] >= record.metrics["checkerboard"]
+    frozen = [r for r in records if r.config["lr_g"] < 1e-6]
+    # the generator that cannot move ends exactly where it started: no better than its baseline
+    assert all(r.metrics["swd"] == pytest.approx(r.baseline["swd"], rel=1e-6) for r in frozen)
+    # budgets differ (lr_g), so each configuration is its own table; rank them together by merging budgets
+    for record in records:
+        record.config["lr_g"] = 2e-3
+        record.upsampler_options = {"lr_g": "frozen"} if record in frozen else {}
+    (table,) = aggregate(records).tables
+    assert table.primary == "swd"
+    learned, stuck = table.rows
+    assert learned.learned is True and learned.rank == 1 and learned.metrics["swd"].mean < learned.baseline.mean
+    assert stuck.learned is False and stuck.rank is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -28,16 +30,31 @@ class PeriodicCallback(Callback):
     """Calls :meth:`measure` every ``every_n_steps`` training iterations (0: never) and at the end.
 
     Before each call, every process takes rank zero's buffers (:func:`sync_buffers_from_rank_zero`).
+    When training starts from iteration 0, :meth:`measure_baseline` measures the model before its
+    first step; the result stays in :attr:`baseline` (saved in checkpoints, so a resumed run keeps
+    it) for the result record, which the leaderboard compares the final numbers with.
     """
 
     def __init__(self, every_n_steps: int) -> None:
         if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 0:
             raise ValueError(f"every_n_steps must be a non-negative integer; got {every_n_steps!r}.")
         self.every_n_steps = every_n_steps
+        #: Quality metrics of the model before training, by record key; empty until measured.
+        self.baseline: dict[str, Any] = {}
 
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> object:
         """Measure now; ``final`` is true for the call at the end of training."""
         raise NotImplementedError
+
+    def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """Quality metrics of the untrained model, without logging them; none by default."""
+        return {}
+
+    @override
+    def on_train_start(self, trainer, pl_module) -> None:
+        if training_iteration(trainer) == 0 and not self.baseline:
+            sync_buffers_from_rank_zero(trainer, pl_module)
+            self.baseline = self.measure_baseline(trainer, pl_module)
 
     @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -51,3 +68,11 @@ class PeriodicCallback(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         sync_buffers_from_rank_zero(trainer, pl_module)
         self.measure(trainer, pl_module, final=True)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"baseline": dict(self.baseline)}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.baseline = dict(state_dict.get("baseline", {}))

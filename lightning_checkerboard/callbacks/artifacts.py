@@ -25,7 +25,13 @@ from lightning_checkerboard.callbacks.protocols import SampleFn
 from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.functional.gradients import discriminator_input_gradient
 from lightning_checkerboard.functional.plots import plot_spectra
-from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore, SpectralDistance
+from lightning_checkerboard.functional.swd import MIN_RESOLUTION
+from lightning_checkerboard.metrics import (
+    CheckerboardScore,
+    GradientCheckerboardScore,
+    SlicedWassersteinDistance,
+    SpectralDistance,
+)
 
 __all__ = ["ArtifactMetrics", "default_levels"]
 
@@ -54,12 +60,17 @@ def default_levels(height: int, stages: int | None = None, width: int | None = N
 class ArtifactMetrics(PeriodicCallback):
     """Measure the generator's artifacts every ``every_n_steps`` iterations and at the end of training.
 
-    Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_ratio``
-    (contrast-free), ``amplitude_period_P`` and ``pnr_db_period_P`` per period, ``spectral_distance``
-    against held-out real images, ``gradient_checkerboard`` (the score of the
-    discriminator's input gradient on real images, if the module has a ``discriminator``), and a
-    spectra plot (also saved as ``spectra/<step>.png``). The last values are in :attr:`latest` for
-    the result record, and the measurement protocol in :attr:`protocol`.
+    Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_upper``
+    (its 95 % upper bound: the largest amplitude the measurement cannot rule out),
+    ``checkerboard_ratio`` (contrast-free), ``amplitude_period_P``, ``upper_period_P`` and
+    ``pnr_db_period_P`` per period, ``spectral_distance`` against held-out real images,
+    ``gradient_checkerboard`` (the score of the discriminator's input gradient on real images, if the
+    module has a ``discriminator``), and a spectra plot (also saved as ``spectra/<step>.png``). With
+    ``quality=True`` it also logs ``metrics/swd``, the sliced Wasserstein distance to the held-out
+    images (:class:`~lightning_checkerboard.metrics.SlicedWassersteinDistance`, images of at least
+    16 pixels), and measures it once before the first step as the run's baseline (:attr:`baseline`).
+    The last values are in :attr:`latest` for the result record (``swd`` and the artifact keys), and
+    the measurement protocol in :attr:`protocol`.
 
     Images come from ``sample_fn(num, generator)`` when given (see
     :class:`~lightning_checkerboard.callbacks.protocols.SampleFn`), else from the module's
@@ -80,6 +91,8 @@ class ArtifactMetrics(PeriodicCallback):
         seed: noise seed, so every measurement scores the same latent points.
         sample_fn: makes the images instead of the module's ``metric_samples``.
         real_images: held-out real images ``(N, C, H, W)`` in [0, 1] instead of the datamodule's.
+        quality: also measure SWD to the held-out images (for generators of the data's distribution;
+            off for tasks whose outputs should differ from it, like style transfer).
 
     Raises:
         ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape;
@@ -99,6 +112,7 @@ class ArtifactMetrics(PeriodicCallback):
         seed: int = 2024,
         sample_fn: SampleFn | None = None,
         real_images: Tensor | None = None,
+        quality: bool = True,
     ) -> None:
         super().__init__(every_n_steps)
         for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
@@ -108,6 +122,7 @@ class ArtifactMetrics(PeriodicCallback):
         self.batch_size, self.gradient, self.seed = batch_size, gradient, check_seed(seed)
         self.sample_fn = check_sample_fn(sample_fn)
         self.real_images = check_real_images(real_images)
+        self.quality = bool(quality)
         self.latest: dict[str, float] = {}
         self.protocol: dict[str, Any] = {}
 
@@ -127,6 +142,29 @@ class ArtifactMetrics(PeriodicCallback):
         return metric_images(pl_module, self.sample_fn, self.num_samples, seed=self.seed, batch_size=self.batch_size,
                              rank=trainer.global_rank, world_size=trainer.world_size).cpu()
 
+    def _real_share(self, trainer: pl.Trainer) -> tuple[Tensor | None, Tensor | None]:
+        """All held-out images and this process's share of them (the metrics sum or gather the shares)."""
+        heldout = heldout_images(trainer, self.real_images, self.num_samples)
+        return heldout, None if heldout is None else heldout[trainer.global_rank :: trainer.world_size]
+
+    def _swd(self, fake: Tensor, real: Tensor | None) -> float | None:
+        if not self.quality or real is None or not len(real) or min(fake.shape[-2:]) < MIN_RESOLUTION:
+            return None
+        swd = SlicedWassersteinDistance()
+        swd.update(real.to(fake.dtype), real=True)
+        swd.update(fake, real=False)
+        return float(swd.compute())
+
+    @override
+    @torch.no_grad()
+    def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """SWD of the model before training (``{}`` when SWD is off or cannot be measured)."""
+        real = self._real_share(trainer)[1] if self.quality else None
+        if real is None or not len(real):
+            return {}
+        value = self._swd(self._generate(trainer, pl_module), real)
+        return {} if value is None else {"swd": value}
+
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:
         """Measure now; returns (and logs) the metrics."""
@@ -137,12 +175,14 @@ class ArtifactMetrics(PeriodicCallback):
         diagnostics = {key: float(value) for key, value in score.diagnostics().items()}
         metrics = {
             "artifacts/checkerboard": diagnostics.pop("score"),
+            "artifacts/checkerboard_upper": diagnostics.pop("upper"),
             "artifacts/checkerboard_ratio": diagnostics.pop("ratio"),
             **{f"artifacts/{key}": value for key, value in diagnostics.items()},
         }
-        heldout = heldout_images(trainer, self.real_images, self.num_samples)
-        # Each process measures its own share; the metrics sum their states across processes.
-        real = None if heldout is None else heldout[trainer.global_rank :: trainer.world_size]
+        heldout, real = self._real_share(trainer)
+        swd = self._swd(fake, real)
+        if swd is not None:
+            metrics["metrics/swd"] = swd
         figure = None
         if real is not None and len(real):
             distance = SpectralDistance()
@@ -167,6 +207,7 @@ class ArtifactMetrics(PeriodicCallback):
             "levels": levels,
             "heldout_samples": 0 if heldout is None else len(heldout),
         }
+
         log_scalars(trainer, metrics)
         if figure is not None:
             log_images(trainer, "artifacts/spectra", [np.ascontiguousarray(figure)])

@@ -41,7 +41,10 @@ class FIDCallback(PeriodicCallback):
 
     Real statistics are computed once per run; when they come from a datamodule with a
     ``fingerprint``, they are also cached on disk, keyed by that fingerprint, the resolution, the
-    sample count and the extractor. With ``policy="auto"`` and no Inception weights (offline), FID
+    sample count and the extractor. Next to FID it records KID (mean and std over subsets) and
+    Inception-feature precision and recall (k = 3), from torch-fidelity's implementations on the same
+    features (see :meth:`~lightning_checkerboard.metrics.FID.diagnostics`). Before the first step it also measures the untrained model's FID
+    as the run's :attr:`baseline`. With ``policy="auto"`` and no Inception weights (offline), FID
     is recorded as unavailable with the reason and the run goes on; ``"required"`` raises at
     construction, before any training; ``"off"`` skips it.
 
@@ -116,11 +119,8 @@ class FIDCallback(PeriodicCallback):
         self._real_ready = True
         return count
 
-    @torch.no_grad()
-    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> float | None:
-        if not self.metric.available:
-            self.latest = {"fid": None}
-            return None
+    def _fid(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """FID, and KID with precision/recall when enough images were seen, of the module's samples now."""
         self.metric.to(pl_module.device)
         self.metric.reset()  # keeps the real statistics
         if not self._real_ready:
@@ -130,10 +130,28 @@ class FIDCallback(PeriodicCallback):
                              rank=trainer.global_rank, world_size=trainer.world_size)
         for chunk in fake.split(self.batch_size):
             self.metric.update(chunk, real=False)
-        value = float(self.metric.compute())
+        try:
+            return {key: float(value) for key, value in self.metric.diagnostics().items()}
+        except RuntimeError:  # too few images for KID's subsets or precision/recall's neighbourhoods
+            return {"fid": float(self.metric.compute())}
+
+    @override
+    @torch.no_grad()
+    def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        """FID of the model before training (``{}`` when FID is unavailable or off)."""
+        if not self.metric.available:
+            return {}
+        return {"fid": self._fid(trainer, pl_module)["fid"]}
+
+    @torch.no_grad()
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> float | None:
+        """Measure now; logs ``metrics/fid`` (and ``metrics/kid``, ``kid_std``, ``precision``, ``recall``)."""
+        if not self.metric.available:
+            self.latest = {"fid": None}
+            return None
+        values = self._fid(trainer, pl_module)
         self.protocol.update(self._info())
         self.protocol["fid_real_from_cache"] = bool(self.metric.result_info().get("fid_real_from_cache", False))
-        self.latest = {"fid": value}
-        log_scalars(trainer, {"metrics/fid": value})
-        return value
-
+        self.latest = values
+        log_scalars(trainer, {f"metrics/{key}": value for key, value in values.items()})
+        return values["fid"]

@@ -17,6 +17,10 @@ from lightning_checkerboard.records import ResultRecord, utc_now, write_record
 __all__ = ["ResultRecorder"]
 
 
+#: What the baseline of a record is: the metric callbacks measure the model before its first step.
+BASELINE_KIND = "model before training"
+
+
 class ResultRecorder(Callback):
     """Keep ``result.json`` in the run directory up to date, and mirror the final numbers to W&B.
 
@@ -25,7 +29,8 @@ class ResultRecorder(Callback):
     set ``diverged``), on an exception ``failed`` or, for Ctrl-C / SIGTERM, ``interrupted``, with
     the message. Metrics and protocol come from the other callbacks' ``latest`` and ``protocol``
     attributes (:class:`ArtifactMetrics`, :class:`FIDCallback`), so adding a metric callback adds
-    its numbers to the record. Only rank zero writes.
+    its numbers to the record; their ``baseline`` (the same quality metrics before the first step)
+    becomes the record's ``baseline``. Only rank zero writes.
 
     Args:
         record: the record to keep, filled in by the recipe with what it knows before training
@@ -49,6 +54,9 @@ class ResultRecorder(Callback):
                 continue
             record.metrics.update(getattr(callback, "latest", None) or {})
             record.protocol.update(getattr(callback, "protocol", None) or {})
+            record.baseline.update(getattr(callback, "baseline", None) or {})
+        if record.baseline:
+            record.baseline.setdefault("kind", BASELINE_KIND)
         wall = time.perf_counter() - self._wall_start
         record.throughput = {
             "train_seconds": round(self._train_seconds, 3),
