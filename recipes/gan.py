@@ -90,6 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _number(value: object, digits: int) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "unavailable"
+
+
+def _at_least(value: object, floor: float) -> object:
+    return max(value, floor) if isinstance(value, (int, float)) else value
+
+
+def _scores_line(record: ResultRecord) -> str:
+    """``checkerboard score: 0.000 levels (< 2.62 at 95 %, ratio 0.0000), SWD 91.2 (untrained 310.4), …``."""
+    metrics, baseline = record.metrics, record.baseline
+    swd = f"SWD {_number(metrics.get('swd'), 1)}"
+    if isinstance(baseline.get("swd"), (int, float)):
+        swd += f" (untrained {baseline['swd']:.1f})"
+    return (f"checkerboard score: {_number(metrics.get('checkerboard'), 3)} levels "
+            f"(< {_number(_at_least(metrics.get('checkerboard_upper'), 0.01), 2)} at 95 %, "
+            f"ratio {_number(metrics.get('checkerboard_ratio'), 4)}), {swd}, "
+            f"spectral distance {_number(metrics.get('spectral_distance'), 3)}, FID {_number(metrics.get('fid'), 2)}")
+
+
 # Each GAN update backpropagates through one network only, so DDP must expect unused parameters.
 _GAN_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
 
@@ -174,11 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if trainer.global_rank == 0:
         metrics = record.metrics
-        runs.report(record, run_dir, choice,
-                    f"checkerboard score: {metrics.get('checkerboard', float('nan')):.3f} levels "
-                    f"(ratio {metrics.get('checkerboard_ratio', float('nan')):.4f}), "
-                    f"spectral distance {metrics.get('spectral_distance', float('nan')):.3f}, "
-                    f"FID {metrics.get('fid') if metrics.get('fid') is not None else 'unavailable'}")
+        runs.report(record, run_dir, choice, _scores_line(record))
     return 0 if record.status == "finished" else 1
 
 

@@ -139,7 +139,7 @@ def _cell(row: Row, key: str) -> str:
     text = _fmt(row.metrics.get(key), _digits(key))
     upper = row.metrics.get("checkerboard_upper")
     if key == "checkerboard" and upper is not None and text != "–":
-        text += f" (< {upper.mean:.2f})"
+        text += f" (< {max(upper.mean, 0.01):.2f})"  # a bound below 0.01 reads as "< 0.01", still true
     return text
 
 
