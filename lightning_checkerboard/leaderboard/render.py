@@ -48,7 +48,7 @@ _CSV = "leaderboard.csv"
 _HTML = "index.html"
 _ASSETS = "assets"
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
-_BENCHMARK_GLOBS = ("speed.md", "bench_*.md")
+_BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "detection_limits.md", "gan_defaults.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
 _THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
 _SPECTRA_WIDTH = 360
@@ -258,7 +258,9 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
                      f"| {sum(row.n for t in tables for row in t.rows)} | {excluded} |")
     benchmarks = sorted({p.name for pattern in _BENCHMARK_GLOBS for p in out.glob(pattern)})
     if benchmarks:
-        lines += ["", "## Benchmarks", "", "Written by the `recipes/bench_*.py` scripts, not by this build:", ""]
+        lines += ["", "## Benchmarks", "",
+                  "Written by the benchmark and measurement scripts in `recipes/` (see the main README), not by "
+                  "this build:", ""]
         lines += [f"- [{name}]({name})" for name in benchmarks]
     experiments = sorted({p.name for pattern in _EXPERIMENT_GLOBS for p in out.glob(pattern)})
     if experiments:
