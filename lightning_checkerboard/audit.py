@@ -95,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report = audit(model, torch.randn(shape))
+    try:
+        report = audit(model, torch.randn(shape))
+    except (RuntimeError, ValueError, TypeError) as error:  # most often an input the model cannot take
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: the model failed on an input of shape {shape}: {first}", file=sys.stderr)
+        return 2
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     return 0
 

@@ -131,7 +131,8 @@ class ResultRecord:
             ``fid_extractor`` … Runs are compared only within one protocol.
         metrics: final metric values (``None`` for unavailable ones).
         baseline: the same quality metrics for a trivial baseline the run must beat, with ``kind``
-            naming it (for a GAN, ``"untrained generator"``: its generator before the first step).
+            naming it (``"model before training"``: the metric callbacks measure the model before
+            its first step).
             The leaderboard marks a run no better than its baseline "did not learn".
         throughput: ``train_seconds``, ``images_per_second``, ``wall_seconds``.
         config: every setting of the run.

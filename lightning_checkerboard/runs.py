@@ -37,7 +37,10 @@ def say(*args: Any, **kwargs: Any) -> None:
 
 
 def resume_settings(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, path_keys: Iterable[str] = ("output_dir",)
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    path_keys: Iterable[str] = ("output_dir",),
+    legacy_defaults: Mapping[str, Any] | None = None,
 ) -> tuple[argparse.Namespace, Path, ResultRecord]:
     """The recorded settings, run directory and record of the run ``--resume`` names.
 
@@ -45,6 +48,8 @@ def resume_settings(
         parser: the recipe's parser (its defaults tell which flags were given).
         args: the parsed flags; only ``--resume`` may differ from the defaults.
         path_keys: settings that are paths (the record stores them as strings).
+        legacy_defaults: values of settings that a record made before they existed lacks, when the
+            behaviour of that time differs from today's default (the run continues as it started).
 
     Raises:
         UsageError: other flags given with ``--resume``; no record, checkpoint, or a finished run.
@@ -65,6 +70,7 @@ def resume_settings(
     if record.status == "finished":
         raise UsageError(f"--resume: the run in {run_dir} already finished")
     recorded = dict(vars(args))
+    recorded.update({k: v for k, v in (legacy_defaults or {}).items() if k not in record.config})
     recorded.update({k: v for k, v in record.config.items() if k in recorded})
     for key in path_keys:
         if recorded.get(key) is not None:

@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     resumed: ResultRecord | None = None
     if args.resume is not None:
-        args, run_dir, resumed = runs.resume_settings(parser, args, path_keys=("output_dir", "fid_weights"))
+        # Runs recorded before the weight average and the discriminator choice existed continue as they began.
+        args, run_dir, resumed = runs.resume_settings(parser, args, path_keys=("output_dir", "fid_weights"),
+                                                      legacy_defaults={"ema_decay": 0.0, "disc_norm": "batch"})
     options = {"padding": args.padding} if args.padding else {}
 
     # Everything that can be a user mistake is checked here, before any data is built or trained on.
@@ -193,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     runs.fit(trainer, task, datamodule, choice, ckpt_path=checkpoint.last_path if resumed is not None else None)
 
     if trainer.global_rank == 0:
-        metrics = record.metrics
         runs.report(record, run_dir, choice, _scores_line(record))
     return 0 if record.status == "finished" else 1
 

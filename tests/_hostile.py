@@ -37,7 +37,8 @@ def valid_payload(run_id: str, **overrides: Any) -> dict[str, Any]:
     payload = {
         "run_id": run_id, "task": "gan", "status": "finished", "dataset": "photos", "image_size": 32,
         "upsampler": "deconv", "upsampler_stages": ["deconv"] * 3, "seed": 0, "max_steps": 100, "steps": 100,
-        "protocol": {"eval_samples": 128, "levels": 3}, "metrics": {"checkerboard": 1.0, "fid": None},
+        "protocol": {"eval_samples": 128, "levels": 3}, "metrics": {"checkerboard": 1.0, "fid": None, "swd": 1.0},
+        "baseline": {"kind": f"untrained {SCRIPT}", "swd": 2.0},
         "throughput": {"images_per_second": 10.0}, "config": {"batch_size": 32},
         "wandb": {"path": "team/proj/x", "mode": "online", "url": "https://wandb.ai/team/proj/runs/x"},
         "schema_version": SCHEMA_VERSION,

@@ -106,6 +106,8 @@ def test_cli_json(capsys):
          "calling 'lightning_checkerboard.models.dcgan:num_stages_for' failed: TypeError"),
         (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,x"], "got '1,x'"),
         (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,0,1,1"], "positive integers"),
+        (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,3,8,8"],
+         "the model failed on an input of shape (1, 3, 8, 8)"),
     ],
 )
 def test_cli_bad_input_is_one_error_line_and_exit_2(capsys, args, message):

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.io import read_image
 
 from lightning_checkerboard.callbacks import ArtifactMetrics, FIDCallback, SampleGrid
+from lightning_checkerboard.metrics.fid import FID_DIAGNOSTICS
 from lightning_checkerboard.callbacks._sources import batch_generator, draw_samples
 from lightning_checkerboard.callbacks.artifacts import default_levels
 from lightning_checkerboard.callbacks.protocols import (
@@ -23,7 +24,6 @@ from lightning_checkerboard.callbacks.protocols import (
     SupportsSampleGrid,
 )
 from lightning_checkerboard.metrics import CheckerboardScore
-from lightning_checkerboard.metrics._inception import write_random_inception_weights
 from lightning_checkerboard.tasks import GANTask
 
 SIZE = 16
@@ -101,10 +101,6 @@ def _fit(model: pl.LightningModule, callbacks: list, tmp_path: Path, *, steps: i
         trainer.fit(model, datamodule=datamodule)
     return trainer
 
-
-@pytest.fixture(scope="module")
-def inception_weights(tmp_path_factory) -> Path:
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception-random-seed0.pth", seed=0)
 
 
 # ---------------------------------------------------------------------------------------- setup-time errors
@@ -331,6 +327,8 @@ def test_fid_with_sample_fn_and_real_images_measures_those_images(extractor, inc
     monkeypatch.setattr(callback.metric, "update", recording_update)
     if extractor == "recorded":
         monkeypatch.setattr(callback.metric, "compute", lambda: torch.tensor(12.5))
+        monkeypatch.setattr(callback.metric, "diagnostics",
+                            lambda: {key: torch.tensor(12.5 if key == "fid" else 0.5) for key in FID_DIAGNOSTICS})
     _fit(model, [callback], tmp_path, steps=1)
     assert math.isfinite(callback.latest["fid"]) and callback.latest["fid"] >= 0
     assert callback.protocol["fid_real_samples"] == 4 and not callback.protocol["fid_real_from_cache"]
@@ -398,3 +396,13 @@ def test_sample_fn_under_ddp_measures_what_one_process_measures(tmp_path):
     for key, value in results[1].items():
         tolerance = dict(abs=0.05) if key.startswith("pnr_db") else dict(rel=1e-4, abs=1e-6)
         assert results[2][key] == pytest.approx(value, **tolerance), key
+
+
+def test_two_measuring_callbacks_of_one_kind_fit_in_one_trainer(tmp_path):
+    """Only callbacks that keep a baseline are stateful, keyed by their settings, so Lightning accepts pairs."""
+    model = TinyGenerator()
+    callbacks = [SampleGrid(1, sample_fn=model.generate), SampleGrid(2, sample_fn=model.generate),
+                 ArtifactMetrics(0, 16, sample_fn=model.generate), ArtifactMetrics(0, 32, sample_fn=model.generate)]
+    trainer = _fit(model, callbacks, tmp_path, steps=1)
+    assert callbacks[2].state_key != callbacks[3].state_key
+    assert trainer.state.finished

@@ -280,7 +280,7 @@ def test_upper_bound_shrinks_as_more_images_are_seen():
     assert bounds[0] > bounds[1] > bounds[2] > 0.0
 
 
-def test_upper_bound_per_period_adds_up_to_at_least_the_total():
+def test_upper_bound_per_period_adds_up_to_the_total():
     """Per period the bins are disjoint, so the squares of the per-period bounds add up to the total's."""
     result = diagnostics_of(photo_crops(64, 64, seed=13).float())
     total = sum(result[f"upper_period_{p}"] ** 2 for p in (2, 4, 8))
@@ -296,3 +296,19 @@ def test_a_looser_alpha_gives_a_tighter_bound():
 def test_bad_alpha_is_rejected(alpha):
     with pytest.raises(ValueError, match="alpha"):
         CheckerboardScore(alpha=alpha)
+
+
+def test_one_image_rules_nothing_out():
+    result = diagnostics_of(photo_crops(1, 32, seed=15).float())
+    assert math.isinf(result["upper"]) and math.isinf(result["upper_period_2"])
+
+
+@pytest.mark.parametrize("dof", [3, 9, 63, 255, 1023])
+@pytest.mark.parametrize("tail", [0.05, 0.05 / 15, 0.05 / 63])
+def test_student_t_quantile_matches_scipy(dof, tail):
+    from scipy.stats import t
+
+    from lightning_checkerboard.functional.spectral import student_t_quantile
+
+    tolerance = {3: 0.04, 9: 1e-3}.get(dof, 1e-4)
+    assert student_t_quantile(1 - tail, dof) == pytest.approx(t.ppf(1 - tail, dof), rel=tolerance)

@@ -42,10 +42,6 @@ FINGERPRINT = "test-gradients-v1"
 # ---------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def inception_weights(tmp_path_factory) -> Path:
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception-random-seed0.pth", seed=0)
-
 
 @pytest.fixture(autouse=True)
 def _offline_isolated(tmp_path, monkeypatch):

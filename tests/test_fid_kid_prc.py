@@ -21,31 +21,13 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from lightning_checkerboard.data.photos import build_photo_crops
 from lightning_checkerboard.metrics import fid as fid_module
-from lightning_checkerboard.metrics._inception import write_random_inception_weights
-from lightning_checkerboard.metrics.fid import FID, FID_DIAGNOSTICS, OFFLINE_ENV_VAR, _canonical_order
+from lightning_checkerboard.metrics.fid import FID, FID_DIAGNOSTICS, _canonical_order
+from test_fid import _offline_isolated  # noqa: F401  (autouse: offline, isolated caches)
 
 N_IMAGES = 8
 SIZE = 32
 FINGERPRINT = "kid-prc-test-v1"
 
-
-@pytest.fixture(scope="session")
-def inception_weights(tmp_path_factory):
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception-random-seed0.pth", seed=0)
-
-
-@pytest.fixture(autouse=True)
-def _offline_isolated(tmp_path, monkeypatch):
-    """No test reads the user's caches or touches the network; each starts with no warnings issued."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))
-    monkeypatch.delenv(OFFLINE_ENV_VAR, raising=False)
-
-    def no_network(url, dst, timeout=0.0):
-        raise OSError("network unreachable (tests run offline)")
-
-    monkeypatch.setattr(fid_module, "_download", no_network)
-    monkeypatch.setattr(fid_module, "_warned_reasons", set())
 
 
 @pytest.fixture(scope="module")

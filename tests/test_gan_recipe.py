@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_checkerboard.metrics._inception import write_random_inception_weights
 from lightning_checkerboard.records import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +24,6 @@ def _load_recipe():
 
 gan = _load_recipe()
 
-
-@pytest.fixture(scope="module")
-def inception_weights(tmp_path_factory) -> Path:
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception.pth")
 
 
 @pytest.fixture

@@ -46,7 +46,14 @@ def test_ema_samples_come_from_the_average_with_its_own_batchnorm_statistics():
     task.generator_ema.eval()
     expected = ((task.generator_ema(task.fixed_noise) + 1) / 2).clamp(0, 1)
     torch.testing.assert_close(samples, expected)
-    torch.testing.assert_close(task.sample(), samples)  # statistics are recomputed only when weights change
+    # Standing statistics are recomputed only when the averaged weights change.
+    forwards = []
+    task.generator_ema.register_forward_hook(lambda module, args, out: forwards.append(module.training))
+    torch.testing.assert_close(task.sample(), samples)
+    assert forwards == [False]  # one eval forward, no train-mode statistics pass
+    task._update_ema()
+    task.sample()
+    assert forwards[1:] == [True] * GANTask._STANDING_BATCHES + [False]
 
 
 def test_ema_is_saved_with_the_task():

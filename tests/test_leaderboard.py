@@ -291,7 +291,7 @@ def _wandb_run(**overrides):
                 "stages": ["deconv"] * 3, "padding": None, "package_version": "0.1.0", "batch_size": 32},
         summary={"final/checkerboard": 3.5, "final/fid": 41.0, "status": "finished", "steps": 100,
                  "throughput/images_per_second": 80.0, "protocol/eval_samples": 128, "protocol/levels": 3,
-                 "_step": 100},
+                 "baseline/swd": 300.0, "baseline/kind": "model before training", "_step": 100},
         created_at="2026-01-01T00:00:00Z", commit="deadbeef",
     )
     for key, value in overrides.items():
@@ -305,6 +305,7 @@ def test_wandb_run_summary_and_config_become_a_result_record():
     assert (record.image_size, record.seed, record.steps, record.upsampler_stages) == (32, 4, 100, ["deconv"] * 3)
     assert record.metrics == {"checkerboard": 3.5, "fid": 41.0}
     assert record.protocol == {"eval_samples": 128, "levels": 3}
+    assert record.baseline == {"swd": 300.0, "kind": "model before training"}
     assert record.wandb["url"] == "https://wandb.ai/team/proj/runs/abc123"
 
 

@@ -72,6 +72,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monke
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
     assert resumed.metrics == read_record(straight).metrics
+    # the untrained generator's quality, measured once before the first step, survives the interruption
+    assert resumed.baseline == read_record(straight).baseline and "swd" in resumed.baseline
 
 
 def test_resume_rejects_other_flags_and_finished_runs(tmp_path, capsys, straight):
@@ -82,3 +84,20 @@ def test_resume_rejects_other_flags_and_finished_runs(tmp_path, capsys, straight
     assert "already finished" in capsys.readouterr().err
     assert _run(["--resume", str(tmp_path / "nowhere")]) == 2
     assert "no result record" in capsys.readouterr().err
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_with_the_behaviour_it_started_with(tmp_path):
+    from lightning_checkerboard import runs
+    from lightning_checkerboard.records import ResultRecord, write_record
+
+    run_dir = tmp_path / "old-run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    write_record(ResultRecord(run_id="old", task="gan", status="interrupted", dataset="digits", image_size=16,
+                              upsampler="nearest_conv", upsampler_stages=["nearest_conv"] * 2, seed=3, max_steps=6,
+                              config={"seed": 3, "max_steps": 6}), run_dir)  # no ema_decay, no disc_norm
+    parser = gan.build_parser()
+    args, _, _ = runs.resume_settings(parser, parser.parse_args(["--resume", str(run_dir)]),
+                                      legacy_defaults={"ema_decay": 0.0, "disc_norm": "batch"})
+    assert (args.ema_decay, args.disc_norm, args.seed) == (0.0, "batch", 3)
+    assert parser.get_default("ema_decay") == 0.999  # today's runs average weights

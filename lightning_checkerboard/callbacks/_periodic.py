@@ -11,7 +11,7 @@ from typing_extensions import override
 
 from lightning_checkerboard._progress import training_iteration
 
-__all__ = ["PeriodicCallback", "sync_buffers_from_rank_zero"]
+__all__ = ["BaselineState", "PeriodicCallback", "sync_buffers_from_rank_zero"]
 
 
 def sync_buffers_from_rank_zero(trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -31,8 +31,9 @@ class PeriodicCallback(Callback):
 
     Before each call, every process takes rank zero's buffers (:func:`sync_buffers_from_rank_zero`).
     When training starts from iteration 0, :meth:`measure_baseline` measures the model before its
-    first step; the result stays in :attr:`baseline` (saved in checkpoints, so a resumed run keeps
-    it) for the result record, which the leaderboard compares the final numbers with.
+    first step; the result stays in :attr:`baseline` for the result record, which the leaderboard
+    compares the final numbers with. Subclasses that measure one keep it in checkpoints through
+    :class:`BaselineState`, so a resumed run keeps it.
     """
 
     def __init__(self, every_n_steps: int) -> None:
@@ -69,10 +70,26 @@ class PeriodicCallback(Callback):
         sync_buffers_from_rank_zero(trainer, pl_module)
         self.measure(trainer, pl_module, final=True)
 
-    @override
+
+
+class BaselineState:
+    """Mixin: save :attr:`PeriodicCallback.baseline` in checkpoints under a key made of the settings.
+
+    Lightning keys a stateful callback's checkpoint entry by :attr:`state_key`; keying by the
+    settings in :meth:`_state_settings` lets a trainer hold two such callbacks measured differently.
+    """
+
+    baseline: dict[str, Any]
+
+    def _state_settings(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(**self._state_settings())  # type: ignore[attr-defined]
+
     def state_dict(self) -> dict[str, Any]:
         return {"baseline": dict(self.baseline)}
 
-    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.baseline = dict(state_dict.get("baseline", {}))

@@ -11,7 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
-from lightning_checkerboard.callbacks._periodic import PeriodicCallback
+from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
     check_image_source,
     check_real_images,
@@ -57,7 +57,7 @@ def default_levels(height: int, stages: int | None = None, width: int | None = N
     return max(1, fits if stages is None else min(stages, fits))
 
 
-class ArtifactMetrics(PeriodicCallback):
+class ArtifactMetrics(BaselineState, PeriodicCallback):
     """Measure the generator's artifacts every ``every_n_steps`` iterations and at the end of training.
 
     Logged under ``artifacts/``: ``checkerboard`` (the score in 8-bit levels), ``checkerboard_upper``
@@ -125,6 +125,9 @@ class ArtifactMetrics(PeriodicCallback):
         self.quality = bool(quality)
         self.latest: dict[str, float] = {}
         self.protocol: dict[str, Any] = {}
+
+    def _state_settings(self) -> dict[str, Any]:
+        return {"every_n_steps": self.every_n_steps, "num_samples": self.num_samples, "seed": self.seed}
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

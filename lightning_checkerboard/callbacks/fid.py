@@ -11,7 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_checkerboard.callbacks._logging import log_scalars
-from lightning_checkerboard.callbacks._periodic import PeriodicCallback
+from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
     check_image_source,
     check_real_images,
@@ -29,7 +29,7 @@ from lightning_checkerboard.metrics.fid import FID
 __all__ = ["FIDCallback"]
 
 
-class FIDCallback(PeriodicCallback):
+class FIDCallback(BaselineState, PeriodicCallback):
     """Fréchet Inception Distance of generated images against held-out real images.
 
     Generated images come from ``sample_fn(num, generator)`` when given (see
@@ -93,6 +93,9 @@ class FIDCallback(PeriodicCallback):
         self.protocol: dict[str, Any] = {"fid_samples": num_samples, **self._info()}
         self._real_ready = False
 
+    def _state_settings(self) -> dict[str, Any]:
+        return {"policy": self.metric.policy, "num_samples": self.num_samples, "seed": self.seed}
+
     def _info(self) -> dict[str, Any]:
         info = self.metric.result_info()
         return {"fid_extractor": info["fid_extractor"], "fid_unavailable_reason": info["fid_unavailable_reason"]}
@@ -119,8 +122,8 @@ class FIDCallback(PeriodicCallback):
         self._real_ready = True
         return count
 
-    def _fid(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        """FID, and KID with precision/recall when enough images were seen, of the module's samples now."""
+    def _fid(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, diagnostics: bool = True) -> dict[str, float]:
+        """FID (with ``diagnostics``, and KID and precision/recall when there are enough images) of the samples now."""
         self.metric.to(pl_module.device)
         self.metric.reset()  # keeps the real statistics
         if not self._real_ready:
@@ -130,10 +133,11 @@ class FIDCallback(PeriodicCallback):
                              rank=trainer.global_rank, world_size=trainer.world_size)
         for chunk in fake.split(self.batch_size):
             self.metric.update(chunk, real=False)
-        try:
+        # KID and precision/recall need more images than precision/recall's neighbourhood on each side.
+        enough = min(self.num_samples, self.protocol["fid_real_samples"]) > max(1, self.metric.prc_neighborhood)
+        if diagnostics and enough and self.metric.keep_features:
             return {key: float(value) for key, value in self.metric.diagnostics().items()}
-        except RuntimeError:  # too few images for KID's subsets or precision/recall's neighbourhoods
-            return {"fid": float(self.metric.compute())}
+        return {"fid": float(self.metric.compute())}
 
     @override
     @torch.no_grad()
@@ -141,7 +145,7 @@ class FIDCallback(PeriodicCallback):
         """FID of the model before training (``{}`` when FID is unavailable or off)."""
         if not self.metric.available:
             return {}
-        return {"fid": self._fid(trainer, pl_module)["fid"]}
+        return {"fid": self._fid(trainer, pl_module, diagnostics=False)["fid"]}
 
     @torch.no_grad()
     def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> float | None:

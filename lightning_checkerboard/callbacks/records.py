@@ -86,6 +86,7 @@ class ResultRecorder(Callback):
         summary.update({"status": self.record.status, "steps": self.record.steps})
         summary.update({f"throughput/{k}": v for k, v in self.record.throughput.items() if v is not None})
         summary.update({f"protocol/{k}": v for k, v in self.record.protocol.items() if v is not None})
+        summary.update({f"baseline/{k}": v for k, v in self.record.baseline.items() if v is not None})
         for logger in trainer.loggers:
             if not isinstance(logger, WandbLogger):
                 continue

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Metric-protocol settings that must match for numbers to be compared.
-PROTOCOL_KEYS = ("eval_samples", "levels", "fid_extractor", "fid_samples", "loss_network")
+PROTOCOL_KEYS = ("eval_samples", "heldout_samples", "levels", "fid_extractor", "fid_samples", "loss_network")
 #: Training settings that must match for a ranking to be fair (from the record's config): the GAN
 #: task's, then the style-transfer task's.
 BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",

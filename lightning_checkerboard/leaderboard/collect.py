@@ -178,6 +178,7 @@ def record_from_wandb_run(run: Any) -> ResultRecord:
         "steps": summary.get("steps") or 0,
         "protocol": _prefixed(summary, "protocol/"),
         "metrics": _prefixed(summary, "final/"),
+        "baseline": _prefixed(summary, "baseline/"),
         "throughput": _prefixed(summary, "throughput/"),
         "config": config,
         "message": "" if status == "finished" else f"W&B state {str(getattr(run, 'state', 'unknown'))[:40]}",

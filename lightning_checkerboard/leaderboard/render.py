@@ -163,8 +163,15 @@ def _ranking_note(table: Table) -> str:
             f"them{baseline}. The checkerboard cell gives the score with its 95 % upper bound.")
 
 
+def _short_stem(stem: str, full: str) -> str:
+    """``stem``, or, when longer than file systems allow, its start and a hash of ``full``."""
+    if len(stem) <= _MAX_PAGE_STEM:
+        return stem
+    return f"{stem[:_MAX_PAGE_STEM - 9]}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+
+
 def _scatter_name(table: Table) -> str:
-    return f"{_ASSETS}/{table.key}-scatter.png"
+    return f"{_ASSETS}/{_short_stem(table.key, table.key)}-scatter.png"
 
 
 def _write_scatter(table: Table, out: Path) -> str | None:
@@ -184,10 +191,7 @@ def _write_scatter(table: Table, out: Path) -> str | None:
 
 def _page_name(task: str, dataset: str) -> str:
     """``<task>-<dataset>.md`` as a file name; a long one is cut and keeps a hash of the full names."""
-    name = f"{_slug(task)}-{_slug(dataset)}"
-    if len(name) > _MAX_PAGE_STEM:
-        name = f"{name[:_MAX_PAGE_STEM - 9]}-{hashlib.sha1(f'{task}/{dataset}'.encode()).hexdigest()[:8]}"
-    return f"{name}.md"
+    return f"{_short_stem(f'{_slug(task)}-{_slug(dataset)}', f'{task}/{dataset}')}.md"
 
 
 def _pages(board: Leaderboard) -> dict[str, tuple[str, str]]:
@@ -226,7 +230,7 @@ def _page(board: Leaderboard, task: str, dataset: str, command: str) -> str:
     for table in (t for t in board.tables if (t.task, t.dataset) == (task, dataset)):
         lines += [f"## {table.image_size}×{table.image_size} · {_md_code(table.key)}", "",
                   f"Budget: {_md_text(_settings(table.budget))}.  ", f"Protocol: {_md_text(_settings(table.protocol))}.  ",
-                  _ranking_note(table), ""]
+                  _md_text(_ranking_note(table)), ""]
         lines += _markdown_table(table) + [""]
         if table.primary is not None:
             lines += [f"![quality against artifacts]({_scatter_name(table)})", ""]

@@ -154,6 +154,9 @@ class GANTask(pl.LightningModule):
     #: Noise batches (of the fixed batch's size) that estimate the average's BatchNorm statistics.
     _STANDING_BATCHES = 4
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._ema_statistics_step = None  # loaded weights: their statistics are recomputed when sampled
+
     @torch.no_grad()
     def _update_ema(self) -> None:
         iteration = self.global_step // self.optimizer_steps_per_iteration
