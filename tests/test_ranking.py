@@ -61,3 +61,13 @@ def test_without_baselines_rows_are_ranked_and_learning_is_unknown():
 ])
 def test_significance_edge_cases(a, b, expected):
     assert significantly_better(a, b, higher_is_better=False) is expected
+
+
+def test_ranks_never_decrease_down_the_list_even_with_a_noisy_row():
+    # a noisy row whose seeds overlap everyone's is listed by its mean, not lifted to the top
+    values = [[172.0, 180.0, 166.0], [272.0, 330.0, 215.0], [188.0, 183.0, 193.0], [228.0, 220.0, 236.0]]
+    order, results = rank_rows(values, [[400.0]] * 4, higher_is_better=False)
+    assert order == [0, 2, 3, 1]
+    ranks = [results[i].rank for i in order]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    assert results[1].rank == results[3].rank  # the noisy row shares the rank of the group it falls in

@@ -8,10 +8,11 @@ ranks: a generator that learns nothing makes no artifacts either.
 - **Did it learn?** Each record stores the same quality metric for a trivial baseline (for a GAN,
   its generator before training). A row whose mean is not better than its mean baseline is marked
   "did not learn", gets no rank and is listed below every row that learned.
-- **Shared ranks.** A row's rank is one plus the number of rows that are better than it with
-  significance: Welch's t-test on the per-seed values, two-sided, at 95 %. Rows whose seeds overlap
-  therefore share a rank. With a single seed in either row there is no variance to test, and the
-  means decide.
+- **Shared ranks.** Rows are listed by their mean. Going down the list, a row shares the rank of the
+  first row of the group above it unless it is worse with significance (Welch's t-test on the
+  per-seed values, two-sided, at 95 %); otherwise it starts a new group whose rank is its position.
+  Rows whose seeds overlap with a group's best therefore share its rank, and ranks never decrease
+  down the list. With a single seed in either row there is no variance to test, and the means decide.
 
 Pure Python (plus SciPy's t distribution): the rule is tested on its own, away from rendering.
 """
@@ -127,13 +128,15 @@ def rank_rows(values: Sequence[Sequence[float]], baselines: Sequence[Sequence[fl
             continue
         mean, base = statistics.fmean(row_values), statistics.fmean(finite)
         learned.append(mean > base if higher_is_better else mean < base)
-    ranked = [i for i, ok in enumerate(learned) if ok is not False]
+    ranked = sorted((i for i, ok in enumerate(learned) if ok is not False), key=lambda i: (info_sign * means[i], i))
     ranks: dict[int, int] = {}
-    for i in ranked:
-        ranks[i] = 1 + sum(significantly_better(values[j], values[i], higher_is_better, confidence)
-                           for j in ranked if j != i)
-    order = sorted(ranked, key=lambda i: (ranks[i], info_sign * means[i], i))
-    order += sorted((i for i in range(len(values)) if i not in ranks), key=lambda i: (info_sign * means[i], i))
+    leader: int | None = None
+    for position, i in enumerate(ranked, 1):
+        if leader is not None and not significantly_better(values[leader], values[i], higher_is_better, confidence):
+            ranks[i] = ranks[leader]
+        else:
+            ranks[i], leader = position, i
+    order = ranked + sorted((i for i in range(len(values)) if i not in ranks), key=lambda i: (info_sign * means[i], i))
     results = [RankResult(ranks.get(i), learned[i]) for i in range(len(values))]
     return order, results
 
