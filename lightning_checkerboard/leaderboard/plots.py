@@ -10,6 +10,13 @@ from collections.abc import Sequence
 __all__ = ["quality_artifact_scatter"]
 
 
+_MAX_LABEL = 40  # legend and title characters; longer names are cut so the axes keep their room
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+
+
 def _finite(values: Sequence[object]) -> list[float]:
     return [float(v) for v in values
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
@@ -55,13 +62,13 @@ def quality_artifact_scatter(
         x_mean, y_mean = statistics.fmean(xs), statistics.fmean(ys)
         x_err = statistics.stdev(xs) if len(xs) > 1 else 0.0
         y_err = statistics.stdev(ys) if len(ys) > 1 else 0.0
-        name = label if learned is not False else f"{label} (did not learn)"
+        name = _short(label) if learned is not False else f"{_short(label)} (did not learn)"
         axes.errorbar([x_mean], [y_mean], xerr=[x_err], yerr=[y_err], fmt="o", color=colour,
                       mfc=face, markersize=7, capsize=3, label=name)
     axes.set_xlabel(artifact_label)
     axes.set_ylabel(quality_label)
     if title:
-        axes.set_title(title, fontsize=10)
+        axes.set_title(_short(title), fontsize=10)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=7, loc="best")
