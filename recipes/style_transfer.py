@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_checkerboard import runs
-from lightning_checkerboard.callbacks import ArtifactMetrics, ResultRecorder, RunCheckpoint, SampleGrid
+from lightning_checkerboard.callbacks import ArtifactMetrics, HeldoutLoss, ResultRecorder, RunCheckpoint, SampleGrid
 from lightning_checkerboard.cli import (
     UsageError,
     add_logging_args,
@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     callbacks = [
         SampleGrid(args.eval_every, nrow=4),  # two content | stylised pairs per row
         ArtifactMetrics(args.eval_every, args.eval_samples, batch_size=args.batch_size, gradient=False, quality=False),
+        HeldoutLoss(args.eval_every, args.eval_samples, batch_size=args.batch_size),  # the quality number
         checkpoint,
         ResultRecorder(record, args.batch_size),  # last: it collects what the others measured
     ]
@@ -195,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         metrics = record.metrics
         runs.report(record, run_dir, choice,
                     f"checkerboard score of stylised held-out photos: {metrics.get('checkerboard', float('nan')):.3f} "
-                    f"levels (ratio {metrics.get('checkerboard_ratio', float('nan')):.4f})")
+                    f"levels (< {max(metrics.get('checkerboard_upper', float('nan')), 0.01):.2f} at 95 %, ratio "
+                    f"{metrics.get('checkerboard_ratio', float('nan')):.4f}), held-out loss "
+                    f"{metrics.get('heldout_loss', float('nan')):.4f} "
+                    f"(untrained {record.baseline.get('heldout_loss', float('nan')):.4f})")
     return 0 if record.status == "finished" else 1
 
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.io import read_image
 
-from lightning_checkerboard.callbacks import ArtifactMetrics, FIDCallback, SampleGrid
+from lightning_checkerboard.callbacks import ArtifactMetrics, FIDCallback, HeldoutLoss, SampleGrid
 from lightning_checkerboard.metrics.fid import FID_DIAGNOSTICS
 from lightning_checkerboard.callbacks._sources import batch_generator, draw_samples
 from lightning_checkerboard.callbacks.artifacts import default_levels
@@ -406,3 +406,48 @@ def test_two_measuring_callbacks_of_one_kind_fit_in_one_trainer(tmp_path):
     trainer = _fit(model, callbacks, tmp_path, steps=1)
     assert callbacks[2].state_key != callbacks[3].state_key
     assert trainer.state.finished
+
+
+class _Autoencoder(pl.LightningModule):
+    """A task with ``losses(inputs)``: its loss on held-out images is its quality number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def losses(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        error = (self.net(inputs) - inputs).square().mean()
+        return {"total": 2 * error, "error": error}
+
+    def training_step(self, batch, batch_idx):
+        return self.losses(batch[0])["total"]
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+class _HeldoutData(pl.LightningDataModule):
+    def train_dataloader(self):
+        return _loader(32)
+
+    def heldout_images(self) -> torch.Tensor:
+        return torch.rand(12, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+
+
+def test_heldout_loss_records_the_task_loss_on_held_out_images_and_its_untrained_baseline(tmp_path):
+    callback = HeldoutLoss(0, 10, batch_size=4)
+    model = _Autoencoder()
+    _fit(model, [callback], tmp_path, steps=8, datamodule=_HeldoutData())
+    held_out = _HeldoutData().heldout_images()[:10]
+    with torch.no_grad():
+        expected = sum(float(model.losses(chunk)["error"]) * len(chunk) for chunk in held_out.split(4)) / 10
+    assert callback.latest["heldout_error"] == pytest.approx(expected, rel=1e-6)
+    assert callback.latest["heldout_loss"] == pytest.approx(2 * expected, rel=1e-6)
+    assert callback.latest["heldout_loss"] < callback.baseline["heldout_loss"]  # it learned
+
+
+def test_heldout_loss_needs_losses_on_the_module_and_held_out_images_on_the_datamodule(tmp_path):
+    with pytest.raises(TypeError, match=r"HeldoutLoss needs losses\(inputs\)"):
+        _fit(TinyGenerator(), [HeldoutLoss()], tmp_path, datamodule=_HeldoutData())
+    with pytest.raises(TypeError, match=r"HeldoutLoss needs a datamodule with heldout_images\(\)"):
+        _fit(_Autoencoder(), [HeldoutLoss()], tmp_path)

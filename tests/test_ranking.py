@@ -71,3 +71,9 @@ def test_ranks_never_decrease_down_the_list_even_with_a_noisy_row():
     ranks = [results[i].rank for i in order]
     assert ranks == sorted(ranks) and ranks[0] == 1
     assert results[1].rank == results[3].rank  # the noisy row shares the rank of the group it falls in
+
+
+def test_a_task_without_a_reference_set_ranks_by_its_held_out_loss():
+    assert choose_primary({"heldout_loss": [0.4, 0.5], "checkerboard": [0.0, 3.0]}) == "heldout_loss"
+    assert choose_primary({"swd": [80.0, 90.0], "heldout_loss": [0.4, 0.5]}) == "swd"
+    assert not metric_info("heldout_loss").higher_is_better

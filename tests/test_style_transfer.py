@@ -347,7 +347,13 @@ def test_recipe_smoke_train_with_wandb_offline_leaves_a_record_naming_the_loss_n
     assert record.wandb["mode"] == "offline"
     for key in ("checkerboard", "checkerboard_ratio", "pnr_db_period_2", "pnr_db_period_4"):
         assert math.isfinite(record.metrics[key]), key
-    assert "gradient_checkerboard" not in record.metrics
+    assert "gradient_checkerboard" not in record.metrics and "swd" not in record.metrics
+    # the quality number: the task's own loss on held-out photos, beside the untrained network's
+    assert record.metrics["heldout_loss"] > 0 and record.baseline["heldout_loss"] > 0
+    assert record.metrics["heldout_loss"] == pytest.approx(
+        record.metrics["heldout_content"] + record.metrics["heldout_style"])  # weights 1 and 1
+    assert record.metrics["checkerboard_upper"] >= record.metrics["checkerboard"]
+    assert "held-out loss" in captured.out
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["final.png", "step_000002.png"]
     grid = Image.open(run_dir / "samples" / "final.png")
     assert grid.size == (4 * 18 + 2, 4 * 18 + 2)  # 8 pairs, 4 images per row, 2-pixel padding

@@ -42,6 +42,7 @@ _INFO = (
     MetricInfo("swd", "SWD", higher_is_better=False, quality=True),
     MetricInfo("psnr", "PSNR (dB)", higher_is_better=True, quality=True),
     MetricInfo("ssim", "SSIM", higher_is_better=True, quality=True),
+    MetricInfo("heldout_loss", "held-out loss", higher_is_better=False, quality=True),
     MetricInfo("checkerboard", "checkerboard (levels)", higher_is_better=False),
     MetricInfo("checkerboard_upper", "checkerboard 95% bound", higher_is_better=False),
     MetricInfo("checkerboard_ratio", "checkerboard ratio", higher_is_better=False),
