@@ -13,10 +13,10 @@ metric can accumulate it over a dataset with plain sums (exact under DDP):
 
 :func:`checkerboard_score` does both for a single batch.
 
-Deviation from DESIGN.md, on purpose: DESIGN divides ``sum E(p)`` by ``n * H * W * sum(w**2)`` once at
-the end. Here every image is divided by its own ``H * W * sum(w**2)`` before summing. For a fixed size
-the two are identical; the per-image form also gives the right answer for a dataset of mixed sizes and
-keeps the float32 states near 1e-4 instead of growing with the fourth power of the image side.
+Every image is divided by its own ``H * W * sum(w**2)`` before summing, rather than the sums by
+``n * H * W * sum(w**2)`` at the end. For a fixed size the two are identical; the per-image form also
+gives the right answer for a dataset of mixed sizes and keeps the float32 states near 1e-4 instead of
+growing with the fourth power of the image side.
 """
 
 from __future__ import annotations
@@ -304,13 +304,12 @@ def checkerboard_energy(sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, z: f
     counts only when its sum stands ``z`` standard deviations above zero; that margin is what keeps
     natural photos at 0 (the per-bin ``max(0, .)`` alone reads up to ~1 level on 64 photo crops).
 
-    Deviation from DESIGN.md, on purpose: DESIGN subtracts the margin,
-    ``max(0, sum d - z * sqrt(n Var d))``. That biases every detected bin low by ``z`` standard
-    errors, and a pattern adds to ``Var d`` itself (through its cross term with the photo), so an
-    added checkerboard of 1 level read 0.93 on 64 crops of 32 x 32 and a period-4 tile of 2 levels
-    read 1.61 at 64 x 64. Here the margin is a detection threshold: a detected bin counts in full (1.00
-    and 1.80), an undetected one not at all; real photos still read 0 (0 of 60 sets of 64 crops at
-    32, 64 and 128 pixels fired).
+    The margin is a detection threshold, not a subtraction: ``max(0, sum d - z * sqrt(n Var d))``
+    would bias every detected bin low by ``z`` standard errors, and a pattern adds to ``Var d``
+    itself (through its cross term with the photo), so an added checkerboard of 1 level would read
+    0.93 on 64 crops of 32 x 32 and a period-4 tile of 2 levels 1.61 at 64 x 64. Counted in full, a
+    detected bin reads 1.00 and 1.80, an undetected one nothing; real photos still read 0 (0 of 60
+    sets of 64 crops at 32, 64 and 128 pixels fired).
 
     Args:
         sum_d: ``sum_i d_i(p)`` with ``d = B - kappa * R`` from :func:`checkerboard_statistics`.
@@ -337,9 +336,9 @@ def checkerboard_score_from_sums(
 ) -> Tensor:
     """The checkerboard score ``A = sqrt(sum_p E(p) / n) * scale`` from summed per-image statistics.
 
-    With the per-image normalisation of :func:`checkerboard_statistics` this is DESIGN.md's
-    ``sqrt(sum E / (n * H * W * sum w**2)) * 255``: the RMS amplitude of the grid pattern in 8-bit
-    levels. Returns 0 when ``n == 0``.
+    With the per-image normalisation of :func:`checkerboard_statistics` this is
+    ``sqrt(sum E / (n * H * W * sum w**2)) * 255`` over unnormalised spectra: the RMS amplitude of the
+    grid pattern in 8-bit levels. Returns 0 when ``n == 0``.
 
     Args:
         sum_d: ``sum_i d_i(p)``.

@@ -1,7 +1,6 @@
 """What every recorded metric means for a ranking: its label, its direction and its role.
 
-One table that the leaderboard, the result records and the recipes read, so a metric's direction is
-declared once.
+One table that the leaderboard's ranking and columns read, so a metric's direction is declared once.
 """
 
 from __future__ import annotations
