@@ -15,7 +15,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch_fidelity
-from torch.utils.data import Dataset
 from torch_fidelity.metric_kid import kid_features_to_metric
 from torchmetrics.utilities.data import dim_zero_cat
 
@@ -23,6 +22,7 @@ from lightning_checkerboard.data.photos import build_photo_crops
 from lightning_checkerboard.metrics import fid as fid_module
 from lightning_checkerboard.metrics.fid import FID, FID_DIAGNOSTICS, _canonical_order
 from test_fid import _offline_isolated  # noqa: F401  (autouse: offline, isolated caches)
+from test_fid import _UInt8Images
 
 N_IMAGES = 8
 SIZE = 32
@@ -37,17 +37,6 @@ def images() -> tuple[torch.Tensor, torch.Tensor]:
     noise = torch.randn(N_IMAGES, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)) * 40
     fake = (crops["heldout"].images.float() + noise).clamp(0, 255).round().to(torch.uint8)
     return crops["train"].images, fake
-
-
-class _UInt8Images(Dataset):
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 @pytest.fixture(scope="module")
