@@ -18,7 +18,8 @@ from lightning_checkerboard.leaderboard.collect import (
     collect_wandb,
     record_from_wandb_run,
 )
-from lightning_checkerboard.leaderboard.render import build, log_to_wandb, render
+from lightning_checkerboard.leaderboard.publish import build, log_to_wandb
+from lightning_checkerboard.leaderboard.render import render
 
 __all__ = [
     "CollectError",

@@ -9,12 +9,10 @@ clicking a column header sorts its table. Every file is written atomically.
 Records come from other people's folders and W&B projects, so nothing in them is trusted here
 either, even after :mod:`lightning_checkerboard.records` has checked them: every path written is
 checked to lie inside the output folder (:func:`~lightning_checkerboard._paths.path_inside`); every
-field reaching the HTML is escaped, links are kept only when they are ``http(s)``, and the page's
-Content-Security-Policy lets no script run but its own; CSV cells
-that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
-carriage return) get a leading ``'`` unless they are plain numbers; markdown cells have ``|``,
-newlines, backticks, brackets and angle brackets escaped, so a name cannot break a table, open a
-link or inject HTML.
+field reaching the HTML, the CSV and the markdown goes through
+:mod:`~lightning_checkerboard.leaderboard.escape`, and the page's Content-Security-Policy lets no
+script run but its own. :mod:`~lightning_checkerboard.leaderboard.publish` collects, aggregates and
+calls :func:`render` (``build``), and logs tables to W&B.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ import html
 import io
 import json
 import os
-import re
-import shlex
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,13 +31,13 @@ from typing import Any
 
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
-from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug, aggregate
-from lightning_checkerboard.leaderboard.collect import Collection, collect
+from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug
+from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
 from lightning_checkerboard.metrics.directions import METRIC_INFO
 from lightning_checkerboard.records import ResultRecord
 
-__all__ = ["build", "log_to_wandb", "render"]
+__all__ = ["render"]
 
 _JSON = "leaderboard.json"
 _CSV = "leaderboard.csv"
@@ -53,58 +49,6 @@ _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md
 _THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
 _SPECTRA_WIDTH = 360
 _MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
-# Spreadsheets run a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<>|])")
-
-
-def _md_text(value: Any) -> str:
-    r"""``value`` as inline markdown text on one line: no table break, link, code span or HTML.
-
-    Example:
-        >>> _md_text("a|b\n<img src=x onerror=alert(1)> [x](javascript:y)")
-        'a\\|b \\<img src=x onerror=alert(1)\\> \\[x\\](javascript:y)'
-    """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).splitlines()))
-
-
-def _md_code(value: Any) -> str:
-    r"""``value`` as a markdown code span on one line, inside a table cell.
-
-    The fence is one backtick longer than the longest run of backticks inside, so none closes it.
-
-    Example:
-        >>> _md_code("nearest_conv"), _md_code("a`b|c")
-        ('`nearest_conv`', '`` a`b\\|c ``')
-    """
-    text = " ".join(str(value).splitlines()).replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    pad = " " if "`" in text else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _csv_cell(value: Any) -> Any:
-    r"""``value`` for a CSV cell: a string a spreadsheet would run as a formula gets a leading ``'``.
-
-    Numbers, and strings that are plain numbers, stay as they are.
-
-    Example:
-        >>> _csv_cell("=HYPERLINK(\"http://x\")"), _csv_cell("-1"), _csv_cell(-2.5), _csv_cell("deconv")
-        ('\'=HYPERLINK("http://x")', '-1', -2.5, 'deconv')
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _href(url: Any) -> str | None:
-    """``url`` escaped for an ``href`` attribute when it is an ``http(s)`` link, else ``None``."""
-    if not isinstance(url, str) or not re.match(r"https?://[^\s]", url, flags=re.IGNORECASE):
-        return None
-    return html.escape(url, quote=True)
-
-
 def _fmt(stat: Any, digits: int = 3) -> str:
     if stat is None:
         return "–"
@@ -206,7 +150,7 @@ def _markdown_table(table: Table) -> list[str]:
               *([f"baseline {METRIC_INFO[table.primary].label}"] if baseline else []), "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        cells = [_rank_text(row), _md_code(row.label), str(row.n), *(_cell(row, key) for key, _ in columns),
+        cells = [_rank_text(row), md_code(row.label), str(row.n), *(_cell(row, key) for key, _ in columns),
                  *([_fmt(row.baseline, _digits(table.primary))] if baseline else []), ", ".join(map(str, row.seeds))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -218,19 +162,19 @@ def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
     lines = ["", "### Not averaged (did not finish)", "",
              "| run | upsampler | size | seed | status | steps | message |", "|---|---|---|---|---|---|---|"]
     for r in records:
-        lines.append(f"| {_md_code(r.run_id)} | {_md_code(r.upsampler)} | {r.image_size} | {r.seed} | "
-                     f"{_md_text(r.status)} | {r.steps}/{r.max_steps} | {_md_text(r.message[:120])} |")
+        lines.append(f"| {md_code(r.run_id)} | {md_code(r.upsampler)} | {r.image_size} | {r.seed} | "
+                     f"{md_text(r.status)} | {r.steps}/{r.max_steps} | {md_text(r.message[:120])} |")
     return lines
 
 
 def _page(board: Leaderboard, task: str, dataset: str, command: str) -> str:
-    lines = [f"# Leaderboard: {_md_text(task)} on {_md_text(dataset)}", "",
-             f"Generated by {_md_code(command)} — do not edit by hand. Mean ± sample std over seeds (n runs); "
+    lines = [f"# Leaderboard: {md_text(task)} on {md_text(dataset)}", "",
+             f"Generated by {md_code(command)} — do not edit by hand. Mean ± sample std over seeds (n runs); "
              "↓ lower is better, ↑ higher is better.", ""]
     for table in (t for t in board.tables if (t.task, t.dataset) == (task, dataset)):
-        lines += [f"## {table.image_size}×{table.image_size} · {_md_code(table.key)}", "",
-                  f"Budget: {_md_text(_settings(table.budget))}.  ", f"Protocol: {_md_text(_settings(table.protocol))}.  ",
-                  _md_text(_ranking_note(table)), ""]
+        lines += [f"## {table.image_size}×{table.image_size} · {md_code(table.key)}", "",
+                  f"Budget: {md_text(_settings(table.budget))}.  ", f"Protocol: {md_text(_settings(table.protocol))}.  ",
+                  md_text(_ranking_note(table)), ""]
         lines += _markdown_table(table) + [""]
         if table.primary is not None:
             lines += [f"![quality against artifacts]({_scatter_name(table)})", ""]
@@ -258,7 +202,7 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     for name, (task, dataset) in _pages(board).items():
         tables = [t for t in board.tables if (t.task, t.dataset) == (task, dataset)]
         excluded = sum((r.task, r.dataset) == (task, dataset) for r in board.excluded)
-        lines.append(f"| [{name}]({name}) | {_md_text(task)} | {_md_text(dataset)} | {len(tables)} | {sum(len(t.rows) for t in tables)} "
+        lines.append(f"| [{name}]({name}) | {md_text(task)} | {md_text(dataset)} | {len(tables)} | {sum(len(t.rows) for t in tables)} "
                      f"| {sum(row.n for t in tables for row in t.rows)} | {excluded} |")
     benchmarks = sorted({p.name for pattern in _BENCHMARK_GLOBS for p in out.glob(pattern)})
     if benchmarks:
@@ -273,9 +217,9 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
                   "(see the main README):", ""]
         lines += [f"- [{name}]({name})" for name in experiments]
     if board.duplicates:
-        lines += ["", f"Runs seen more than once (counted once): {', '.join(map(_md_code, board.duplicates))}."]
+        lines += ["", f"Runs seen more than once (counted once): {', '.join(map(md_code, board.duplicates))}."]
     if board.rejected:
-        lines += ["", "## Rejected files", ""] + [f"- {_md_text(reason)}" for _, reason in board.rejected]
+        lines += ["", "## Rejected files", ""] + [f"- {md_text(reason)}" for _, reason in board.rejected]
     return "\n".join(lines) + "\n"
 
 
@@ -297,7 +241,7 @@ def _csv(board: Leaderboard) -> str:
                      "" if row.learned is None else row.learned, row.upsampler,
                      json.dumps(row.options, sort_keys=True), " ".join(row.stages),
                      row.n, " ".join(map(str, row.seeds)), " ".join(r.run_id for r in row.runs), *numbers]
-            writer.writerow([_csv_cell(cell) for cell in cells])
+            writer.writerow([csv_cell(cell) for cell in cells])
     return buffer.getvalue()
 
 
@@ -389,8 +333,8 @@ def _run_links(runs: Sequence[ResultRecord]) -> str:
     for run in runs:
         url = (run.wandb or {}).get("url")
         label = html.escape(f"s{run.seed}:{run.run_id}")
-        href = _href(url)
-        links.append(f'<a href="{href}" rel="noopener noreferrer">{label}</a>' if href else f"<code>{label}</code>")
+        link = href(url)
+        links.append(f'<a href="{link}" rel="noopener noreferrer">{label}</a>' if link else f"<code>{label}</code>")
     return " ".join(links)
 
 
@@ -503,59 +447,3 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     written.append(atomic_write_text(path_inside(out, _HTML), _html(board, assets, command)))
     written += sorted((out / _ASSETS).rglob("*.png")) if (out / _ASSETS).is_dir() else []
     return written
-
-
-def build(sources: Sequence[str], out: str | os.PathLike, *, filters: dict[str, Any] | None = None,
-          timeout: float = 10.0, command: str | None = None, regenerate: str | None = None) -> list[Path]:
-    """Collect from ``sources``, aggregate and write the leaderboard into ``out``.
-
-    Raises:
-        CollectError: a source that cannot be read, or no records at all.
-    """
-    from lightning_checkerboard.leaderboard.collect import CollectError
-
-    found: Collection = collect(sources, filters=filters, timeout=timeout)
-    if not found.runs and not found.rejected:
-        raise CollectError(f"--from {' '.join(sources)}: no result records found")
-    board = aggregate(found_run.record for found_run in found.runs)
-    board.rejected = list(found.rejected)
-    if command is None:
-        command = "python -m lightning_checkerboard.leaderboard build " + " ".join(
-            f"--from {shlex.quote(str(s))}" for s in sources) + f" --out {shlex.quote(str(out))}"
-    # The kept copy of a duplicate may be the W&B one: any local copy still has the pictures.
-    run_dirs: dict[str, Path | None] = {}
-    for found_run in found.runs:
-        run_dirs[found_run.record.run_id] = run_dirs.get(found_run.record.run_id) or found_run.run_dir
-    return render(board, out, command=command, regenerate=regenerate, run_dirs=run_dirs)
-
-
-def log_to_wandb(board: Leaderboard, project: str, entity: str | None = None, timeout: float = 3.0) -> str:
-    """Log every table as a ``wandb.Table`` to ``entity/project`` when W&B is online.
-
-    Returns:
-        A one-line note: where the tables went, or why they were not logged (offline or
-        unreachable W&B logs nothing: a leaderboard run in an offline folder helps nobody).
-    """
-    from lightning_checkerboard.loggers import choose_wandb_mode
-
-    mode, reason = choose_wandb_mode(timeout)
-    if mode != "online":
-        return f"--log-to-wandb: not logged, W&B is {mode} ({reason})"
-    import wandb
-
-    columns = ["rank", "learned", "upsampler", "n", "seeds", *(f"{key} mean" for key, _, _ in METRICS),
-               *(f"{key} std" for key, _, _ in METRICS)]
-    run = wandb.init(project=project, entity=entity, job_type="leaderboard", name="leaderboard")
-    try:
-        for table in board.tables:
-            data = []
-            for row in table.rows:
-                stats = [row.metrics[key] for key, _, _ in METRICS]
-                data.append([row.rank, row.learned, row.label, row.n, " ".join(map(str, row.seeds)),
-                             *(None if s is None else s.mean for s in stats),
-                             *(None if s is None or s.std is None else s.std for s in stats)])
-            run.log({f"leaderboard/{table.key}": wandb.Table(columns=columns, data=data)})
-        url = run.url
-    finally:
-        run.finish()
-    return f"--log-to-wandb: {len(board.tables)} table(s) logged to {url}"
