@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from lightning_checkerboard.functional.resize_conv import PADDING_MODES, bilinear_conv2d, nearest_conv2d
-from lightning_checkerboard.upsamplers.layers import Upsampler
+from lightning_checkerboard.functional.resize_conv import bilinear_conv2d, nearest_conv2d
+from lightning_checkerboard.upsamplers.layers import Upsampler, check_resize_options
 
 __all__ = ["FusedResizeConv2d", "resize_conv2d"]
 
@@ -81,12 +81,9 @@ class FusedResizeConv2d(Upsampler):
         bias: bool = True,
     ) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"mode must be 'nearest' or 'bilinear'; got {mode!r}.")
+        check_resize_options(mode, padding)
         if mode == "bilinear" and self.scale != 2:
             raise ValueError(f"the fused bilinear path is for scale=2; got scale={self.scale}.")
-        if padding not in PADDING_MODES:
-            raise ValueError(f"padding must be one of 'zeros', 'reflect'; got {padding!r}.")
         self.mode, self.padding = mode, padding
         # Same initialisation and names as the nn.Conv2d this stands in for.
         template = nn.Conv2d(in_channels, out_channels, 3, bias=bias)

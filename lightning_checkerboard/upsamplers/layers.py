@@ -150,6 +150,14 @@ class DeconvBlurUpsample(DeconvUpsample):
         return F.conv2d(y, self.blur, groups=self.out_channels)
 
 
+def check_resize_options(mode: str, padding: str) -> None:
+    """Raise a ``ValueError`` naming the allowed values for a resize-convolution's ``mode`` or ``padding``."""
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"mode must be 'nearest' or 'bilinear'; got {mode!r}.")
+    if padding not in PADDING_MODES:
+        raise ValueError(f"padding must be one of 'zeros', 'reflect'; got {padding!r}.")
+
+
 class ResizeConvUpsample(Upsampler):
     """Resize (nearest or bilinear) then a 3×3 convolution: no uneven overlap by construction.
 
@@ -185,10 +193,7 @@ class ResizeConvUpsample(Upsampler):
         bias: bool = True,
     ) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"mode must be 'nearest' or 'bilinear'; got {mode!r}.")
-        if padding not in PADDING_MODES:
-            raise ValueError(f"padding must be one of 'zeros', 'reflect'; got {padding!r}.")
+        check_resize_options(mode, padding)
         if impl is None:
             impl = "fused" if mode == "nearest" or self.scale == 2 else "reference"
         if impl not in IMPLS:
