@@ -17,6 +17,7 @@ from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
+from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard.data.images import convert_channels, to_unit_float
 from lightning_checkerboard.data.photos import PHOTOS_VERSION, default_train_samples, ensure_photo_cache
 from lightning_checkerboard.data.sources import SourceData, load_source, parse_dataset
@@ -25,9 +26,8 @@ __all__ = ["ImageDataModule", "ResumableBatchSampler", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/lightning_checkerboard/datasets``, or ``~/.cache/...`` without it."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root, "lightning_checkerboard", "datasets")
+    """The datasets folder of the package's user cache (see :func:`lightning_checkerboard._cache.user_cache_dir`)."""
+    return user_cache_dir("datasets")
 
 
 class ResumableBatchSampler(Sampler[list[int]]):

@@ -39,6 +39,7 @@ from torchmetrics.image.fid import NoTrainInceptionV3
 from torchmetrics.utilities import rank_zero_warn
 from torchmetrics.utilities.data import dim_zero_cat
 
+from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard._io import atomic_write_bytes
 
 __all__ = [
@@ -83,9 +84,8 @@ class FIDUnavailableWarning(UserWarning):
 
 
 def default_fid_cache_dir() -> Path:
-    """Return ``$XDG_CACHE_HOME/lightning_checkerboard/fid`` (``~/.cache/...`` when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lightning_checkerboard" / "fid"
+    """The ``fid`` folder of the package's user cache (see :func:`lightning_checkerboard._cache.user_cache_dir`)."""
+    return user_cache_dir("fid")
 
 
 def _torch_hub_weights_path() -> Path:
