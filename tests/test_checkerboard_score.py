@@ -6,7 +6,6 @@ the docstrings (64 crops unless said otherwise, patterns added to photos mapped 
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
@@ -15,7 +14,6 @@ import torch.nn.functional as F
 
 from _photos import grid_pattern, photo_crops
 from lightning_checkerboard.metrics import CheckerboardScore, GradientCheckerboardScore
-from lightning_checkerboard.metrics import checkerboard as checkerboard_module
 
 AMPLITUDES = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -36,10 +34,6 @@ def with_pattern(photos: torch.Tensor, period: int, amplitude: float, **kwargs) 
     patterned = photos + grid_pattern(period, photos.shape[-1], amplitude, **kwargs).to(photos.dtype)
     assert 0.0 <= float(patterned.min()) and float(patterned.max()) <= 1.0  # nothing was clipped
     return patterned
-
-
-def test_doctests_pass():
-    assert doctest.testmod(checkerboard_module, raise_on_error=False).failed == 0
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -191,9 +185,9 @@ def test_class_flags():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"levels": -1}, "`levels` must be a positive int.*-1"),
-        ({"kappa": "1"}, "`kappa` must be a finite number >= 0.*'1'"),
-        ({"z": -3.0}, "`z` must be a finite number >= 0.*-3.0"),
+        ({"levels": -1}, "levels must be a positive integer; got -1"),
+        ({"kappa": "1"}, "kappa must be a finite number >= 0; got '1'"),
+        ({"z": -3.0}, "z must be a finite number >= 0; got -3.0"),
     ],
 )
 def test_constructor_rejects_bad_arguments(kwargs, match):
@@ -294,7 +288,7 @@ def test_a_looser_alpha_gives_a_tighter_bound():
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, float("nan"), "0.05", True])
 def test_bad_alpha_is_rejected(alpha):
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number > 0 and < 1; got"):
         CheckerboardScore(alpha=alpha)
 
 
@@ -308,7 +302,7 @@ def test_one_image_rules_nothing_out():
 def test_student_t_quantile_matches_scipy(dof, tail):
     from scipy.stats import t
 
-    from lightning_checkerboard.functional.spectral import student_t_quantile
+    from lightning_checkerboard.functional.checkerboard_diagnostics import student_t_quantile
 
     tolerance = {3: 0.04, 9: 1e-3}.get(dof, 1e-4)
     assert student_t_quantile(1 - tail, dof) == pytest.approx(t.ppf(1 - tail, dof), rel=tolerance)

@@ -1,8 +1,7 @@
-"""The spectral math of lightning_checkerboard.functional.spectral, against independent references."""
+"""The spectra, the checkerboard score and the spectral distance of lightning_checkerboard.functional, against independent references."""
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
@@ -10,8 +9,7 @@ import pytest
 import torch
 
 from _photos import grid_pattern, photo_crops
-from lightning_checkerboard.functional import spectral
-from lightning_checkerboard.functional.spectral import (
+from lightning_checkerboard.functional import (
     azimuthal_average,
     checkerboard_energy,
     checkerboard_score,
@@ -36,10 +34,6 @@ def numpy_windowed_power(images: np.ndarray) -> np.ndarray:
     window = np.outer(hann(height), hann(width))
     centred = images - images.mean(axis=(-2, -1), keepdims=True)
     return (np.abs(np.fft.fft2(centred * window)) ** 2).mean(axis=1)
-
-
-def test_doctests_pass():
-    assert doctest.testmod(spectral, raise_on_error=False).failed == 0
 
 
 def test_hann_window_energy_is_hw_times_nine_sixty_fourths():
@@ -199,11 +193,11 @@ def test_checkerboard_score_rejects_bad_images(images, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"levels": 0}, "`levels` must be a positive int.*0"),
-        ({"levels": 2.0}, "`levels` must be a positive int.*2.0"),
-        ({"kappa": -1.0}, "`kappa` must be a finite number >= 0.*-1.0"),
-        ({"kappa": float("nan")}, "`kappa`.*nan"),
-        ({"z": "3"}, "`z` must be a finite number >= 0.*'3'"),
+        ({"levels": 0}, "levels must be a positive integer; got 0"),
+        ({"levels": 2.0}, "levels must be a positive integer; got 2.0"),
+        ({"kappa": -1.0}, "kappa must be a finite number >= 0; got -1.0"),
+        ({"kappa": float("nan")}, "kappa must be a finite number >= 0; got nan"),
+        ({"z": "3"}, "z must be a finite number >= 0; got '3'"),
     ],
 )
 def test_checkerboard_score_rejects_bad_arguments(kwargs, match):
@@ -220,7 +214,7 @@ def test_type_errors_are_type_errors():
 
 def test_azimuthal_and_distance_reject_bad_arguments():
     power = torch.ones(1, 16, 9)
-    with pytest.raises(ValueError, match="`num_bins` must be an int in \\[2, 9\\].*got 10"):
+    with pytest.raises(ValueError, match="num_bins for 16 x 16 images must be an integer in \\[2, 9\\]; got 10"):
         azimuthal_average(power, width=16, num_bins=10)
     with pytest.raises(ValueError, match="does not match `width`=20"):
         azimuthal_average(power, width=20)

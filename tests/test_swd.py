@@ -287,10 +287,10 @@ def test_compute_needs_both_sets():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"patches_per_image": 0}, r"`patches_per_image` must be an int >= 1, got 0"),
-        ({"num_projections": True}, r"`num_projections` must be an int >= 1, got True"),
-        ({"num_projections": 2.0}, r"`num_projections` must be an int >= 1, got 2.0"),
-        ({"seed": -1}, r"`seed` must be an int >= 0, got -1"),
+        ({"patches_per_image": 0}, r"patches_per_image must be a positive integer; got 0"),
+        ({"num_projections": True}, r"num_projections must be a positive integer; got True"),
+        ({"num_projections": 2.0}, r"num_projections must be a positive integer; got 2.0"),
+        ({"seed": -1}, r"seed must be a non-negative integer; got -1"),
     ],
 )
 def test_bad_options_raise(kwargs, match):
@@ -313,7 +313,7 @@ def test_num_levels_follows_the_16_pixel_floor():
 
 @pytest.mark.parametrize(
     ("num_levels", "match"),
-    [(0, r"`num_levels` must be an int >= 1, got 0"), (5, r"at least 3 pixels wide, got 5 levels for H x W = 32 x 32")],
+    [(0, r"num_levels must be a positive integer; got 0"), (5, r"at least 3 pixels wide, got 5 levels for H x W = 32 x 32")],
 )
 def test_laplacian_pyramid_rejects_impossible_level_counts(num_levels, match):
     with pytest.raises(ValueError, match=match):

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_checkerboard.adapt.sites import UpsamplingSite, find_upsampling_sites
-from lightning_checkerboard.functional.spectral import DEFAULT_ALPHA, DEFAULT_Z
+from lightning_checkerboard.functional.checkerboard import DEFAULT_ALPHA, DEFAULT_Z
 
 __all__ = ["AuditReport", "AuditRow", "audit"]
 

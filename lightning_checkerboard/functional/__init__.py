@@ -1,9 +1,34 @@
 """Pure tensor math (torch only): resize-convolution, overlap analysis, spectra, scores and SWD.
 
-Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they draw.
+One module per idea: ``spectrum`` (windowed and radial power spectra), ``checkerboard`` (the
+checkerboard score) and ``checkerboard_diagnostics`` (its per-period diagnostics and upper bound),
+``spectral_distance``, ``swd``, ``gradients``, ``overlap``, ``resize_conv`` and ``plots``. Each metric
+class in :mod:`lightning_checkerboard.metrics` shares its module's private update/compute pair with the
+function exported here. Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they
+draw.
 """
 
-from lightning_checkerboard.functional.gradients import discriminator_input_gradient
+from lightning_checkerboard.functional.checkerboard import (
+    CheckerboardStatistics,
+    checkerboard_energy,
+    checkerboard_score,
+    checkerboard_score_from_sums,
+    checkerboard_statistics,
+    grid_bin_periods,
+)
+from lightning_checkerboard.functional.checkerboard_diagnostics import (
+    checkerboard_upper_bound_from_sums,
+    checkerboard_upper_energy,
+    contrast_free_ratio,
+    peak_to_reference_db,
+    period_amplitudes,
+)
+from lightning_checkerboard.functional.gradients import (
+    discriminator_input_gradient,
+    gradient_energy,
+    normalize_gradient,
+    phase_energy_ratio,
+)
 from lightning_checkerboard.functional.overlap import overlap_map, overlap_ratio, upsampler_matrix
 from lightning_checkerboard.functional.plots import figure_to_array, plot_period_pnr, plot_spectra
 from lightning_checkerboard.functional.resize_conv import (
@@ -14,23 +39,11 @@ from lightning_checkerboard.functional.resize_conv import (
     tied_kernel_matrix,
     tied_transposed_kernel,
 )
-from lightning_checkerboard.functional.spectral import (
-    CheckerboardStatistics,
+from lightning_checkerboard.functional.spectral_distance import spectral_distance
+from lightning_checkerboard.functional.spectrum import (
     azimuthal_average,
-    checkerboard_energy,
-    checkerboard_score,
-    checkerboard_score_from_sums,
-    checkerboard_statistics,
-    checkerboard_upper_bound_from_sums,
-    checkerboard_upper_energy,
-    contrast_free_ratio,
-    grid_bin_periods,
     hann_window_2d,
-    normalize_gradient,
-    peak_to_reference_db,
-    period_amplitudes,
     radial_power_spectrum,
-    spectral_distance,
     windowed_power_spectrum,
 )
 from lightning_checkerboard.functional.swd import laplacian_pyramid, sliced_wasserstein_distance, swd_num_levels
@@ -48,6 +61,7 @@ __all__ = [
     "contrast_free_ratio",
     "discriminator_input_gradient",
     "figure_to_array",
+    "gradient_energy",
     "grid_bin_periods",
     "hann_window_2d",
     "laplacian_pyramid",
@@ -57,6 +71,7 @@ __all__ = [
     "overlap_ratio",
     "peak_to_reference_db",
     "period_amplitudes",
+    "phase_energy_ratio",
     "plot_period_pnr",
     "plot_spectra",
     "radial_power_spectrum",

@@ -1,15 +1,26 @@
-"""Input checks shared by the spectral functions and the metric classes.
+"""Image-batch checks shared by the functional math and the metric classes.
 
-Kept apart so that ``functional/`` and ``metrics/`` raise the same messages. Nothing here resizes:
-resampling an image makes or destroys exactly the grid patterns the metrics measure.
+Kept apart so that ``functional/`` and ``metrics/`` raise the same messages. Plain argument checks
+(integers, numbers, choices) come from :mod:`lightning_checkerboard._validation`, whose ``check_int``
+is re-exported here for the modules that import it from this one. Nothing here resizes: resampling an
+image makes or destroys exactly the grid patterns the metrics measure.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from lightning_checkerboard._validation import check_int, check_positive_int
+
+__all__ = [
+    "MIN_BINS_PER_CELL",
+    "check_image_batch",
+    "check_int",
+    "check_levels",
+    "compute_dtype",
+    "to_unit_range",
+]
 
 #: Smallest number of frequency bins between two grid bins (``H / 2**levels``) the score supports:
 #: with fewer, the 3x3 peak blocks of neighbouring grid bins touch and no reference strip fits.
@@ -17,29 +28,8 @@ MIN_BINS_PER_CELL = 4
 
 
 def check_levels(levels: object) -> int:
-    """Return ``levels`` as an int, or raise if it is not a positive integer."""
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ValueError(f"`levels` must be a positive int (number of stride-2 stages), got {levels!r}")
-    return levels
-
-
-def check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as an int, or raise if it is not an int (bools excluded) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def check_non_negative(value: object, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def check_kappa(kappa: object) -> float:
-    """Return ``kappa`` (the weight of the local reference) as a float >= 0, or raise."""
-    return check_non_negative(kappa, "kappa")
+    """Return ``levels`` (the number of stride-2 stages) as an int, or raise if it is not a positive integer."""
+    return check_positive_int(levels, "levels")
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

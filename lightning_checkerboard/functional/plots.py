@@ -54,7 +54,7 @@ def plot_spectra(
     """Azimuthally averaged spectra (e.g. real vs generated), log power against ``f / f_Nyquist``.
 
     Bin ``j`` of ``n`` is drawn at ``j / (n - 1)``, the convention of
-    :func:`~lightning_checkerboard.functional.spectral.azimuthal_average`. DC (bin 0, whose power the
+    :func:`~lightning_checkerboard.functional.spectrum.azimuthal_average`. DC (bin 0, whose power the
     mean subtraction removes) is left out of the log plot.
 
     Args:

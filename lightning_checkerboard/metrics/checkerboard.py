@@ -1,7 +1,10 @@
 """Checkerboard score of images and of gradients, as torchmetrics Metrics.
 
-The math lives in :mod:`lightning_checkerboard.functional.spectral`; these classes hold the summed
-states (exact under DDP: every state is a sum) and turn them into the score.
+The math lives in :mod:`lightning_checkerboard.functional.checkerboard` and
+:mod:`lightning_checkerboard.functional.checkerboard_diagnostics`: ``update`` adds the batch sums of
+``_checkerboard_score_update`` to the states (exact under DDP: every state is a sum), ``compute`` is
+``_checkerboard_score_compute`` of them, the same pair that
+:func:`~lightning_checkerboard.functional.checkerboard_score` uses for one batch.
 """
 
 from __future__ import annotations
@@ -12,24 +15,17 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_checkerboard.functional._validation import (
-    check_image_batch,
-    check_kappa,
-    check_levels,
-    check_non_negative,
-    to_unit_range,
-)
-from lightning_checkerboard.functional.spectral import (
+from lightning_checkerboard._validation import check_number
+from lightning_checkerboard.functional._validation import check_image_batch, check_levels, to_unit_range
+from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_ALPHA,
     DEFAULT_Z,
-    checkerboard_score_from_sums,
-    checkerboard_upper_bound_from_sums,
-    _checkerboard_statistics,
-    contrast_free_ratio,
-    normalize_gradient,
-    peak_to_reference_db,
-    period_amplitudes,
+    CheckerboardSums,
+    _checkerboard_score_compute,
+    _checkerboard_score_update,
 )
+from lightning_checkerboard.functional.checkerboard_diagnostics import _checkerboard_diagnostics_compute
+from lightning_checkerboard.functional.gradients import normalize_gradient
 
 __all__ = ["CheckerboardScore", "GradientCheckerboardScore"]
 
@@ -42,7 +38,7 @@ class CheckerboardScore(Metric):
     ``kappa`` times a local reference from neighbouring strips; a bin counts once its sum over the
     dataset stands ``z`` standard errors above zero. A pattern of RMS ``a / 255`` reads ``a``; natural
     photographs and nearest- or bilinear-upsampled ones read 0. See
-    :func:`~lightning_checkerboard.functional.spectral.checkerboard_statistics` for the definition.
+    :func:`~lightning_checkerboard.functional.checkerboard_statistics` for the definition.
 
     ``compute()`` returns the score (a scalar, so ``self.log("cb", metric)`` works).
     :meth:`diagnostics` returns everything, synchronised like ``compute()``:
@@ -58,8 +54,7 @@ class CheckerboardScore(Metric):
     - ``pnr_db_period_{P}``: peak-to-reference ratio in dB on the period-``P`` bins, for plots.
 
     Known limits: the period-``2**levels`` bins next to DC sit on the steep spectrum of natural images;
-    the reference over-predicts the photo there, so part of a long-period pattern goes unseen (a random
-    period-8 tile of 1 level reads ~0.74 on 64 crops of 128 x 128; 4 levels read 3.8). A texture one
+    the reference over-predicts the photo there, so a weak long-period pattern reads low. A texture one
     bin off the grid can be counted at small sizes: compare a generator with its training data. The
     noise margin shrinks as more images are seen, so compare scores over equal numbers of images.
 
@@ -120,14 +115,12 @@ class CheckerboardScore(Metric):
     ) -> None:
         super().__init__(**kwargs)
         self.levels = check_levels(levels)
-        self.kappa = check_kappa(kappa)
-        self.z = check_non_negative(z, "z")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}.")
-        self.alpha = float(alpha)
+        self.kappa = check_number(kappa, "kappa", minimum=0.0)
+        self.z = check_number(z, "z", minimum=0.0)
+        self.alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
         num_bins = 4**self.levels - 1
-        # d = B - kappa R is linear, so sum d = sum B - kappa sum R needs no state of its own; the sums of
-        # B and R also give the PNR diagnostic.
+        # One state per field of CheckerboardSums. d = B - kappa R is linear, so sum d = sum B - kappa sum R
+        # needs no state of its own; the sums of B and R also give the PNR diagnostic.
         self.add_state("sum_peak", torch.zeros(num_bins), dist_reduce_fx="sum")
         self.add_state("sum_reference", torch.zeros(num_bins), dist_reduce_fx="sum")
         self.add_state("sum_d_squared", torch.zeros(num_bins), dist_reduce_fx="sum")
@@ -140,41 +133,22 @@ class CheckerboardScore(Metric):
 
     def update(self, images: Tensor) -> None:
         """Add a batch of images ``(B, C, H, W)``: float in [0, 1] or uint8."""
-        stats = _checkerboard_statistics(self._prepare(images), self.levels)
-        d = stats.peak - self.kappa * stats.reference
+        batch = _checkerboard_score_update(self._prepare(images), self.levels, self.kappa)
         dtype = self.sum_peak.dtype
-        self.sum_peak += stats.peak.sum(0).to(dtype)
-        self.sum_reference += stats.reference.sum(0).to(dtype)
-        self.sum_d_squared += d.square().sum(0).to(dtype)
-        self.sum_pixel_variance += stats.pixel_variance.sum().to(dtype)
-        self.num_images += d.shape[0]
+        self.sum_peak += batch.peak.to(dtype)
+        self.sum_reference += batch.reference.to(dtype)
+        self.sum_d_squared += batch.d_squared.to(dtype)
+        self.sum_pixel_variance += batch.pixel_variance.to(dtype)
+        self.num_images += batch.num_images
 
-    def _sum_d(self) -> Tensor:
-        return self.sum_peak - self.kappa * self.sum_reference
+    def _sums(self) -> CheckerboardSums:
+        return CheckerboardSums(
+            self.sum_peak, self.sum_reference, self.sum_d_squared, self.sum_pixel_variance, self.num_images
+        )
 
     def compute(self) -> Tensor:
         """The score in 8-bit levels (0 before any update)."""
-        return checkerboard_score_from_sums(self._sum_d(), self.sum_d_squared, self.num_images, self.z, self._scale)
-
-    def _diagnostics(self) -> dict[str, Tensor]:
-        sum_d = self._sum_d()
-        score = checkerboard_score_from_sums(sum_d, self.sum_d_squared, self.num_images, self.z, self._scale)
-        pixel_std = (self.sum_pixel_variance / self.num_images.clamp_min(1)).sqrt()
-        upper = checkerboard_upper_bound_from_sums(sum_d, self.sum_d_squared, self.num_images, self.alpha, self._scale)
-        out = {"score": score, "upper": upper, "ratio": contrast_free_ratio(score, pixel_std, self._scale)}
-        per_period = {
-            "amplitude_period": period_amplitudes(
-                sum_d, self.sum_d_squared, self.num_images, self.levels, self.z, self._scale
-            ),
-            "upper_period": checkerboard_upper_bound_from_sums(
-                sum_d, self.sum_d_squared, self.num_images, self.alpha, self._scale, levels=self.levels
-            ),
-            "pnr_db_period": peak_to_reference_db(self.sum_peak, self.sum_reference, self.levels),
-        }
-        for name, values in per_period.items():
-            for level in range(self.levels):
-                out[f"{name}_{2 ** (level + 1)}"] = values[level]
-        return out
+        return _checkerboard_score_compute(self._sums(), self.kappa, self.z, self._scale)
 
     def diagnostics(self) -> dict[str, Tensor]:
         """Score, contrast-free ratio, per-period amplitudes and PNR (dB), synchronised across processes.
@@ -185,7 +159,10 @@ class CheckerboardScore(Metric):
         with self.sync_context(
             dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
         ):
-            return {key: value.clone() for key, value in self._diagnostics().items()}
+            diagnostics = _checkerboard_diagnostics_compute(
+                self._sums(), self.levels, self.kappa, self.z, self.alpha, self._scale
+            )
+            return {key: value.clone() for key, value in diagnostics.items()}
 
 
 class GradientCheckerboardScore(CheckerboardScore):
@@ -193,7 +170,7 @@ class GradientCheckerboardScore(CheckerboardScore):
 
     The article's "artifacts in gradients": feed the gradient of a discriminator's loss with respect to
     its input images. Each gradient is normalised per image to zero mean and unit RMS
-    (:func:`~lightning_checkerboard.functional.spectral.normalize_gradient`), so the loss scale does not
+    (:func:`~lightning_checkerboard.functional.normalize_gradient`), so the loss scale does not
     matter, and scored on a scale of 1 instead of 255: ``compute()`` returns the RMS of the grid pattern
     as a fraction of the gradient's RMS (1 for a pure checkerboard, about 0 for a stride-1 first layer).
     Gradients are not range-checked; rank, size and finiteness are.

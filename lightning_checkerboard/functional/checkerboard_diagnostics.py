@@ -1,0 +1,257 @@
+"""Diagnostics of the checkerboard score: per-period amplitudes, PNR, contrast-free ratio, upper bound.
+
+All of them are read from the same :class:`~lightning_checkerboard.functional.checkerboard.CheckerboardSums`
+as the score, so a metric gets them without a second pass over the images;
+``_checkerboard_diagnostics_compute`` gathers them into the dict that
+:meth:`~lightning_checkerboard.metrics.CheckerboardScore.diagnostics` returns.
+
+The upper bound (:func:`checkerboard_upper_bound_from_sums`) is the largest grid-pattern amplitude
+that the sums cannot rule out at ``1 - alpha`` (95 % by default): what a score of 0 means.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from lightning_checkerboard._validation import check_number
+from lightning_checkerboard.functional.checkerboard import (
+    DEFAULT_ALPHA,
+    DEFAULT_Z,
+    CheckerboardSums,
+    _peak_excess,
+    checkerboard_energy,
+    checkerboard_score_from_sums,
+    grid_bin_periods,
+)
+
+__all__ = [
+    "checkerboard_upper_bound_from_sums",
+    "checkerboard_upper_energy",
+    "contrast_free_ratio",
+    "peak_to_reference_db",
+    "period_amplitudes",
+    "student_t_quantile",
+]
+
+
+def _split_by_period(energy: Tensor, n: Tensor | float, levels: int, scale: float) -> Tensor:
+    """``sqrt(sum of energy on the period-2**l bins / n) * scale`` for ``l = 1 .. levels``."""
+    periods = grid_bin_periods(levels).to(energy.device)
+    targets = 2 ** torch.arange(1, levels + 1, device=energy.device)
+    mask = periods[None, :] == targets[:, None]
+    per_period = torch.where(mask, energy[None, :], torch.zeros((), dtype=energy.dtype, device=energy.device)).sum(-1)
+    n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
+    return (per_period / n).sqrt() * scale
+
+
+def period_amplitudes(
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    levels: int,
+    z: float = DEFAULT_Z,
+    scale: float = 255.0,
+) -> Tensor:
+    """The score split by period: entry ``l - 1`` is the RMS amplitude on the period-``2**l`` bins.
+
+    The squares add up to the square of :func:`checkerboard_score_from_sums`.
+
+    Args:
+        sum_d: ``sum_i d_i(p)``, ``(4**L - 1,)``.
+        sum_d_sq: ``sum_i d_i(p)**2``, ``(4**L - 1,)``.
+        n: number of images.
+        levels: ``L``.
+        z: margin in standard errors.
+        scale: 255 for 8-bit levels.
+
+    Shape:
+        - Output: ``(L,)`` for periods ``2, 4, ..., 2**L``.
+
+    Example:
+        >>> d = torch.zeros(2, 15)
+        >>> d[:, grid_bin_periods(2) == 4] = 1e-4 / 12  # a pattern of RMS 0.01 on the period-4 bins
+        >>> period_amplitudes(d.sum(0), (d**2).sum(0), 2, levels=2, scale=1.0)
+        tensor([0.0000, 0.0100])
+    """
+    return _split_by_period(checkerboard_energy(sum_d, sum_d_sq, n, z), n, levels, scale)
+
+
+def checkerboard_upper_energy(
+    sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, alpha: float = DEFAULT_ALPHA
+) -> Tensor:
+    """Per grid bin, the largest pattern energy (times ``n``) that the sums cannot rule out.
+
+    Each bin gets the one-sided upper confidence limit ``max(0, sum d + t * sqrt(n * s**2))``, with
+    ``s**2`` the sample variance of ``d`` over the ``n`` images and ``t`` the Student-t quantile at
+    ``1 - alpha / G`` with ``n - 1`` degrees of freedom over the ``G`` bins (Bonferroni), so all ``G``
+    limits hold together with probability at least ``1 - alpha`` and so does their sum. It uses the
+    same three sums as the score: no second pass over the images. With fewer than two images nothing
+    is ruled out (``inf``). The limits assume independent images and a reference that predicts the
+    image's own energy on the bin; where it over-predicts, ``d`` reads a pattern low.
+
+    Args:
+        sum_d: ``sum_i d_i(p)``.
+        sum_d_sq: ``sum_i d_i(p)**2``.
+        n: number of images.
+        alpha: error rate of the joint bound, in (0, 1).
+
+    Shape:
+        - Input: ``(G,)`` each; ``n`` scalar.
+        - Output: ``(G,)``, non-negative; ``sum d`` itself where every image agrees (no variance).
+
+    Raises:
+        ValueError: if ``alpha`` is not in (0, 1).
+
+    Example:
+        >>> d = torch.tensor([-1.0, 1.0, -1.0, 1.0])  # one bin, 4 images: sum 0, sample variance 4/3
+        >>> checkerboard_upper_energy(d.sum()[None], d.square().sum()[None], 4, alpha=0.05)  # t(3) = 2.35
+        tensor([5.4325])
+    """
+    alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
+    count = float(n)
+    if count < 2:
+        return torch.full_like(sum_d, math.inf)
+    t = student_t_quantile(1.0 - alpha / max(sum_d.numel(), 1), count - 1)
+    # n * s**2 = (sum d**2 - (sum d)**2 / n) * n / (n - 1): the variance of the sum over n images
+    variance_of_sum = (sum_d_sq - sum_d.square() / count).clamp_min(0) * count / (count - 1)
+    return (sum_d + t * variance_of_sum.sqrt()).clamp_min(0)
+
+
+def student_t_quantile(p: float, dof: float) -> float:
+    """The ``p`` quantile of Student's t distribution with ``dof`` degrees of freedom (torch only).
+
+    The Cornish-Fisher expansion in the normal quantile ``z`` (Abramowitz & Stegun 26.7.5, five
+    terms): close to the exact quantile once ``dof`` reaches about 10, and a few per cent low at
+    very few degrees of freedom and far tails, where the bound is loose anyway.
+
+    Example:
+        >>> round(student_t_quantile(0.975, 60), 3), round(student_t_quantile(0.95, 1e9), 3)
+        (2.0, 1.645)
+    """
+    z = float(torch.special.ndtri(torch.tensor(p, dtype=torch.float64)))
+    v = float(dof)
+    return (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
+
+
+def checkerboard_upper_bound_from_sums(
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    alpha: float = DEFAULT_ALPHA,
+    scale: float = 255.0,
+    levels: int | None = None,
+) -> Tensor:
+    """The largest checkerboard amplitude the measurement cannot rule out at ``1 - alpha`` (8-bit levels).
+
+    ``sqrt(sum_p U(p) / n) * scale`` with the per-bin limits ``U`` of
+    :func:`checkerboard_upper_energy`: a score of 0 with a bound of 0.4 says "no grid pattern of RMS
+    above 0.4 levels, at 95 %". It is never below the score. With ``levels`` it returns the bound per
+    period instead (entry ``l - 1`` for period ``2**l``), like :func:`period_amplitudes`. Returns
+    ``inf`` with fewer than two images: they rule nothing out.
+
+    Args:
+        sum_d: ``sum_i d_i(p)``.
+        sum_d_sq: ``sum_i d_i(p)**2``.
+        n: number of images.
+        alpha: error rate of the bound (0.05 for 95 %).
+        scale: 255 for 8-bit levels.
+        levels: ``L`` to split the bound by period; ``None`` for the total.
+
+    Shape:
+        - Input: ``(G,)`` each.
+        - Output: scalar, or ``(L,)`` with ``levels``.
+
+    Example:
+        >>> d = torch.tensor([[1e-4, 0.0], [1e-4, 0.0]])  # 2 images that agree exactly: no uncertainty
+        >>> checkerboard_upper_bound_from_sums(d.sum(0), (d**2).sum(0), 2, scale=1.0)
+        tensor(0.0100)
+    """
+    upper = checkerboard_upper_energy(sum_d, sum_d_sq, n, alpha)
+    if levels is not None:
+        return _split_by_period(upper, n, levels, scale)
+    n = torch.as_tensor(n, dtype=upper.dtype, device=upper.device).clamp_min(1)
+    return (upper.sum() / n).sqrt() * scale
+
+
+def peak_to_reference_db(sum_peak: Tensor, sum_reference: Tensor, levels: int) -> Tensor:
+    """Per-period diagnostic ``PNR_l = 10 log10(sum B / sum R)`` over the period-``2**l`` bins, in dB.
+
+    About 0 dB (slightly below, as ``R`` takes a max) where the spectrum is smooth; positive where
+    a grid pattern stands out. For plots: unlike the score it has no noise margin, and bicubic
+    resampling, whose response dips at the grid frequencies, misreads as a negative PNR.
+
+    Args:
+        sum_peak: ``sum_i B_i(p)``, ``(4**L - 1,)``.
+        sum_reference: ``sum_i R_i(p)``, ``(4**L - 1,)``.
+        levels: ``L``.
+
+    Shape:
+        - Output: ``(L,)`` for periods ``2, 4, ..., 2**L``.
+
+    Example:
+        >>> peak_to_reference_db(torch.full((3,), 10.0), torch.ones(3), levels=1)
+        tensor([10.])
+    """
+    periods = grid_bin_periods(levels).to(sum_peak.device)
+    targets = 2 ** torch.arange(1, levels + 1, device=sum_peak.device)
+    mask = (periods[None, :] == targets[:, None]).to(sum_peak.dtype)
+    tiny = torch.finfo(sum_peak.dtype).tiny
+    return 10.0 * torch.log10((mask @ sum_peak).clamp_min(tiny) / (mask @ sum_reference).clamp_min(tiny))
+
+
+def contrast_free_ratio(score: Tensor, pixel_std: Tensor, scale: float = 255.0) -> Tensor:
+    """``A / (255 * pixel std)``: the pattern's RMS as a fraction of the image content's RMS.
+
+    A generator with low output contrast (say, BatchNorm in eval mode early in training) hides its
+    pattern from the absolute score; this ratio does not. ``pixel_std`` is the within-image standard
+    deviation (around each image's and channel's own mean, the same mean the spectra remove), pooled
+    over images and channels. Returns 0 where ``pixel_std`` is 0 and the score is 0.
+
+    Args:
+        score: checkerboard score in 8-bit levels.
+        pixel_std: pooled within-image pixel standard deviation of [0, 1] images.
+        scale: the score's scale (255 for 8-bit levels).
+
+    Example:
+        >>> contrast_free_ratio(torch.tensor(2.55), torch.tensor(0.1))
+        tensor(0.1000)
+    """
+    tiny = torch.finfo(pixel_std.dtype).tiny
+    return score / (scale * pixel_std.clamp_min(tiny))
+
+
+
+def _checkerboard_diagnostics_compute(
+    sums: CheckerboardSums,
+    levels: int,
+    kappa: float,
+    z: float = DEFAULT_Z,
+    alpha: float = DEFAULT_ALPHA,
+    scale: float = 255.0,
+) -> dict[str, Tensor]:
+    """Score, upper bound, contrast-free ratio and per-period amplitudes, bounds and PNR of the sums.
+
+    Keys: ``score``, ``upper``, ``ratio``, then ``amplitude_period_{P}``, ``upper_period_{P}`` and
+    ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
+    """
+    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
+    n = sums.num_images
+    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale)
+    count = torch.as_tensor(n, dtype=sums.pixel_variance.dtype, device=sums.pixel_variance.device)
+    pixel_std = (sums.pixel_variance / count.clamp_min(1)).sqrt()
+    upper = checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale)
+    out = {"score": score, "upper": upper, "ratio": contrast_free_ratio(score, pixel_std, scale)}
+    per_period = {
+        "amplitude_period": period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale),
+        "upper_period": checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale, levels=levels),
+        "pnr_db_period": peak_to_reference_db(sums.peak, sums.reference, levels),
+    }
+    for name, values in per_period.items():
+        for level in range(levels):
+            out[f"{name}_{2 ** (level + 1)}"] = values[level]
+    return out
