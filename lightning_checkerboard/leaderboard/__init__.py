@@ -18,8 +18,9 @@ from lightning_checkerboard.leaderboard.collect import (
     collect_wandb,
     record_from_wandb_run,
 )
-from lightning_checkerboard.leaderboard.publish import build, log_to_wandb
+from lightning_checkerboard.leaderboard.pipeline import build
 from lightning_checkerboard.leaderboard.render import render
+from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 
 __all__ = [
     "CollectError",

@@ -16,7 +16,8 @@ from lightning_checkerboard._paths import OutsideFolderError
 from lightning_checkerboard.cli import UsageError, positive_float, run_cli
 from lightning_checkerboard.leaderboard.aggregate import aggregate
 from lightning_checkerboard.leaderboard.collect import CollectError, collect
-from lightning_checkerboard.leaderboard.publish import build, log_to_wandb
+from lightning_checkerboard.leaderboard.pipeline import build
+from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 
 
 def build_parser() -> argparse.ArgumentParser:

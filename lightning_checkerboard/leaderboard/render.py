@@ -2,23 +2,26 @@
 
 Everything goes to one folder (``leaderboards/``): ``README.md`` (index and the regenerate command),
 ``<task>-<dataset>.md``, ``leaderboard.csv``, ``leaderboard.json``, ``index.html`` and
-``assets/<run_id>/`` (sample-grid thumbnail and spectra plot of each local run). The HTML page has
-its CSS and script inline and no external resources, so it works opened from the file system;
-clicking a column header sorts its table. Every file is written atomically.
+``assets/<run_id>/`` (sample-grid thumbnail and spectra plot of each local run, by
+:mod:`~lightning_checkerboard.leaderboard.thumbnails`). The HTML page carries its stylesheet and
+script inline (read from the package's ``leaderboard/assets/``) and no external resources, so it
+works opened from the file system; clicking a column header sorts its table. Every file is written
+atomically.
 
 Records come from other people's folders and W&B projects, so nothing in them is trusted here
 either, even after :mod:`lightning_checkerboard.records` has checked them: every path written is
 checked to lie inside the output folder (:func:`~lightning_checkerboard._paths.path_inside`); every
 field reaching the HTML, the CSV and the markdown goes through
 :mod:`~lightning_checkerboard.leaderboard.escape`, and the page's Content-Security-Policy lets no
-script run but its own. :mod:`~lightning_checkerboard.leaderboard.publish` collects, aggregates and
-calls :func:`render` (``build``), and logs tables to W&B.
+script run but its own. :func:`~lightning_checkerboard.leaderboard.pipeline.build` collects,
+aggregates and calls :func:`render`.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import html
 import io
@@ -26,6 +29,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug
 from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
+from lightning_checkerboard.leaderboard.thumbnails import ASSETS, copy_thumbnails
 from lightning_checkerboard.metrics.directions import METRIC_INFO
 from lightning_checkerboard.records import ResultRecord
 
@@ -42,13 +47,12 @@ __all__ = ["render"]
 _JSON = "leaderboard.json"
 _CSV = "leaderboard.csv"
 _HTML = "index.html"
-_ASSETS = "assets"
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
 _BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "detection_limits.md", "gan_defaults.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
-_THUMB_TILES = 4  # sample-grid thumbnails keep the top-left 4×4 samples at full resolution
-_SPECTRA_WIDTH = 360
 _MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
+
+
 def _fmt(stat: Any, digits: int = 3) -> str:
     if stat is None:
         return "–"
@@ -115,7 +119,7 @@ def _short_stem(stem: str, full: str) -> str:
 
 
 def _scatter_name(table: Table) -> str:
-    return f"{_ASSETS}/{_short_stem(table.key, table.key)}-scatter.png"
+    return f"{ASSETS}/{_short_stem(table.key, table.key)}-scatter.png"
 
 
 def _write_scatter(table: Table, out: Path) -> str | None:
@@ -245,87 +249,23 @@ def _csv(board: Leaderboard) -> str:
     return buffer.getvalue()
 
 
-def _png(image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+def _asset(name: str) -> str:
+    """A file of the package's ``leaderboard/assets/`` folder, as text."""
+    return (resources.files("lightning_checkerboard.leaderboard") / "assets" / name).read_text(encoding="utf-8")
 
 
-def _copy_assets(record: ResultRecord, run_dir: Path | None, out: Path) -> dict[str, str]:
-    """Thumbnails of the run's final sample grid and last spectra plot; relative paths by kind."""
-    from PIL import Image
+@functools.cache
+def _page_assets() -> tuple[str, str, str]:
+    """The page's stylesheet, its script, and the Content-Security-Policy that lets that script run.
 
-    if run_dir is None:
-        return {}
-    written = {}
-    grid = run_dir / "samples" / "final.png"
-    spectra = sorted((run_dir / "spectra").glob("*.png")) if (run_dir / "spectra").is_dir() else []
-    try:
-        if grid.is_file():
-            with Image.open(grid) as image:
-                side = 2 + _THUMB_TILES * (record.image_size + 2)  # SampleGrid pads tiles by 2 pixels
-                crop = image.convert("RGB").crop((0, 0, min(side, image.width), min(side, image.height)))
-                atomic_write_bytes(path_inside(out, _ASSETS, record.run_id, "final.png"), _png(crop))
-            written["samples"] = f"{_ASSETS}/{record.run_id}/final.png"
-        if spectra:
-            with Image.open(spectra[-1]) as image:
-                image = image.convert("RGB")
-                if image.width > _SPECTRA_WIDTH:
-                    image = image.resize((_SPECTRA_WIDTH, round(image.height * _SPECTRA_WIDTH / image.width)),
-                                         Image.LANCZOS)
-                atomic_write_bytes(path_inside(out, _ASSETS, record.run_id, "spectra.png"), _png(image.quantize(64)))
-            written["spectra"] = f"{_ASSETS}/{record.run_id}/spectra.png"
-    except (OSError, OutsideFolderError):  # an unreadable image or a bad run id costs the row its picture
-        pass
-    return written
-
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em}.meta{color:#555;font-size:.9em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:middle}
-th{background:#f0f0f0;cursor:pointer;user-select:none;white-space:nowrap}
-th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-img.samples{image-rendering:pixelated;width:69px;height:69px;margin-right:2px}img.spectra{width:180px}
-img.scatter{max-width:640px;display:block;margin-bottom:1.5em}
-code{background:#f6f6f6;padding:0 3px}
-"""
-
-_JS = """
-(function () {
-  function key(cell) {
-    var v = cell.getAttribute('data-value');
-    if (v === null) { v = cell.textContent.trim(); }
-    if (v === '') { return null; }
-    var n = Number(v);
-    return isNaN(n) ? v : n;
-  }
-  function sortTable(table, column, header) {
-    var ascending = header.getAttribute('aria-sort') !== 'ascending';
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute('aria-sort'); });
-    header.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = key(a.cells[column]), y = key(b.cells[column]);
-      if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
-      var c = (typeof x === 'number' && typeof y === 'number') ? x - y : String(x).localeCompare(String(y));
-      return ascending ? c : -c;
-    });
-    rows.forEach(function (row) { body.appendChild(row); });
-  }
-  document.querySelectorAll('table.sortable').forEach(function (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, column) {
-      header.addEventListener('click', function () { sortTable(table, column, header); });
-    });
-  });
-})();
-"""
-# Only the page's own script may run: an injected inline script or event handler is refused by the
-# browser even if a field ever slipped past escaping.
-_CSP = ("script-src 'sha256-" + base64.b64encode(hashlib.sha256(_JS.encode()).digest()).decode()
-        + "'; object-src 'none'; base-uri 'none'")
+    Both are written inline, each starting on a line of its own. Only the page's own script may run:
+    the policy holds the SHA-256 of the script element's exact text, so an injected inline script or
+    event handler is refused by the browser even if a field ever slipped past escaping.
+    """
+    css = "\n" + _asset("leaderboard.css")
+    script = "\n" + _asset("leaderboard.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return css, script, f"script-src 'sha256-{digest}'; object-src 'none'; base-uri 'none'"
 
 
 def _run_links(runs: Sequence[ResultRecord]) -> str:
@@ -357,9 +297,10 @@ def _html_row(row: Row, columns: Sequence[tuple[str, str]], assets: dict[str, di
 
 
 def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -> str:
+    css, script, csp = _page_assets()
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">', '<link rel="icon" href="data:,">', "<title>lightning-checkerboard leaderboard</title>",
-             f"<style>{_CSS}</style></head><body>", "<h1>lightning-checkerboard leaderboard</h1>",
+             f'<meta http-equiv="Content-Security-Policy" content="{csp}">', '<link rel="icon" href="data:,">', "<title>lightning-checkerboard leaderboard</title>",
+             f"<style>{css}</style></head><body>", "<h1>lightning-checkerboard leaderboard</h1>",
              f'<p class="meta">Generated by <code>{html.escape(command)}</code>. Mean ± sample std over seeds; '
              "↓ lower is better, ↑ higher is better. Click a column header to sort.</p>"]
     for table in board.tables:
@@ -386,7 +327,7 @@ def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -
             for r in board.excluded)
         parts.append('<table class="sortable" id="excluded"><thead><tr>'
                      + "".join(f"<th>{c}</th>" for c in columns) + f"</tr></thead><tbody>{body}</tbody></table>")
-    parts.append(f"<script>{_JS}</script></body></html>")
+    parts.append(f"<script>{script}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
@@ -405,7 +346,7 @@ def _remove_stale(out: Path) -> None:
             continue
         if path.parent == out and path.suffix == ".md" and path.is_file():
             path.unlink()
-    assets = out / _ASSETS
+    assets = out / ASSETS
     if assets.is_symlink():  # remove the link, never what it points to
         assets.unlink()
     else:
@@ -433,7 +374,7 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     _remove_stale(out)
     run_dirs = run_dirs or {}
     records = [run for table in board.tables for row in table.rows for run in row.runs]
-    assets = {r.run_id: _copy_assets(r, run_dirs.get(r.run_id), out) for r in records}
+    assets = {r.run_id: copy_thumbnails(r, run_dirs.get(r.run_id), out) for r in records}
     for table in board.tables:
         _write_scatter(table, out)
     written = []
@@ -445,5 +386,5 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     payload = {"command": command, **board.to_dict(), "assets": assets, "files": ["README.md", *pages]}
     written.append(atomic_write_json(path_inside(out, _JSON), payload))
     written.append(atomic_write_text(path_inside(out, _HTML), _html(board, assets, command)))
-    written += sorted((out / _ASSETS).rglob("*.png")) if (out / _ASSETS).is_dir() else []
+    written += sorted((out / ASSETS).rglob("*.png")) if (out / ASSETS).is_dir() else []
     return written
