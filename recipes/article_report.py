@@ -20,7 +20,8 @@ from pathlib import Path
 
 from lightning_checkerboard._io import atomic_write_text
 from lightning_checkerboard.cli import UsageError, run_cli
-from lightning_checkerboard.experiments import far_above, format_mean_std, mean_std, overlap_ratios
+from lightning_checkerboard.experiments import overlap_ratios
+from lightning_checkerboard.reporting import far_above, format_mean_std, mean_std
 
 #: "Reads 0": the checkerboard score's noise margin makes pattern-free stacks read exactly 0.00.
 ZERO = 0.1

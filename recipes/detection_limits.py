@@ -31,8 +31,8 @@ import torch
 
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import positive_int, run_cli
-from lightning_checkerboard.experiments import provenance
 from lightning_checkerboard.metrics import CheckerboardScore
+from lightning_checkerboard.reporting import provenance
 
 SIZES = (32, 64, 128)
 COUNTS = (64, 256, 1024)

@@ -34,10 +34,10 @@ import torch
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, non_negative_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
-from lightning_checkerboard.experiments import provenance
 from lightning_checkerboard.functional import sliced_wasserstein_distance
 from lightning_checkerboard.metrics import CheckerboardScore
 from lightning_checkerboard.records import RecordError, read_record
+from lightning_checkerboard.reporting import provenance
 from lightning_checkerboard.tasks import GANTask
 
 #: Configurations trained: label -> extra flags of recipes/gan.py.

@@ -12,7 +12,7 @@ pixel depending on its phase, the article's mechanism) and 3×3, stride 1. For e
 the discriminator's logits with respect to held-out ``photos`` crops is scored by
 :class:`~lightning_checkerboard.metrics.GradientCheckerboardScore` (the share of the scored map's RMS
 in grid patterns, 0 to 1) twice: the signed gradient, and its per-pixel energy
-(:func:`~lightning_checkerboard.experiments.gradient_energy`: uneven overlap with random-sign incoming
+(:func:`~lightning_checkerboard.functional.gradient_energy`: uneven overlap with random-sign incoming
 gradients makes a pattern in the gradient's variance, which a spectral score of the signed gradient
 cannot see), plus the max/min mean energy over the 2×2 pixel phases. Measured for untrained
 discriminators over several seeds and for the discriminators of short GAN runs
@@ -37,22 +37,14 @@ import pytorch_lightning as pl
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
-from lightning_checkerboard.experiments import (
-    GRADIENT_CONFIGS,
-    far_above,
-    format_mean_std,
-    gradient_probe_diagnostics,
-    provenance,
-    summary_cells,
-    summarize,
-    untrained_discriminator,
-)
+from lightning_checkerboard.experiments import GRADIENT_CONFIGS, gradient_probe_diagnostics, untrained_discriminator
 from lightning_checkerboard.models import DCGANDiscriminator, num_stages_for
+from lightning_checkerboard.reporting import far_above, format_mean_std, provenance, summarize, summary_cells
 from lightning_checkerboard.tasks import GANTask
 
 GENERATOR = "nearest_conv"
 #: "Far above": every seed more than this many times every seed of the other side (the article
-#: report's predicate, :func:`~lightning_checkerboard.experiments.far_above`).
+#: report's predicate, :func:`~lightning_checkerboard.reporting.far_above`).
 FAR = 10.0
 #: Labels of :data:`GRADIENT_CONFIGS` in the report.
 LABELS = {"2": "4×4, stride 2 (DCGAN)", "2k3": "3×3, stride 2", "1": "3×3, stride 1"}

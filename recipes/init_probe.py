@@ -24,15 +24,8 @@ from torch import Tensor
 
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
-from lightning_checkerboard.experiments import (
-    checkerboard_diagnostics,
-    format_mean_std,
-    init_configs,
-    provenance,
-    summary_cells,
-    summarize,
-    untrained_samples,
-)
+from lightning_checkerboard.experiments import checkerboard_diagnostics, init_configs, untrained_samples
+from lightning_checkerboard.reporting import format_mean_std, provenance, summarize, summary_cells
 from lightning_checkerboard.models import num_stages_for
 
 #: Samples per column of the figure; few enough to keep every pixel of a 32² sample visible.

@@ -25,11 +25,11 @@ import torch
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
-from lightning_checkerboard.experiments import format_mean_std, mean_std, provenance
 from lightning_checkerboard.leaderboard.aggregate import budget_of, protocol_of
 from lightning_checkerboard.leaderboard.collect import collect_local
 from lightning_checkerboard.models import load_loss_network
 from lightning_checkerboard.records import ResultRecord
+from lightning_checkerboard.reporting import format_mean_std, mean_std, provenance
 from lightning_checkerboard.tasks import StyleTransferTask
 
 ZOOM = 4

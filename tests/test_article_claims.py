@@ -2,7 +2,8 @@
 
 Each test calls the same :mod:`lightning_checkerboard.experiments` function as the recipe behind
 a line of the report, at a smaller size (seeded, so the numbers are fixed; statistical, so a few
-seeds must all agree), and uses the report's predicates (:func:`far_above`, "reads 0"). The
+seeds must all agree), and uses the report's predicates (:func:`~lightning_checkerboard.reporting.far_above`,
+"reads 0"). The
 per-stack amplitude claims at initialisation are pinned in ``tests/test_init_artifacts.py``; here
 the probe's own protocol (its configurations, the PNR it reports, its mean ± std) is pinned.
 """
@@ -15,20 +16,17 @@ import torch
 from _photos import photo_crops
 from lightning_checkerboard.experiments import (
     GRADIENT_CONFIGS,
-    far_above,
     gradient_diagnostics,
-    gradient_energy,
     gradient_probe_diagnostics,
     init_configs,
     init_diagnostics,
-    mean_std,
     overlap_ratios,
-    phase_energy_ratio,
-    summarize,
     untrained_discriminator,
 )
+from lightning_checkerboard.functional import gradient_energy, phase_energy_ratio
 from lightning_checkerboard.metrics import GradientCheckerboardScore
 from lightning_checkerboard.models import DCGANDiscriminator
+from lightning_checkerboard.reporting import far_above, mean_std, summarize
 
 SEEDS = range(3)
 ZERO = 0.1  # the report's "reads 0"
@@ -148,7 +146,7 @@ def test_gradient_energy_and_phase_ratio_see_a_variance_pattern_that_the_signed_
     signed.update(gradient)
     energy.update(gradient_energy(gradient))
     assert float(signed.compute()) < ZERO < 0.3 < float(energy.compute())
-    with pytest.raises(ValueError, match="quantity must be one of gradient, energy; got 'sign'"):
+    with pytest.raises(ValueError, match="quantity must be one of 'gradient', 'energy'; got 'sign'"):
         gradient_diagnostics(DCGANDiscriminator(image_size=32, base_channels=8), torch.rand(2, 3, 32, 32), 3,
                              quantity="sign")
     with pytest.raises(ValueError, match="gradient must be a 4-D float tensor"):
