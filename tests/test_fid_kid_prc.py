@@ -19,8 +19,10 @@ from torch_fidelity.metric_kid import kid_features_to_metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from lightning_checkerboard.data.photos import build_photo_crops
+from lightning_checkerboard.metrics import _fid_cache as fid_cache_module
 from lightning_checkerboard.metrics import fid as fid_module
-from lightning_checkerboard.metrics.fid import FID, FID_DIAGNOSTICS, _canonical_order
+from lightning_checkerboard.metrics._kid_prc import canonical_order
+from lightning_checkerboard.metrics.fid import FID, FID_DIAGNOSTICS
 from test_fid import _offline_isolated  # noqa: F401  (autouse: offline, isolated caches)
 from test_fid import _UInt8Images
 
@@ -136,8 +138,8 @@ def test_kid_with_smaller_subsets_is_torch_fidelity_on_the_canonically_ordered_f
         ours = metric.diagnostics()
     finally:
         metric.kid_subset_size, metric.kid_subsets = 1000, 100
-    real = _canonical_order(dim_zero_cat(metric.real_features))
-    fake = _canonical_order(dim_zero_cat(metric.fake_features))
+    real = canonical_order(dim_zero_cat(metric.real_features))
+    fake = canonical_order(dim_zero_cat(metric.fake_features))
     theirs = kid_features_to_metric(fake, real, kid_subset_size=5, kid_subsets=30, verbose=False)
     assert float(ours["kid"]) == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-6)
     assert float(ours["kid_std"]) == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-5)
@@ -228,7 +230,7 @@ def test_cache_holds_the_real_features_and_a_cached_run_gives_the_same_diagnosti
 def test_cache_hit_on_another_rank_holds_an_empty_feature_block(measured, inception_weights, monkeypatch):
     """Ranks gather tensors of one shape; a rank without the cached features holds a (0, 2048) block."""
     metric, _ = measured
-    monkeypatch.setattr(fid_module, "_global_rank", lambda: 1)
+    monkeypatch.setattr(fid_cache_module, "global_rank", lambda: 1)
     other = FID(weights_path=inception_weights, cache_dir=metric.cache_dir)
     assert other.use_real_cache(FINGERPRINT, SIZE, N_IMAGES) is True
     assert [tuple(t.shape) for t in other.real_features] == [(0, 2048)]
@@ -268,11 +270,11 @@ def test_precision_recall_need_k_plus_one_images_per_set(blank):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"kid_subsets": 0}, ValueError, r"`kid_subsets` must be an int >= 1, but got 0"),
-        ({"kid_subset_size": 1}, ValueError, r"`kid_subset_size` must be an int >= 2, but got 1"),
-        ({"prc_neighborhood": True}, ValueError, r"`prc_neighborhood` must be an int >= 1, but got True"),
-        ({"kid_subsets": 10.0}, ValueError, r"`kid_subsets` must be an int >= 1, but got 10.0"),
-        ({"keep_features": "yes"}, TypeError, r"`keep_features` must be a bool, but got 'yes'"),
+        ({"kid_subsets": 0}, ValueError, r"^kid_subsets must be a positive integer; got 0\.$"),
+        ({"kid_subset_size": 1}, ValueError, r"^kid_subset_size must be an integer >= 2; got 1\.$"),
+        ({"prc_neighborhood": True}, ValueError, r"^prc_neighborhood must be a positive integer; got True\.$"),
+        ({"kid_subsets": 10.0}, ValueError, r"^kid_subsets must be a positive integer; got 10\.0\.$"),
+        ({"keep_features": "yes"}, TypeError, r"^keep_features must be a bool; got 'yes'\.$"),
     ],
 )
 def test_bad_options_raise(kwargs, error, match):
