@@ -2,7 +2,7 @@
 
 A dataset name (``folder:/data/../cats``, ``hf:owner/repo``), an upsampler spec or a run id read from
 someone else's record must never place a file outside the folder it is meant for. Names become path
-components through :func:`path_component`; every path built from them goes through
+components through :func:`slug`; every path built from them goes through
 :func:`path_inside`, which resolves it and refuses one that lands outside its root.
 """
 
@@ -12,25 +12,36 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["OutsideFolderError", "path_component", "path_inside"]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+__all__ = ["OutsideFolderError", "path_inside", "slug"]
 
 
 class OutsideFolderError(ValueError):
     """A path that would land outside the folder it was built for."""
 
 
-def path_component(name: str, max_chars: int = 80) -> str:
-    """``name`` as one file or directory name: runs of other characters than letters, digits, ``.``,
-    ``_``, ``+`` and ``-`` become ``-``; no leading or trailing dot or dash (so never ``.`` or ``..``),
-    at most ``max_chars`` characters, never empty (``"x"``).
+def slug(name: str, max_chars: int | None = 80, *, keep: str = "._+-", trim: str = ".-") -> str:
+    """``name`` as file-name-safe text: letters, digits and the characters of ``keep`` stay; every run of
+    other characters becomes one ``-``.
+
+    The result is cut to ``max_chars`` (``None``: never cut), loses the characters of ``trim`` at both
+    ends, and is ``"x"`` when nothing is left. The defaults make a whole path component: never ``.``
+    or ``..``, never empty, at most 80 characters. The leaderboard joins slugs into longer names
+    (``<task>-<dataset>``) and makes them with ``keep="._-"``, ``trim="-"`` and no cut, the rule its
+    page names and table keys have always followed.
+
+    Args:
+        name: any text, such as a dataset name or an upsampler spec from a record.
+        max_chars: the longest result before trimming; ``None`` for no limit.
+        keep: punctuation kept as it is (ASCII letters and digits always are).
+        trim: characters removed from both ends.
 
     Example:
-        >>> path_component("folder:/data/../cats"), path_component("hf:owner/repo"), path_component("..")
+        >>> slug("folder:/data/../cats"), slug("hf:owner/repo"), slug("..")
         ('folder-data-..-cats', 'hf-owner-repo', 'x')
+        >>> slug("../../escaped", None, keep="._-", trim="-")
+        '..-..-escaped'
     """
-    return _UNSAFE.sub("-", name)[:max_chars].strip(".-") or "x"
+    return re.sub(f"[^A-Za-z0-9{re.escape(keep)}]+", "-", name)[:max_chars].strip(trim) or "x"
 
 
 def path_inside(root: str | os.PathLike, *parts: str) -> Path:

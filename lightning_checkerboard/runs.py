@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_checkerboard import __version__
-from lightning_checkerboard._paths import OutsideFolderError, path_component, path_inside
+from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
 from lightning_checkerboard.cli import UsageError, make_run_dir, new_run_id, parse_devices
 from lightning_checkerboard.loggers import LoggerChoice, build_logger
 from lightning_checkerboard.records import RecordError, ResultRecord, git_revision, read_record
@@ -92,7 +92,7 @@ def run_directory(output_dir: Path, task: str, dataset: str, upsampler: str, see
     """
     if rank_zero_only.rank != 0 and os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
-    parts = [path_component(name) for name in (task, dataset, upsampler)]
+    parts = [slug(name) for name in (task, dataset, upsampler)]
     try:
         path_inside(output_dir, *parts)
     except OutsideFolderError as err:

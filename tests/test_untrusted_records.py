@@ -26,7 +26,7 @@ from _hostile import (
     valid_payload,
     write_hostile_records,
 )
-from lightning_checkerboard._paths import OutsideFolderError, path_component, path_inside
+from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
 from lightning_checkerboard.cli import UsageError
 from lightning_checkerboard.leaderboard import build, collect_local, record_from_wandb_run
 from lightning_checkerboard.leaderboard.collect import _from_wandb_runs
@@ -107,9 +107,16 @@ def test_path_inside_refuses_traversal_absolute_paths_links_and_the_root_itself(
 
 
 @pytest.mark.parametrize("name", ["..", ".", "../../..", "/", "", "...."])
-def test_path_component_is_never_a_traversal_or_empty(name):
-    part = path_component(name)
+def test_slug_is_never_a_traversal_or_empty(name):
+    part = slug(name)
     assert part and "/" not in part and part not in (".", "..") and not part.startswith(".")
+
+
+def test_leaderboard_page_names_keep_their_rule_dots_kept_plus_replaced_never_cut():
+    from lightning_checkerboard.leaderboard.aggregate import page_stem
+
+    assert page_stem("../../escaped", "a+b/.c.") == "..-..-escaped-a-b-.c."
+    assert page_stem("gan", "d" * 300) == "gan-" + "d" * 300
 
 
 @pytest.mark.parametrize(

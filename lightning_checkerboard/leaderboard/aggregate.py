@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightning_checkerboard._paths import slug
 from lightning_checkerboard.leaderboard.ranking import TEST_NAME, choose_primary, rank_rows
 from lightning_checkerboard.metrics.directions import METRIC_INFO, QUALITY_METRICS, metric_info
 from lightning_checkerboard.records import ResultRecord
@@ -34,6 +34,7 @@ __all__ = [
     "Table",
     "aggregate",
     "deduplicate",
+    "page_stem",
 ]
 
 #: Metric-protocol settings that must match for numbers to be compared.
@@ -50,6 +51,16 @@ METRICS = tuple((key, METRIC_INFO[key].label, METRIC_INFO[key].source) for key i
     *QUALITY_METRICS, "kid", "precision", "recall", "checkerboard", "checkerboard_upper", "checkerboard_ratio",
     "spectral_distance", "gradient_checkerboard", "images_per_second",
 ))
+
+
+def page_stem(task: str, dataset: str) -> str:
+    """``<task>-<dataset>`` in file-name-safe text: the start of a table's key and of its page's name.
+
+    Example:
+        >>> page_stem("gan", "hf:owner/repo")
+        'gan-hf-owner-repo'
+    """
+    return "-".join(slug(name, None, keep="._-", trim="-") for name in (task, dataset))
 
 
 @dataclass
@@ -135,7 +146,7 @@ class Table:
     def key(self) -> str:
         """A stable file-name-safe id: ``gan-photos-32px-<hash of budget and protocol>``."""
         digest = hashlib.sha1(json.dumps([self.protocol, self.budget], sort_keys=True, default=str).encode())
-        return f"{_slug(self.task)}-{_slug(self.dataset)}-{self.image_size}px-{digest.hexdigest()[:8]}"
+        return f"{page_stem(self.task, self.dataset)}-{self.image_size}px-{digest.hexdigest()[:8]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "task": self.task, "dataset": self.dataset, "image_size": self.image_size,
@@ -162,10 +173,6 @@ class Leaderboard:
             "duplicates": self.duplicates,
             "rejected": [{"source": source, "reason": reason} for source, reason in self.rejected],
         }
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
 def _completeness(record: ResultRecord) -> tuple:

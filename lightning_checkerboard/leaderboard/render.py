@@ -35,7 +35,7 @@ from typing import Any
 
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
-from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, _slug
+from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, page_stem
 from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
 from lightning_checkerboard.leaderboard.thumbnails import ASSETS, copy_thumbnails
@@ -139,7 +139,7 @@ def _write_scatter(table: Table, out: Path) -> str | None:
 
 def _page_name(task: str, dataset: str) -> str:
     """``<task>-<dataset>.md`` as a file name; a long one is cut and keeps a hash of the full names."""
-    return f"{_short_stem(f'{_slug(task)}-{_slug(dataset)}', f'{task}/{dataset}')}.md"
+    return f"{_short_stem(page_stem(task, dataset), f'{task}/{dataset}')}.md"
 
 
 def _pages(board: Leaderboard) -> dict[str, tuple[str, str]]:
