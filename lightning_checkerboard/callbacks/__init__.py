@@ -15,7 +15,7 @@ from lightning_checkerboard.callbacks.protocols import (
     SupportsMetricSamples,
     SupportsSampleGrid,
 )
-from lightning_checkerboard.callbacks.records import ResultRecorder
+from lightning_checkerboard.callbacks.recorder import ResultRecorder
 from lightning_checkerboard.callbacks.samples import SampleGrid
 
 __all__ = [
