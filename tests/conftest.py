@@ -1,13 +1,32 @@
-"""Test-wide set-up: offline, with every cache in a temporary directory."""
+"""Test-wide set-up: offline, with every cache in a temporary directory that the session removes.
+
+Each test session (each process that imports this file) makes its own ``lcb-test-cache-*`` folder
+in the system temp directory, points the torch, Hugging Face, W&B and XDG caches into it, and
+removes it, and nothing else, when the session finishes (:func:`pytest_sessionfinish`, and again at
+interpreter exit for files written after that, e.g. by W&B's shutdown).
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Set before any test imports wandb, datasets or torch hub, so nothing reaches for the network or
 # writes into the user's home directory.
 _CACHE_ROOT = tempfile.mkdtemp(prefix="lcb-test-cache-")
+# A forked child inherits the atexit hook; only the process that made the folder removes it.
+_CACHE_OWNER_PID = os.getpid()
+
+
+def _remove_cache_root() -> None:
+    if os.getpid() == _CACHE_OWNER_PID:
+        shutil.rmtree(_CACHE_ROOT, ignore_errors=True)
+
+
+atexit.register(_remove_cache_root)
+
 for _var, _sub in (
     ("TORCH_HOME", "torch"),
     ("HF_HOME", "hf"),
@@ -27,6 +46,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 import pytest  # noqa: E402  (after the environment above is set)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this session's cache folder (``_CACHE_ROOT``); other sessions' folders stay."""
+    _remove_cache_root()
 
 
 @pytest.fixture(scope="session")
