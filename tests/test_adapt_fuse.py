@@ -262,7 +262,7 @@ def test_fused_sites_are_logged(caplog):
 
 
 def test_fused_layer_checks_its_arguments():
-    with pytest.raises(ValueError, match="mode must be 'nearest' or 'bilinear'; got 'bicubic'"):
+    with pytest.raises(ValueError, match="mode must be one of 'nearest', 'bilinear'; got 'bicubic'"):
         FusedResizeConv2d(2, 2, mode="bicubic")
     with pytest.raises(ValueError, match="scale=2; got scale=3"):
         FusedResizeConv2d(2, 2, mode="bilinear", scale=3)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -71,7 +73,8 @@ def test_duplicate_registration_raises(clean_registry):
 
 @pytest.mark.parametrize("bad", ["Deconv", "1x", "with space", "", None])
 def test_malformed_names_are_rejected(bad):
-    with pytest.raises(ValueError, match="Upsampler name must be lower-case"):
+    message = f"name must be lower-case letters, digits and underscores, starting with a letter; got {bad!r}."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         lcb.register_upsampler(bad)
 
 
@@ -94,10 +97,34 @@ def test_bad_option_values_are_named(options, message):
         lcb.create_upsampler("nearest_conv", 4, 4, **options)
 
 
-@pytest.mark.parametrize("channels", [(0, 4), (4, -1), (4.0, 4), (True, 4)])
-def test_bad_channel_counts_are_rejected(channels):
-    with pytest.raises(ValueError, match="must be a positive integer"):
+@pytest.mark.parametrize(
+    ("channels", "message"),
+    [
+        ((0, 4), "in_channels must be a positive integer; got 0."),
+        ((4, -1), "out_channels must be a positive integer; got -1."),
+        ((4.0, 4), "in_channels must be a positive integer; got 4.0."),
+        ((True, 4), "in_channels must be a positive integer; got True."),
+    ],
+)
+def test_bad_channel_counts_are_rejected(channels, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         lcb.create_upsampler("deconv", *channels)
+
+
+def test_get_upsampler_factory_returns_what_was_registered():
+    assert registry.get_upsampler_factory("deconv") is registry._registry["deconv"]
+    with pytest.raises(ValueError, match="Unknown upsampler 'deconf'. Did you mean 'deconv'"):
+        registry.get_upsampler_factory("deconf")
+
+
+def test_get_upsampler_class_is_a_deprecated_alias_that_warns_once(monkeypatch):
+    monkeypatch.setattr(registry, "_warned_class_alias", False)
+    with pytest.warns(FutureWarning, match="get_upsampler_class is deprecated.*use get_upsampler_factory"):
+        factory = lcb.upsamplers.get_upsampler_class("nearest_conv")
+    assert factory is registry.get_upsampler_factory("nearest_conv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert registry.get_upsampler_class("deconv") is registry.get_upsampler_factory("deconv")
 
 
 def test_fused_bilinear_rejects_other_scales_but_reference_accepts_them():
@@ -127,7 +154,7 @@ def test_spec_with_wrong_stage_count_says_both_counts():
 
 @pytest.mark.parametrize("spec", ["deconv,,deconv", "", " "])
 def test_spec_with_empty_names_is_rejected(spec):
-    with pytest.raises(ValueError, match="has an empty name"):
+    with pytest.raises(ValueError, match=r"^spec must be upsampler names separated by commas, none of them empty; "):
         lcb.parse_upsampler_spec(spec, 3)
 
 
@@ -139,7 +166,7 @@ def test_spec_with_unknown_name_suggests_closest():
 def test_spec_rejects_bad_stage_count_and_type():
     with pytest.raises(ValueError, match="num_stages must be a positive integer; got 0"):
         lcb.parse_upsampler_spec("deconv", 0)
-    with pytest.raises(TypeError, match="must be a string or a list of names"):
+    with pytest.raises(TypeError, match=r"^spec must be a string or a list of names; got 3\.$"):
         lcb.parse_upsampler_spec(3, 2)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lightning_checkerboard import create_upsampler, list_upsamplers
+from lightning_checkerboard.upsamplers.layers import IMPLS
+from lightning_checkerboard.upsamplers.registry import get_upsampler_factory
 
 
 @pytest.mark.parametrize("name", list_upsamplers())
@@ -51,11 +56,35 @@ def test_layer_reports_its_channels_and_scale(name):
     assert (layer.in_channels, layer.out_channels, layer.scale) == (6, 2, 2)
 
 
-@pytest.mark.parametrize("name", ["deconv", "deconv_k3", "deconv_blur", "nearest_conv", "bilinear_conv", "pixel_shuffle", "pixel_shuffle_icnr"])
-@pytest.mark.parametrize("scale", [3, 4])
-def test_other_integer_scales(name, scale):
-    layer = create_upsampler(name, 2, 3, scale=scale)
-    assert layer(torch.randn(1, 2, 3, 5)).shape == (1, 3, 3 * scale, 5 * scale)
+#: Settings of a layer that refuse scales other than 2, and the start of the error they raise.
+SCALE_2_ONLY = {("bilinear_conv", "fused"): "the fused bilinear path is for scale=2; got scale="}
+
+
+def _scale_cases():
+    """Every registered layer at scales 3 and 4: its defaults, and each ``impl`` it takes."""
+    for name in list_upsamplers():
+        takes_impl = "impl" in inspect.signature(get_upsampler_factory(name)).parameters
+        for impl in (None, *IMPLS) if takes_impl else (None,):
+            for scale in (3, 4):
+                yield pytest.param(name, impl, scale, id=f"{name}-{impl or 'default'}-x{scale}")
+
+
+@pytest.mark.parametrize(("name", "impl", "scale"), list(_scale_cases()))
+def test_scales_3_and_4_upsample_exactly_or_are_refused_with_a_clear_error(name, impl, scale):
+    options = {"scale": scale} if impl is None else {"scale": scale, "impl": impl}
+    if (name, impl) in SCALE_2_ONLY:
+        with pytest.raises(ValueError, match=re.escape(f"{SCALE_2_ONLY[name, impl]}{scale}.")):
+            create_upsampler(name, 2, 3, **options)
+        return
+    layer = create_upsampler(name, 2, 3, **options)
+    out = layer(torch.randn(1, 2, 3, 5))
+    assert out.shape == (1, 3, 3 * scale, 5 * scale)
+    assert torch.isfinite(out).all()
+
+
+def test_the_scale_2_only_settings_are_real_layers():
+    for name, impl in SCALE_2_ONLY:
+        assert create_upsampler(name, 2, 3, impl=impl).scale == 2
 
 
 def test_pixel_shuffle_icnr_starts_as_nearest_upsampling_of_a_low_resolution_conv():

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_checkerboard._validation import check_choice
+
 __all__ = [
     "PADDING_MODES",
     "RESIZE_MODES",
@@ -34,11 +36,6 @@ PADDING_MODES = ("zeros", "reflect")
 _CONV_TAPS = 3
 
 
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
-
-
 def resize_filter(mode: str, scale: int = 2) -> Tensor:
     """The 1-D transposed-convolution filter that a resize by ``scale`` applies along each axis.
 
@@ -49,7 +46,7 @@ def resize_filter(mode: str, scale: int = 2) -> Tensor:
         >>> resize_filter("bilinear").tolist()
         [0.25, 0.75, 0.75, 0.25]
     """
-    _check_choice("mode", mode, RESIZE_MODES)
+    check_choice(mode, "mode", RESIZE_MODES)
     if mode == "nearest":
         return torch.ones(scale, dtype=torch.float64)
     if scale % 2:
@@ -58,8 +55,11 @@ def resize_filter(mode: str, scale: int = 2) -> Tensor:
     return 1.0 - (taps + 0.5 - scale).abs() / scale
 
 
-def tied_kernel_matrix(filt: Tensor, taps: int = _CONV_TAPS) -> Tensor:
-    """``M`` with ``M[q, t] = filt[q + t - (taps - 1)]``: the fused kernel is ``M w Mᵀ``.
+def tied_kernel_matrix(resize_taps: Tensor, taps: int = _CONV_TAPS) -> Tensor:
+    """``M`` with ``M[q, t] = resize_taps[q + t - (taps - 1)]``: the fused kernel is ``M w Mᵀ``.
+
+    ``resize_taps`` is the resize's 1-D filter (:func:`resize_filter`) and ``taps`` the width of the
+    convolution that follows it.
 
     For nearest ×2 and a 3-tap conv this is the article's ``[[0,0,1],[0,1,1],[1,1,0],[1,0,0]]``
     (rows: the 4 transposed-conv taps; columns: the 3 conv taps).
@@ -68,12 +68,13 @@ def tied_kernel_matrix(filt: Tensor, taps: int = _CONV_TAPS) -> Tensor:
         >>> tied_kernel_matrix(resize_filter("nearest")).int().tolist()
         [[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]]
     """
-    length = filt.numel() + taps - 1
+    length = resize_taps.numel() + taps - 1
     q = torch.arange(length).unsqueeze(1)
     t = torch.arange(taps).unsqueeze(0)
     index = q + t - (taps - 1)
-    valid = (index >= 0) & (index < filt.numel())
-    return torch.where(valid, filt[index.clamp(0, filt.numel() - 1)], torch.zeros((), dtype=filt.dtype))
+    valid = (index >= 0) & (index < resize_taps.numel())
+    picked = resize_taps[index.clamp(0, resize_taps.numel() - 1)]
+    return torch.where(valid, picked, torch.zeros((), dtype=resize_taps.dtype))
 
 
 def tied_transposed_kernel(weight: Tensor, matrix: Tensor) -> Tensor:
@@ -112,8 +113,8 @@ def resize_conv2d_reference(
         - x: ``(B, C_in, H, W)``; weight: ``(C_out, C_in, 3, 3)``
         - output: ``(B, C_out, scale*H, scale*W)``
     """
-    _check_choice("mode", mode, RESIZE_MODES)
-    _check_choice("padding", padding, PADDING_MODES)
+    check_choice(mode, "mode", RESIZE_MODES)
+    check_choice(padding, "padding", PADDING_MODES)
     _check_conv_weight(weight)
     if mode == "nearest":
         up = F.interpolate(x, scale_factor=scale, mode="nearest")
@@ -149,7 +150,7 @@ def nearest_conv2d(
         >>> torch.allclose(nearest_conv2d(x, w, padding="reflect"), ref, atol=1e-5)
         True
     """
-    _check_choice("padding", padding, PADDING_MODES)
+    check_choice(padding, "padding", PADDING_MODES)
     _check_conv_weight(weight)
     kernel = _tied(weight, "nearest", scale)
     if padding == "zeros":
@@ -166,8 +167,8 @@ def _upsample_rows_extended(rows: Tensor) -> Tensor:
     """
     lead, n = rows.shape[:-1], rows.shape[-1]
     flat = F.pad(rows.reshape(-1, 1, n), (1, 1), mode="replicate")
-    filt = resize_filter("bilinear").to(rows).view(1, 1, -1)
-    out = F.conv_transpose1d(flat, filt, stride=2, padding=2)
+    bilinear_taps = resize_filter("bilinear").to(rows).view(1, 1, -1)
+    out = F.conv_transpose1d(flat, bilinear_taps, stride=2, padding=2)
     return out.reshape(*lead, 2 * n + 2)
 
 
@@ -222,7 +223,7 @@ def bilinear_conv2d(
         >>> torch.allclose(bilinear_conv2d(x, w), ref, atol=1e-5)
         True
     """
-    _check_choice("padding", padding, PADDING_MODES)
+    check_choice(padding, "padding", PADDING_MODES)
     _check_conv_weight(weight)
     kernel = _tied(weight, "bilinear", 2)
     out = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, bias, stride=2, padding=4)

@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_checkerboard._validation import check_choice, check_int, check_positive_int
 from lightning_checkerboard.functional.resize_conv import (
     PADDING_MODES,
+    RESIZE_MODES,
     bilinear_conv2d,
     nearest_conv2d,
     resize_conv2d_reference,
@@ -42,12 +44,7 @@ __all__ = [
 ]
 
 IMPLS = ("fused", "reference")
-
-
-def _check_scale(scale: object) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 2:
-        raise ValueError(f"scale must be an integer >= 2; got {scale!r}.")
-    return scale
+INITS = ("default", "icnr")
 
 
 class Upsampler(nn.Module):
@@ -55,12 +52,9 @@ class Upsampler(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, *, scale: int = 2) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.scale = _check_scale(scale)
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.scale = check_int(scale, "scale", minimum=2)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, scale={self.scale}"
@@ -90,9 +84,10 @@ class DeconvUpsample(Upsampler):
         bias: bool = True,
     ) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
-        kernel_size = 2 * self.scale if kernel_size is None else kernel_size
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < scale:
-            raise ValueError(f"kernel_size must be an integer >= scale ({scale}); got {kernel_size!r}.")
+        if kernel_size is None:
+            kernel_size = 2 * self.scale
+        # At least `scale` taps, or some output pixels would get no input at all.
+        kernel_size = check_int(kernel_size, "kernel_size", minimum=self.scale)
         # Output size (n-1)·s - 2p + k + op = n·s  <=>  2p - op = k - s, with 0 <= op < s.
         padding = math.ceil((kernel_size - scale) / 2)
         self.conv = nn.ConvTranspose2d(
@@ -152,10 +147,8 @@ class DeconvBlurUpsample(DeconvUpsample):
 
 def check_resize_options(mode: str, padding: str) -> None:
     """Raise a ``ValueError`` naming the allowed values for a resize-convolution's ``mode`` or ``padding``."""
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode must be 'nearest' or 'bilinear'; got {mode!r}.")
-    if padding not in PADDING_MODES:
-        raise ValueError(f"padding must be one of 'zeros', 'reflect'; got {padding!r}.")
+    check_choice(mode, "mode", RESIZE_MODES)
+    check_choice(padding, "padding", PADDING_MODES)
 
 
 class ResizeConvUpsample(Upsampler):
@@ -196,8 +189,7 @@ class ResizeConvUpsample(Upsampler):
         check_resize_options(mode, padding)
         if impl is None:
             impl = "fused" if mode == "nearest" or self.scale == 2 else "reference"
-        if impl not in IMPLS:
-            raise ValueError(f"impl must be one of 'fused', 'reference'; got {impl!r}.")
+        check_choice(impl, "impl", IMPLS)
         if mode == "bilinear" and impl == "fused" and self.scale != 2:
             raise ValueError(
                 f"the fused bilinear path is for scale=2; got scale={self.scale}. "
@@ -245,8 +237,7 @@ class PixelShuffleUpsample(Upsampler):
         bias: bool = True,
     ) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
-        if init not in ("default", "icnr"):
-            raise ValueError(f"init must be 'default' or 'icnr'; got {init!r}.")
+        check_choice(init, "init", INITS)
         self.init = init
         self.conv = nn.Conv2d(in_channels, out_channels * self.scale**2, 3, padding=1, bias=bias)
         if init == "icnr":

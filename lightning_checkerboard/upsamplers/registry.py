@@ -18,10 +18,13 @@ from typing import TypeVar
 
 from torch import nn
 
+from lightning_checkerboard._validation import check_positive_int
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "create_upsampler",
     "get_upsampler_class",
+    "get_upsampler_factory",
     "is_upsampler",
     "list_upsamplers",
     "parse_upsampler_spec",
@@ -35,6 +38,7 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _registry: dict[str, Callable[..., nn.Module]] = {}
 _entry_points_loaded = False
+_warned_class_alias = False
 
 
 def register_upsampler(name: str) -> Callable[[_T], _T]:
@@ -66,8 +70,7 @@ def register_upsampler(name: str) -> Callable[[_T], _T]:
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(
-            f"Upsampler name must be lower-case letters, digits and underscores, "
-            f"starting with a letter; got {name!r}."
+            f"name must be lower-case letters, digits and underscores, starting with a letter; got {name!r}."
         )
 
     def decorator(factory: _T) -> _T:
@@ -155,18 +158,40 @@ def _unknown_name_error(name: object) -> ValueError:
     return ValueError(f"Unknown upsampler {name!r}.{hint} Valid names: {', '.join(valid)}.")
 
 
-def get_upsampler_class(name: str) -> Callable[..., nn.Module]:
-    """The class (or factory) registered under ``name``.
+def get_upsampler_factory(name: str) -> Callable[..., nn.Module]:
+    """The factory registered under ``name``: a class or a function that builds the layer.
 
     Raises:
         ValueError: if ``name`` is not registered; the message lists the valid names and the
             closest match.
+
+    Example:
+        >>> from lightning_checkerboard.upsamplers import get_upsampler_factory
+        >>> get_upsampler_factory("deconv")(4, 2).scale
+        2
     """
     _load_entry_points()
     try:
         return _registry[name]
     except (KeyError, TypeError):
         raise _unknown_name_error(name) from None
+
+
+def get_upsampler_class(name: str) -> Callable[..., nn.Module]:
+    """Deprecated name of :func:`get_upsampler_factory` (what is registered need not be a class).
+
+    Warns ``FutureWarning`` the first time it is called.
+    """
+    global _warned_class_alias
+    if not _warned_class_alias:
+        _warned_class_alias = True
+        warnings.warn(
+            "get_upsampler_class is deprecated and will be removed; use get_upsampler_factory, "
+            "which returns the same class or factory.",
+            FutureWarning,
+            stacklevel=2,
+        )
+    return get_upsampler_factory(name)
 
 
 def create_upsampler(name: str, in_channels: int, out_channels: int, **options: object) -> nn.Module:
@@ -189,10 +214,9 @@ def create_upsampler(name: str, in_channels: int, out_channels: int, **options: 
         >>> up(torch.randn(1, 64, 8, 8)).shape
         torch.Size([1, 32, 16, 16])
     """
-    factory = get_upsampler_class(name)
-    for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer; got {value!r}.")
+    factory = get_upsampler_factory(name)
+    check_positive_int(in_channels, "in_channels")
+    check_positive_int(out_channels, "out_channels")
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # some builtins have no signature; let the call decide
@@ -230,16 +254,15 @@ def parse_upsampler_spec(spec: str | Sequence[str], num_stages: int) -> list[str
         >>> parse_upsampler_spec("nearest_conv, deconv_k3", 2)
         ['nearest_conv', 'deconv_k3']
     """
-    if isinstance(num_stages, bool) or not isinstance(num_stages, int) or num_stages < 1:
-        raise ValueError(f"num_stages must be a positive integer; got {num_stages!r}.")
+    check_positive_int(num_stages, "num_stages")
     if isinstance(spec, str):
         names = [part.strip() for part in spec.split(",")]
     elif isinstance(spec, Sequence):
         names = [str(part).strip() for part in spec]
     else:
-        raise TypeError(f"Upsampler spec must be a string or a list of names; got {spec!r}.")
+        raise TypeError(f"spec must be a string or a list of names; got {spec!r}.")
     if not names or any(not name for name in names):
-        raise ValueError(f"Upsampler spec {spec!r} has an empty name.")
+        raise ValueError(f"spec must be upsampler names separated by commas, none of them empty; got {spec!r}.")
     for name in names:
         if not is_upsampler(name):
             raise _unknown_name_error(name)
