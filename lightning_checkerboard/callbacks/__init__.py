@@ -8,6 +8,7 @@ What the measuring callbacks need from a LightningModule is written in
 from lightning_checkerboard.callbacks.artifacts import ArtifactMetrics
 from lightning_checkerboard.callbacks.checkpoint import RunCheckpoint
 from lightning_checkerboard.callbacks.fid import FIDCallback
+from lightning_checkerboard.callbacks.fidelity import FidelityMetrics, SupportsSuperResolution
 from lightning_checkerboard.callbacks.heldout_loss import HeldoutLoss, SupportsLosses
 from lightning_checkerboard.callbacks.protocols import (
     SampleFn,
@@ -21,6 +22,7 @@ from lightning_checkerboard.callbacks.samples import SampleGrid
 __all__ = [
     "ArtifactMetrics",
     "FIDCallback",
+    "FidelityMetrics",
     "HeldoutLoss",
     "ResultRecorder",
     "RunCheckpoint",
@@ -30,4 +32,5 @@ __all__ = [
     "SupportsLosses",
     "SupportsMetricSamples",
     "SupportsSampleGrid",
+    "SupportsSuperResolution",
 ]

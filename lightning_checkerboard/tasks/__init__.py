@@ -2,5 +2,6 @@
 
 from lightning_checkerboard.tasks.gan import GANTask
 from lightning_checkerboard.tasks.style_transfer import StyleTransferTask
+from lightning_checkerboard.tasks.super_resolution import SuperResolutionTask
 
-__all__ = ["GANTask", "StyleTransferTask"]
+__all__ = ["GANTask", "StyleTransferTask", "SuperResolutionTask"]
