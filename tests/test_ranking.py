@@ -16,7 +16,8 @@ def test_fid_is_primary_only_when_every_run_has_it():
 
 
 def test_every_quality_metric_declares_a_direction():
-    assert QUALITY_METRICS[:2] == ("fid", "swd")
+    assert QUALITY_METRICS[:4] == ("psnr", "ssim", "fid", "swd")
+    assert choose_primary({"swd": [40.0, 41.0], "psnr": [31.0, 32.0]}) == "psnr"  # a reference beats a distribution
     assert all(isinstance(info.higher_is_better, bool) for info in METRIC_INFO.values())
     assert metric_info("psnr").higher_is_better and not metric_info("fid").higher_is_better
     with pytest.raises(KeyError, match="Unknown metric 'bogus'"):

@@ -1,7 +1,7 @@
 """The ranking rule of a leaderboard table: one quality metric, a baseline to beat, significance over seeds.
 
 A table is ranked by one declared *primary* quality metric: the first of
-:data:`~lightning_checkerboard.metrics.directions.QUALITY_METRICS` (FID, then SWD, then PSNR and SSIM)
+:data:`~lightning_checkerboard.metrics.directions.QUALITY_METRICS` (PSNR and SSIM, then FID, then SWD)
 that every run in the table has. Artifact scores, spectral distance and throughput are columns, not
 ranks: a generator that learns nothing makes no artifacts either.
 

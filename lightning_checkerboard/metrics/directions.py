@@ -33,15 +33,23 @@ class MetricInfo:
         return a > b if self.higher_is_better else a < b
 
 
+# Quality metrics in order of preference: fidelity to an exact reference (super-resolution) before
+# distances between distributions, which need no reference and so also exist where one does.
 _INFO = (
+    MetricInfo("psnr", "PSNR (dB)", higher_is_better=True, quality=True),
+    MetricInfo("ssim", "SSIM", higher_is_better=True, quality=True),
     MetricInfo("fid", "FID", higher_is_better=False, quality=True),
     MetricInfo("kid", "KID", higher_is_better=False),
     MetricInfo("precision", "precision", higher_is_better=True),
     MetricInfo("recall", "recall", higher_is_better=True),
     MetricInfo("swd", "SWD", higher_is_better=False, quality=True),
-    MetricInfo("psnr", "PSNR (dB)", higher_is_better=True, quality=True),
-    MetricInfo("ssim", "SSIM", higher_is_better=True, quality=True),
     MetricInfo("heldout_loss", "held-out loss", higher_is_better=False, quality=True),
+    MetricInfo("psnr_rgb", "PSNR RGB (dB)", higher_is_better=True),
+    MetricInfo("ssim_rgb", "SSIM RGB", higher_is_better=True),
+    MetricInfo("psnr_bicubic", "bicubic PSNR (dB)", higher_is_better=True),
+    MetricInfo("ssim_bicubic", "bicubic SSIM", higher_is_better=True),
+    MetricInfo("residual_checkerboard", "residual checkerboard (levels)", higher_is_better=False),
+    MetricInfo("residual_checkerboard_upper", "residual checkerboard 95% bound", higher_is_better=False),
     MetricInfo("checkerboard", "checkerboard (levels)", higher_is_better=False),
     MetricInfo("checkerboard_upper", "checkerboard 95% bound", higher_is_better=False),
     MetricInfo("checkerboard_ratio", "checkerboard ratio", higher_is_better=False),
