@@ -33,6 +33,11 @@ def _write_pngs(folder: Path, count: int, size=(20, 12), mode="RGB") -> None:
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / f"img{i:03d}.png")
 
 
+def _train_images(dm: ImageDataModule) -> torch.Tensor:
+    train = dm._data.train
+    return train.__getitems__(list(range(len(train))))
+
+
 def test_photos_batches_are_float_in_signed_unit_range(tmp_path):
     dm = _photos(tmp_path)
     batch = next(iter(dm.train_dataloader()))
@@ -47,7 +52,7 @@ def test_photos_batches_are_float_in_signed_unit_range(tmp_path):
 def test_photos_same_seed_same_data_and_different_seed_different(tmp_path):
     first, again, other = (_photos(tmp_path / str(i), seed=s) for i, s in ((0, 0), (1, 0), (2, 1)))
     assert torch.equal(next(iter(first.train_dataloader())), next(iter(again.train_dataloader())))
-    assert not torch.equal(first._data.train, other._data.train)
+    assert not torch.equal(_train_images(first), _train_images(other))
     # The held-out images follow split_seed, not seed: every training seed is scored on the same images.
     assert torch.equal(first.heldout_images(), other.heldout_images())
     assert first.fingerprint == other.fingerprint
@@ -82,7 +87,7 @@ def test_photos_cache_is_reused_without_rebuilding(tmp_path, monkeypatch):
 
     monkeypatch.setattr(photos_module, "build_photo_crops", refuse)
     loaded = _photos(tmp_path)
-    assert torch.equal(built._data.train, loaded._data.train)
+    assert torch.equal(_train_images(built), _train_images(loaded))
     assert torch.equal(built.heldout_images(), loaded.heldout_images())
     assert not list((tmp_path / "cache").glob(".*"))  # no staging directory left behind
 
@@ -121,7 +126,7 @@ def test_folder_of_pngs_loads_with_disjoint_splits(tmp_path):
     assert dm.channels == 3  # mixed grey and colour files: colour
     info = dm.describe()
     assert (info["train_samples"], info["heldout_samples"], info["skipped_corrupt"]) == (12, 3, 0)
-    train = {t.numpy().tobytes() for t in dm._data.train}
+    train = {t.numpy().tobytes() for t in _train_images(dm)}
     assert not any(h.numpy().tobytes() in train for h in dm._data.heldout)
 
 
@@ -217,10 +222,14 @@ def test_heldout_request_beyond_the_split_is_an_error(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"batch_size": 0}, r"batch_size must be an integer >= 1; got 0"),
+        ({"batch_size": 0}, r"batch_size must be a positive integer; got 0"),
         ({"channels": 2}, r"channels must be None, 1 or 3; got 2"),
-        ({"corrupt": "ignore"}, r"corrupt must be one of skip, error; got 'ignore'"),
-        ({"heldout_samples": 0}, r"heldout_samples must be an integer >= 1; got 0"),
+        ({"corrupt": "ignore"}, r"corrupt must be one of '?skip'?, '?error'?; got 'ignore'"),
+        ({"heldout_samples": 0}, r"heldout_samples must be a positive integer; got 0"),
+        ({"image_size": 3}, r"image_size must be an integer >= 4; got 3"),
+        ({"decode_workers": 0}, r"decode_workers must be a positive integer; got 0"),
+        ({"data_cache": "no"}, r"data_cache must be True or False; got 'no'"),
+        ({"streaming": 1}, r"streaming must be None, True or False; got 1"),
     ],
 )
 def test_arguments_are_checked_where_they_enter(kwargs, message):

@@ -10,16 +10,19 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 from typing_extensions import override
 
+from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard._validation import check_int
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
+from lightning_checkerboard.data.decoded import DecodeOptions
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
-from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard.data.images import convert_channels, to_unit_float
 from lightning_checkerboard.data.photos import PHOTOS_VERSION, default_train_samples, ensure_photo_cache
+from lightning_checkerboard.data.sampling import ResumableBatchSampler, to_signed_unit
 from lightning_checkerboard.data.sources import SourceData, load_source, parse_dataset
 
 __all__ = ["ImageDataModule", "ResumableBatchSampler", "default_cache_dir"]
@@ -30,78 +33,18 @@ def default_cache_dir() -> Path:
     return user_cache_dir("datasets")
 
 
-class ResumableBatchSampler(Sampler[list[int]]):
-    """Endless batches of indices, reshuffled every epoch, addressable by iteration.
-
-    Batch ``p`` of the stream is a pure function of ``(seed, p)``: epoch ``e = p // batches_per_epoch``
-    uses the permutation seeded by ``(seed, e)``. Starting at ``start`` therefore continues a run
-    exactly, which plain shuffling (whose position lives in a generator's hidden state) cannot.
-    With ``world_size > 1`` each step's ``world_size · batch_size`` images are split between
-    the processes, so they never train on the same image in the same step.
-
-    Args:
-        size: number of training images.
-        batch_size: images per batch and process.
-        seed: shuffling seed.
-        start: index of the first batch to yield.
-        rank: this process's rank.
-        world_size: number of processes.
-    """
-
-    def __init__(self, size: int, batch_size: int, *, seed: int = 0, start: int = 0, rank: int = 0, world_size: int = 1):
-        if size < batch_size * world_size:
-            raise ValueError(
-                f"need at least batch_size × world_size = {batch_size * world_size} images; got {size}."
-            )
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.start, self.rank, self.world_size = start, rank, world_size
-        self.per_epoch = size // (batch_size * world_size)
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        # Python hashes tuples of ints deterministically, so every process and run agrees.
-        return torch.randperm(self.size, generator=torch.Generator().manual_seed(hash((self.seed, epoch)) & (2**62 - 1)))
-
-    def __iter__(self):
-        position, epoch, perm = self.start, None, None
-        step = self.batch_size * self.world_size
-        while True:
-            this_epoch, offset = divmod(position, self.per_epoch)
-            if this_epoch != epoch:
-                epoch, perm = this_epoch, self._permutation(this_epoch)
-            first = offset * step + self.rank * self.batch_size
-            yield perm[first : first + self.batch_size].tolist()
-            position += 1
-
-
-class _ImageTensor(Dataset):
-    """A uint8 image tensor served whole batches at a time (``__getitems__``): one gather per batch."""
-
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
-
-    def __getitems__(self, indices: list[int]) -> torch.Tensor:
-        return self.images[torch.as_tensor(indices)]
-
-
-def _to_signed_unit(batch: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    # Top-level (not a lambda) so DataLoader workers can pickle it.
-    if isinstance(batch, list):
-        batch = torch.stack(batch)
-    return batch.float().div_(127.5).sub_(1.0)
-
-
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        allowed = f"an integer >= {low}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+def _process_ranks(trainer) -> tuple[int, int]:
+    """``(local rank, global rank)`` of this process: from the trainer, the launcher's environment, or
+    an initialised process group (one machine assumed), else ``(0, 0)``."""
+    if trainer is not None:
+        return getattr(trainer, "local_rank", 0), getattr(trainer, "global_rank", 0)
+    if "LOCAL_RANK" in os.environ or "RANK" in os.environ:
+        local = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+        return local, int(os.environ.get("RANK", local))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank = torch.distributed.get_rank()
+        return rank, rank
+    return 0, 0
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -109,8 +52,15 @@ class ImageDataModule(pl.LightningDataModule):
 
     Sources: ``photos`` (bundled, the default), ``digits`` (bundled), the Hub shorthands ``cifar10``,
     ``mnist``, ``fashion_mnist``, ``celeba``, any ``hf:<owner/repo>[:split]``, and
-    ``folder:<path>``. Every source is decoded once, in :meth:`setup`, into a uint8 tensor resized to
-    ``image_size``; training batches are gathered from it and scaled to [-1, 1].
+    ``folder:<path>``. Images are resized to ``image_size`` and kept as ``uint8``; training batches
+    are gathered from them and scaled to [-1, 1].
+
+    ``folder:`` and Hub images are decoded once, on every core, into the *data cache*: one
+    memory-mapped file per source split and size under ``cache_dir``, reused by later runs and by
+    the other processes of a distributed run, and rebuilt when the source changes. Training reads
+    batches from the map, so data larger than memory trains without being loaded whole. With
+    ``data_cache=False`` the images are decoded into memory at every :meth:`setup`, or, when they
+    would fill more than a quarter of it (or with ``streaming=True``), one batch at a time.
 
     The held-out split never overlaps training: ``photos`` cuts it from a reserved strip of each
     photograph, Hub datasets use their ``test`` split, everything else a seeded subset. It is chosen by
@@ -121,7 +71,8 @@ class ImageDataModule(pl.LightningDataModule):
         image_size: side of the square images (images are center-cropped and resized to it).
         batch_size: training batch size.
         seed: seeds the ``photos`` training crops and the training shuffle.
-        num_workers: DataLoader workers (batches come from memory, so 0 is usually fastest).
+        num_workers: DataLoader workers (batches come from memory or the cache's map, so 0 is usually
+            fastest; streaming without the cache decodes in them).
         channels: ``None`` keeps the dataset's own (3 for ``photos``, 1 for ``digits``/``mnist``);
             1 or 3 converts (grey to RGB repeats, RGB to grey takes luminance).
         train_samples: ``photos``: crops to build (default 2048 up to 64 px, 1024 up to 128, else 512);
@@ -131,6 +82,11 @@ class ImageDataModule(pl.LightningDataModule):
             ``"error"``.
         cache_dir: where built datasets are cached; default :func:`default_cache_dir`.
         split_seed: seeds the held-out selection (and the ``photos`` held-out crops).
+        data_cache: keep decoded ``folder:``/Hub images in the data cache (see above).
+        streaming: without the data cache, decode training images batch by batch instead of all at
+            :meth:`setup`; ``None`` streams when they would fill more than a quarter of the memory.
+        decode_workers: parallel decoders for ``folder:``/Hub images; ``None`` uses every core this
+            process may run on.
 
     Raises:
         ValueError: for an argument out of range.
@@ -159,15 +115,25 @@ class ImageDataModule(pl.LightningDataModule):
         corrupt: str = "skip",
         cache_dir: str | os.PathLike | None = None,
         split_seed: int = 0,
+        data_cache: bool = True,
+        streaming: bool | None = None,
+        decode_workers: int | None = None,
     ) -> None:
         super().__init__()
-        _check_int("image_size", image_size, 4)
-        _check_int("batch_size", batch_size, 1)
-        _check_int("seed", seed, 0)
-        _check_int("split_seed", split_seed, 0)
-        _check_int("num_workers", num_workers, 0)
-        _check_int("train_samples", train_samples, 1, allow_none=True)
-        _check_int("heldout_samples", heldout_samples, 1)
+        check_int(image_size, "image_size", minimum=4)
+        check_int(batch_size, "batch_size", minimum=1)
+        check_int(seed, "seed", minimum=0)
+        check_int(split_seed, "split_seed", minimum=0)
+        check_int(num_workers, "num_workers", minimum=0)
+        if train_samples is not None:
+            check_int(train_samples, "train_samples", minimum=1)
+        check_int(heldout_samples, "heldout_samples", minimum=1)
+        if decode_workers is not None:
+            check_int(decode_workers, "decode_workers", minimum=1)
+        if not isinstance(data_cache, bool):
+            raise ValueError(f"data_cache must be True or False; got {data_cache!r}.")
+        if streaming is not None and not isinstance(streaming, bool):
+            raise ValueError(f"streaming must be None, True or False; got {streaming!r}.")
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be None, 1 or 3; got {channels!r}.")
         if corrupt not in CORRUPT_POLICIES:
@@ -188,6 +154,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.heldout_samples = heldout_samples
         self.corrupt = corrupt
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.data_cache, self.streaming, self.decode_workers = data_cache, streaming, decode_workers
         self._data: SourceData | None = None
         self._fingerprint: str | None = None
 
@@ -211,7 +178,7 @@ class ImageDataModule(pl.LightningDataModule):
         if self._requested_channels is not None:
             return self._requested_channels
         if self._data is not None:
-            return self._data.train.shape[1]
+            return self._data.train.channels
         if self.spec.channels is not None:
             return self.spec.channels
         raise RuntimeError(
@@ -243,26 +210,24 @@ class ImageDataModule(pl.LightningDataModule):
 
     @override
     def setup(self, stage: str | None = None) -> None:
-        """Decode the data into memory and make the seeded splits (once; later calls do nothing).
+        """Load the data (from the data cache, building it if needed) and make the seeded splits.
+
+        Runs once; later calls do nothing. Under distributed training the process of local rank 0
+        builds a missing cache while the others wait for it.
 
         Raises:
             DatasetError: if the data cannot be found, read or split.
         """
         if self._data is not None:
             return
-        data = load_source(
-            self.spec,
-            image_size=self.image_size,
-            train_samples=self.train_samples,
-            heldout_samples=self.heldout_samples,
-            seed=self.seed,
-            split_seed=self.split_seed,
-            corrupt=self.corrupt,
-            cache_dir=self.cache_dir,
-        )
-        native = data.train.shape[1]
+        local_rank, global_rank = _process_ranks(getattr(self, "trainer", None))
+        options = DecodeOptions(self.image_size, self.corrupt, self.cache_dir, self.data_cache, self.streaming,
+                                self.decode_workers, local_rank, global_rank)
+        data = load_source(self.spec, train_samples=self.train_samples, heldout_samples=self.heldout_samples,
+                           seed=self.seed, split_seed=self.split_seed, options=options)
+        native = data.train.channels
         if self._requested_channels is not None:
-            data.train = convert_channels(data.train, self._requested_channels)
+            data.train.with_channels(self._requested_channels)
             data.heldout = convert_channels(data.heldout, self._requested_channels)
         self._native_channels = native
         self._data = data
@@ -299,9 +264,9 @@ class ImageDataModule(pl.LightningDataModule):
         start = training_iteration(trainer) if trainer is not None else 0
         sampler = ResumableBatchSampler(len(train), self.batch_size, seed=self.seed, start=start, rank=rank, world_size=world)
         return DataLoader(
-            _ImageTensor(train),
+            train,
             batch_sampler=sampler,
-            collate_fn=_to_signed_unit,
+            collate_fn=to_signed_unit,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -319,7 +284,7 @@ class ImageDataModule(pl.LightningDataModule):
         """
         heldout = self._require_data().heldout
         if n is not None:
-            _check_int("n", n, 1)
+            check_int(n, "n", minimum=1)
             if n > len(heldout):
                 raise ValueError(
                     f"n must be at most the held-out size of {self.name!r} ({len(heldout)}); got {n}. "

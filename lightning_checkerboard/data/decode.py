@@ -1,19 +1,47 @@
-"""Decode many images, skipping or stopping on unreadable ones as the ``corrupt`` policy says."""
+"""Decode many images on every available core, skipping or stopping on unreadable ones.
+
+A source hands out *chunks* (:class:`~.folder.FileChunk`, :class:`~.hub.HubChunk`): picklable
+groups of undecoded images that a worker opens, decodes and resizes by itself, so only small
+``uint8`` arrays travel back. Worker processes are forked where the platform allows it (a fresh
+interpreter would have to import torch first); elsewhere threads do the work, since PIL releases
+the GIL while it decodes and resamples.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
+import time
 import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.images import decode_native, resize_square
 
-__all__ = ["CORRUPT_POLICIES", "DecodeReport", "decode_all", "warn_skipped"]
+__all__ = [
+    "CORRUPT_POLICIES",
+    "POOLS",
+    "ChunkResult",
+    "DecodeReport",
+    "available_workers",
+    "decode_chunk",
+    "decode_into",
+    "unreadable_error",
+    "warn_skipped",
+]
 
 #: Values of the ``corrupt`` argument.
 CORRUPT_POLICIES = ("skip", "error")
+#: Ways to run the decoders in parallel: ``"process"`` (forked workers) or ``"thread"``.
+POOLS = ("process", "thread")
+# PIL raises OSError for truncated/unknown data, ValueError/SyntaxError for some malformed headers.
+READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 @dataclass
@@ -23,35 +51,160 @@ class DecodeReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def decode_all(items, image_size: int, corrupt: str, dataset: str, report: DecodeReport) -> list:
-    """Decode ``(label, opener)`` pairs to resized ``(C, S, S)`` uint8 arrays.
+@dataclass
+class ChunkResult:
+    """One decoded chunk.
+
+    Attributes:
+        images: ``uint8`` ``(n, C, S, S)``; ``C`` is 3 if any image of the chunk is colour (greyscale
+            ones repeated), else 1. Rows of unreadable images are zero.
+        failures: ``(position in the chunk, "ErrorType: first line of the message")`` per unreadable image.
+    """
+
+    images: np.ndarray
+    failures: list[tuple[int, str]]
+
+
+def available_workers() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def decode_chunk(chunk, image_size: int) -> ChunkResult:
+    """Decode, center-crop and resize every image of ``chunk`` (see :func:`~.images.resize_square`).
 
     Args:
-        items: iterable of ``(label, opener)``; ``opener()`` returns a PIL image. ``label`` names
-            the image in messages (a file path or a row number).
+        chunk: a source's chunk: ``labels`` and ``open(k)`` returning a PIL image.
         image_size: output side in pixels.
-        corrupt: ``"skip"`` (count in ``report``, keep going) or ``"error"``.
-        dataset: canonical dataset name, for messages.
-        report: collects the labels of skipped images.
+    """
+    arrays, failures = [], []
+    for k in range(len(chunk.labels)):
+        try:
+            with chunk.open(k) as image:
+                arrays.append(resize_square(decode_native(image), image_size))
+        except READ_ERRORS as exc:
+            failures.append((k, f"{type(exc).__name__}: {_first_line(exc)}"))
+            arrays.append(None)
+    channels = max((a.shape[0] for a in arrays if a is not None), default=1)
+    images = np.zeros((len(arrays), channels, image_size, image_size), dtype=np.uint8)
+    for k, array in enumerate(arrays):
+        if array is not None:
+            images[k] = array  # broadcasts a greyscale image over three channels
+    return ChunkResult(images, failures)
+
+
+def _pool(kind: str, workers: int) -> Executor:
+    if kind == "process" and "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(workers)
+
+
+def decode_into(
+    source,
+    indices: Sequence[int],
+    image_size: int,
+    out: np.ndarray,
+    *,
+    stop_at: Callable[[int], bool] = lambda position: False,
+    workers: int | None = None,
+    pool: str = "process",
+) -> tuple[bool, list[tuple[int, str, str]]]:
+    """Decode the images ``indices`` of ``source`` into the rows of ``out``, in parallel.
+
+    Args:
+        source: has ``chunk(indices)`` and ``dataset`` (the name, for messages).
+        indices: which images, in the order of ``out``'s rows.
+        image_size: output side in pixels.
+        out: ``uint8`` ``(len(indices), 3, S, S)`` to fill (a memory map or an array); greyscale
+            images are repeated over the three channels, unreadable ones left as they are.
+        stop_at: called with the row of each unreadable image; ``True`` raises at once (and cancels
+            the pending work) instead of going on.
+        workers: parallel decoders; default :func:`available_workers`. 1 decodes in this thread.
+        pool: ``"process"`` or ``"thread"``, see :data:`POOLS`.
+
+    Returns:
+        Whether any image is colour, and ``(row, label, reason)`` for every unreadable image.
 
     Raises:
-        DatasetError: on the first unreadable image when ``corrupt="error"``.
+        DatasetError: for the first unreadable image for which ``stop_at`` says so.
     """
-    arrays = []
-    for label, opener in items:
-        try:
-            with opener() as image:
-                arrays.append(resize_square(decode_native(image), image_size))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            # PIL raises OSError for truncated/unknown data, ValueError/SyntaxError for some malformed headers.
-            if corrupt == "error":
-                raise DatasetError(
-                    f"Dataset {dataset!r}: cannot read image {label} ({type(exc).__name__}: "
-                    f"{_first_line(exc)}); remove or repair it, or pass corrupt='skip' (--corrupt skip) to skip "
-                    "unreadable images."
-                ) from exc
-            report.skipped.append(str(label))
-    return arrays
+    workers = workers or available_workers()
+    size = max(16, min(256, len(indices) // (workers * 8) or 1))
+    starts = range(0, len(indices), size)
+    chunks = (source.chunk(indices[start : start + size]) for start in starts)
+    progress = _Progress(len(indices), f"Decoding {source.dataset}")
+    colour, failures = False, []
+
+    def take(start: int, chunk, result: ChunkResult) -> None:
+        nonlocal colour
+        out[start : start + len(result.images)] = result.images
+        colour = colour or result.images.shape[1] == 3
+        for k, reason in result.failures:
+            failures.append((start + k, chunk.labels[k], reason))
+            if stop_at(start + k):
+                raise unreadable_error(source.dataset, chunk.labels[k], reason)
+        progress.update(len(result.images))
+
+    if workers == 1 or len(starts) < 2:
+        for start, chunk in zip(starts, chunks):
+            take(start, chunk, decode_chunk(chunk, image_size))
+    else:
+        with _pool(pool, min(workers, len(starts))) as executor:
+            # A bounded window of chunks in flight: the pending inputs never hold the whole dataset.
+            window, pending = 4 * workers, []
+            try:
+                for start, chunk in zip(starts, chunks):
+                    pending.append((start, chunk, executor.submit(decode_chunk, chunk, image_size)))
+                    if len(pending) >= window:
+                        take(*_finish(pending.pop(0)))
+                while pending:
+                    take(*_finish(pending.pop(0)))
+            except BaseException:
+                for *_, future in pending:
+                    future.cancel()
+                raise
+    progress.close(workers if len(starts) > 1 else 1, pool)
+    return colour, failures
+
+
+def _finish(item):
+    start, chunk, future = item
+    return start, chunk, future.result()
+
+
+class _Progress:
+    """A bar when stderr is a terminal, else one summary line at the end."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.start = total, label, time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit="img", leave=False)
+
+    def update(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self, workers: int, pool: str) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        seconds = time.perf_counter() - self.start
+        how = f"{workers} {pool} workers" if workers > 1 else "1 worker"
+        print(f"{self.label}: {self.total} images in {seconds:.1f} s "
+              f"({self.total / max(seconds, 1e-9):.0f} images/s, {how})", file=sys.stderr)
+
+
+def unreadable_error(dataset: str, label: str, reason: str) -> DatasetError:
+    """The error for an unreadable image under ``corrupt="error"``."""
+    return DatasetError(
+        f"Dataset {dataset!r}: cannot read image {label} ({reason}); remove or repair it, or pass "
+        "corrupt='skip' (--corrupt skip) to skip unreadable images."
+    )
 
 
 def warn_skipped(dataset: str, report: DecodeReport) -> None:

@@ -8,6 +8,7 @@ inside the loader), and a Hub that cannot be reached (``load_dataset`` retries f
 from __future__ import annotations
 
 import glob
+import hashlib
 import io
 import os
 import socket
@@ -20,6 +21,7 @@ from lightning_checkerboard.data.errors import DatasetError
 
 __all__ = [
     "HUB_SHORTHANDS",
+    "HubChunk",
     "HubImages",
     "HubSpec",
     "check_hub_available",
@@ -172,29 +174,59 @@ def image_column(dataset, name: str) -> str:
     )
 
 
-class HubImages:
-    """The images of one split as a lazy sequence of ``(label, opener)`` pairs, undecoded until opened."""
+@dataclass(frozen=True)
+class HubChunk:
+    """Stored (undecoded) images of some rows, picklable, so a worker process can decode them."""
 
-    def __init__(self, dataset, column: str, split: str):
+    values: tuple[dict, ...]
+    labels: tuple[str, ...]
+
+    def open(self, k: int):
+        """Open image ``k`` of the chunk (not yet decoded)."""
+        from PIL import Image as PILImage
+
+        value = self.values[k]
+        return PILImage.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
+
+
+class HubImages:
+    """The images of one split, undecoded until a :class:`HubChunk` of them is opened.
+
+    Args:
+        dataset: the split's ``datasets.Dataset``.
+        column: its image column.
+        split: the split's name.
+        name: canonical dataset name, for messages.
+    """
+
+    def __init__(self, dataset, column: str, split: str, name: str = ""):
         from datasets import Image
 
         # decode=False hands over the stored bytes, so a corrupt image fails inside our try, not in Arrow.
         self._rows = dataset.select_columns([column]).cast_column(column, Image(decode=False))
         self._column = column
-        self._split = split
+        self._source = dataset
+        self.split = split
+        self.dataset = name
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, index: int):
-        from PIL import Image as PILImage
+    def fingerprint(self) -> str:
+        """Hash of the split as stored offline: ``datasets``' own fingerprint (it follows the repository
+        revision and the prepared files), the split's size and its Arrow files' sizes and times."""
+        source = self._source
+        parts = [self.split, str(source._fingerprint), str(len(source)), str(getattr(source.info, "version", ""))]
+        for file in source.cache_files:
+            stat = os.stat(file["filename"])
+            parts.append(f"{file['filename']}:{stat.st_size}:{stat.st_mtime_ns}")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
-        def opener(index=int(index)):
-            value = self._rows[index][self._column]
-            source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
-            return PILImage.open(source)
-
-        return f"{self._split}[{int(index)}]", opener
+    def chunk(self, indices) -> HubChunk:
+        """The rows at ``indices`` as one :class:`HubChunk` (one Arrow read for all of them)."""
+        indices = [int(i) for i in indices]
+        values = self._rows[indices][self._column]
+        return HubChunk(tuple(values), tuple(f"{self.split}[{i}]" for i in indices))
 
 
 def load_hub_images(spec: HubSpec) -> tuple[HubImages, HubImages | None]:
@@ -208,5 +240,5 @@ def load_hub_images(spec: HubSpec) -> tuple[HubImages, HubImages | None]:
     column = image_column(train, spec.name)
     test = None
     if "test" in loaded and spec.split != "test":
-        test = HubImages(loaded["test"], image_column(loaded["test"], spec.name), "test")
-    return HubImages(train, column, spec.split), test
+        test = HubImages(loaded["test"], image_column(loaded["test"], spec.name), "test", spec.name)
+    return HubImages(train, column, spec.split, spec.name), test

@@ -1,8 +1,9 @@
-"""Dataset names: parse what the user typed, then load it as two uint8 tensors (train, held-out).
+"""Dataset names: parse what the user typed, then load it as training rows and held-out images.
 
-Every source ends in the same form, decoded once and resized to ``image_size``, so the DataModule
-serves batches from memory whatever the data came from. Resizing training data is fine; the metrics
-never resize (they compare generated images with held-out images of the same size).
+Every source ends in the same form, ``uint8`` images resized to ``image_size``: training images
+served by index (from memory, the memory-mapped data cache, or decoded on demand; see
+:mod:`~.decoded`) and held-out images in memory. Resizing training data is fine; the metrics never
+resize (they compare generated images with held-out images of the same size).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_checkerboard.data.decode import DecodeReport, decode_all, warn_skipped
+from lightning_checkerboard.data.decoded import DecodeOptions, load_decoded
 from lightning_checkerboard.data.digits import load_digit_images
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.folder import folder_images
 from lightning_checkerboard.data.hub import HUB_SHORTHANDS, HubSpec, load_hub_images
-from lightning_checkerboard.data.images import stack_images
 from lightning_checkerboard.data.photos import default_train_samples, ensure_photo_cache, load_photo_cache
+from lightning_checkerboard.data.rows import ImageRows, TensorRows
 
-__all__ = ["DATASET_FORMS", "DatasetSpec", "SourceData", "load_source", "parse_dataset", "seeded_split"]
+__all__ = ["DATASET_FORMS", "DatasetSpec", "DecodeOptions", "SourceData", "load_source", "parse_dataset", "seeded_split"]
 
 #: What ``dataset=`` accepts, as shown in error messages.
 DATASET_FORMS = "photos, digits, " + ", ".join(HUB_SHORTHANDS) + ", hf:<owner/repo>[:split], folder:<path>"
@@ -112,13 +113,13 @@ class SourceData:
     """A loaded dataset: training and held-out images in the dataset's own channel count.
 
     Attributes:
-        train: ``uint8`` ``(N, C, S, S)``.
+        train: ``N`` training images served by index as ``uint8`` ``(B, C, S, S)`` batches.
         heldout: ``uint8`` ``(M, C, S, S)``, disjoint from ``train``.
         heldout_from: how the held-out split was made, for the run record.
         skipped: labels of unreadable images that were skipped.
     """
 
-    train: torch.Tensor
+    train: ImageRows
     heldout: torch.Tensor
     heldout_from: str
     skipped: list[str] = field(default_factory=list)
@@ -166,63 +167,42 @@ def _subset(total: int, count: int | None, split_seed: int, stream: int) -> np.n
     return np.sort(np.random.default_rng([split_seed, stream]).permutation(total)[:count])
 
 
-def _decode_splits(train_items, heldout_items, image_size: int, corrupt: str, name: str) -> tuple:
-    report = DecodeReport()
-    train = decode_all(train_items, image_size, corrupt, name, report)
-    heldout = decode_all(heldout_items, image_size, corrupt, name, report)
-    for split, arrays in (("training", train), ("held-out", heldout)):
-        if not arrays:
-            raise DatasetError(
-                f"Dataset {name!r}: none of the {split} images could be read ({len(report.skipped)} skipped); "
-                "check the files, or use --dataset photos."
-            )
-    warn_skipped(name, report)
-    # One channel count for both splits: colour if any image anywhere is colour.
-    channels = max(a.shape[0] for a in (*train, *heldout))
-    return stack_images(train, channels), stack_images(heldout, channels), report.skipped
-
-
 def load_source(
     spec: DatasetSpec,
     *,
-    image_size: int,
     train_samples: int | None,
     heldout_samples: int,
     seed: int,
     split_seed: int,
-    corrupt: str,
-    cache_dir: Path,
+    options: DecodeOptions,
 ) -> SourceData:
     """Load ``spec`` as :class:`SourceData`, building the ``photos`` cache if it is missing.
 
     Args:
         spec: from :func:`parse_dataset`.
-        image_size: side of the square images.
         train_samples: training size (``photos``: crops to cut, default by size; others: a cap).
         heldout_samples: held-out size.
         seed: seeds the ``photos`` training crops.
         split_seed: seeds the held-out selection.
-        corrupt: ``"skip"`` or ``"error"`` for unreadable images.
-        cache_dir: where ``photos`` caches live.
+        options: image size, ``corrupt`` policy, cache and streaming settings (see :class:`DecodeOptions`).
 
     Raises:
         DatasetError: if the data cannot be found, read or split.
     """
+    image_size = options.image_size
     if spec.kind == "photos":
         count = train_samples or default_train_samples(image_size)
-        path = ensure_photo_cache(cache_dir, image_size, count, heldout_samples, seed, split_seed)
+        path = ensure_photo_cache(options.cache_dir, image_size, count, heldout_samples, seed, split_seed)
         crops = load_photo_cache(path, image_size)
-        return SourceData(crops["train"].images, crops["heldout"].images, "reserved bottom strip of each photo")
+        return SourceData(TensorRows(crops["train"].images), crops["heldout"].images, "reserved bottom strip of each photo")
     if spec.kind == "digits":
         images = load_digit_images(image_size)
         train_idx, held_idx = seeded_split(len(images), heldout_samples, train_samples, split_seed, spec.name)
-        return SourceData(images[train_idx], images[held_idx], "seeded subset")
+        return SourceData(TensorRows(images[train_idx]), images[held_idx], "seeded subset")
     if spec.kind == "folder":
-        items = folder_images(spec.path, spec.name)
-        train_idx, held_idx = seeded_split(len(items), heldout_samples, train_samples, split_seed, spec.name)
-        train, heldout, skipped = _decode_splits(
-            [items[i] for i in train_idx], [items[i] for i in held_idx], image_size, corrupt, spec.name
-        )
+        source = folder_images(spec.path, spec.name)
+        train_idx, held_idx = seeded_split(len(source), heldout_samples, train_samples, split_seed, spec.name)
+        train, heldout, skipped = load_decoded(source, train_idx, source, held_idx, options)
         return SourceData(train, heldout, "seeded subset", skipped)
     train_rows, test_rows = load_hub_images(spec.hub)
     if test_rows is not None:
@@ -232,7 +212,5 @@ def load_source(
     else:
         train_idx, held_idx = seeded_split(len(train_rows), heldout_samples, train_samples, split_seed, spec.name)
         heldout_rows, heldout_from = train_rows, "seeded subset"
-    train, heldout, skipped = _decode_splits(
-        (train_rows[i] for i in train_idx), (heldout_rows[i] for i in held_idx), image_size, corrupt, spec.name
-    )
+    train, heldout, skipped = load_decoded(train_rows, train_idx, heldout_rows, held_idx, options, spec.channels)
     return SourceData(train, heldout, heldout_from, skipped)
