@@ -264,7 +264,8 @@ def test_held_out_photographs_never_reach_training_and_do_not_depend_on_the_seed
         dm.setup()
     first, second = modules
     assert torch.equal(first.heldout_images(), second.heldout_images())
-    assert len(first.heldout_images()) == 6 and len(first._data.train) == 12
+    train = [first.train_dataloader().dataset[i] for i in range(len(first.train_dataloader().dataset))]
+    assert len(first.heldout_images()) == 6 and len(train) == 12
     assert "astronaut, stereo_motorcycle" in first.describe()["heldout_from"]
     # Every served crop is a crop of the right photographs in the cached builds.
     per_photo = len(PHOTO_NAMES)
@@ -272,8 +273,9 @@ def test_held_out_photographs_never_reach_training_and_do_not_depend_on_the_seed
     heldout_build = load_photo_cache(photo_cache_path(cache_dir, 16, per_photo * 3, per_photo, 0, 0), 16)["train"]
     train_names = {tuple(img.flatten().tolist()): name for img, name in zip(train_build.images, train_build.photo)}
     heldout_names = {tuple(img.flatten().tolist()): name for img, name in zip(heldout_build.images, heldout_build.photo)}
-    assert all(train_names[tuple(img.flatten().tolist())] not in held for img in first._data.train)
-    assert all(heldout_names[tuple(img.flatten().tolist())] in held for img in first._data.heldout)
+    heldout = (first.heldout_images() * 255).round().to(torch.uint8)
+    assert all(train_names[tuple(img.flatten().tolist())] not in held for img in train)
+    assert all(heldout_names[tuple(img.flatten().tolist())] in held for img in heldout)
     with pytest.raises(ValueError, match="heldout_photos must be distinct names"):
         HeldoutPhotosDataModule(heldout_photos=("astronaut", "lena"))
     with pytest.raises(ValueError, match="heldout_photos must be distinct names"):

@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from lightning_checkerboard.data.datamodule import ImageDataModule
 from lightning_checkerboard.data.photos import PHOTO_NAMES, default_train_samples, ensure_photo_cache, load_photo_cache
+from lightning_checkerboard.data.rows import TensorRows
 from lightning_checkerboard.data.sources import SourceData
 
 __all__ = ["DEFAULT_HELDOUT_PHOTOS", "HeldoutPhotosDataModule"]
@@ -110,7 +111,7 @@ class HeldoutPhotosDataModule(ImageDataModule):
         keep_heldout = [i for i, name in enumerate(heldout_crops.photo) if name in self.heldout_photos]
         train_count = self.train_samples or default_train_samples(self.image_size)
         self._data = SourceData(
-            train=train_crops.images[keep_train[:train_count]],
+            train=TensorRows(train_crops.images[keep_train[:train_count]]),
             heldout=heldout_crops.images[keep_heldout[: self.heldout_samples]],
             heldout_from=f"photographs never trained on: {', '.join(self.heldout_photos)}",
         )
