@@ -8,30 +8,36 @@ are not user mistakes: they keep their traceback and the run's record says ``fai
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import re
-import secrets
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from lightning_checkerboard._validation import (
+    check_non_negative_int,
+    check_number,
+    check_positive_int,
+    check_unit_interval,
+    describe_int,
+)
 from lightning_checkerboard.loggers import LOGGERS
 from lightning_checkerboard.upsamplers import list_upsamplers
 
+if TYPE_CHECKING:
+    from lightning_checkerboard.training import Recipe, RunConfig
+
 __all__ = [
+    "RUN_FLAG_HELP",
+    "HelpFormatter",
     "UsageError",
-    "add_logging_args",
-    "add_trainer_args",
-    "check_writable_dir",
-    "make_run_dir",
-    "new_run_id",
+    "flag_message",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "recipe_parser",
     "run_cli",
+    "run_recipe",
     "unit_interval",
     "upsampler_help",
 ]
@@ -43,104 +49,209 @@ class UsageError(Exception):
     """A user mistake found before training: printed as one line, exit code 2."""
 
 
-def _number_type(convert: Callable[[str], float], minimum: float, strict: bool, what: str) -> Callable[[str], float]:
-    """An argparse ``type=`` that accepts finite values above ``minimum`` (or at it unless ``strict``)."""
+def _number_type(convert: Callable[[str], Any], check: Callable[[Any, str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse ``type=``: ``convert`` the text, then ``check`` it; the message in the package's vocabulary.
+
+    argparse puts the flag in front: ``argument --batch-size: must be a positive integer; got '0'.``
+    """
 
     def parse(text: str):
         try:
-            value = convert(text)
+            return check(convert(text), "value")
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
-        return value
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}.") from None
 
-    parse.__name__ = what.replace(" ", "_")  # argparse names the type in some messages
+    parse.__name__ = what.replace(" ", "_")
     return parse
 
 
-#: argparse types: an integer >= 1, an integer >= 0, a finite number > 0 (NaN, inf and negatives rejected).
-positive_int = _number_type(int, 1, False, "a positive integer")
-non_negative_int = _number_type(int, 0, False, "a non-negative integer")
-positive_float = _number_type(float, 0.0, True, "a positive finite number")
-non_negative_float = _number_type(float, 0.0, False, "a non-negative finite number")
+def _positive_number(value: float, name: str) -> float:
+    return check_number(value, name, minimum=0.0, strict_minimum=True)
 
 
-def unit_interval(text: str) -> float:
-    """argparse type: a number in [0, 1) (a decay or a rate)."""
-    value = non_negative_float(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
+def _non_negative_number(value: float, name: str) -> float:
+    return check_number(value, name, minimum=0.0)
+
+
+#: argparse types: an integer >= 1, an integer >= 0, a finite number > 0, a finite number >= 0, a number
+#: in [0, 1) (NaN, inf and values out of range rejected).
+positive_int = _number_type(int, check_positive_int, describe_int(1))
+non_negative_int = _number_type(int, check_non_negative_int, describe_int(0))
+positive_float = _number_type(float, _positive_number, "a finite number > 0")
+non_negative_float = _number_type(float, _non_negative_number, "a finite number >= 0")
+unit_interval = _number_type(float, check_unit_interval, "a finite number >= 0 and < 1")
 
 
 def upsampler_help() -> str:
+    """The ``--upsampler`` help: one name or one per stage, and the registered names."""
     return (
         "one registered upsampler for every stage, or a comma-separated list with one per stage; "
         f"registered: {', '.join(list_upsamplers())}"
     )
 
 
-def add_logging_args(parser: argparse.ArgumentParser, default_project: str = "lightning-checkerboard") -> None:
-    group = parser.add_argument_group("logging and output")
-    group.add_argument("--logger", choices=LOGGERS, default="wandb",
-                       help="wandb (online when logged in and reachable, else offline), csv, tensorboard or none")
-    group.add_argument("--wandb-project", default=default_project, help="W&B project (default %(default)s)")
-    group.add_argument("--wandb-entity", default=None, help="W&B entity (team or user); default: yours")
-    group.add_argument("--tags", default="", help="extra comma-separated run tags")
-    group.add_argument("--output-dir", type=Path, default=Path("runs"),
-                       help="where run directories go (default %(default)s)")
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with "(default: …)" after a flag's help, unless the help already says its default or it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == "" or (
+                action.default is argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
-def add_trainer_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hardware (Lightning Trainer)")
-    group.add_argument("--accelerator", default="auto", help="cpu, gpu, mps, auto (default %(default)s)")
-    group.add_argument("--devices", default="auto", help="number of devices, a list, or auto (default %(default)s)")
-    group.add_argument("--num-nodes", type=positive_int, default=1, help="machines for multi-node DDP")
-    group.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, … (default %(default)s)")
-    group.add_argument("--precision", default="32-true", help="32-true, 16-mixed, bf16-mixed … (default %(default)s)")
+#: The help of the flags that every training recipe has; a recipe may give its own wording for any.
+RUN_FLAG_HELP = {
+    "padding": "padding of the resize-convolution upsamplers (default: the layer's own, zeros)",
+    "image_size": "side of the images trained on, in pixels",
+    "dataset": "photos (embedded), digits, cifar10, mnist, fashion_mnist, celeba, hf:<repo>[:split], folder:<path>",
+    "corrupt": "unreadable images in folder:/hub data: skip and count them, or stop with an error",
+    "batch_size": "images per training batch",
+    "max_steps": "training iterations",
+    "seed": "seed of the model and the training noise",
+    "data_seed": "seed of the embedded data's crops and splits",
+    "num_workers": "data-loader worker processes (the data is served from memory: 0 is usually fastest)",
+    "eval_every": "measure artifacts, save samples and a checkpoint every N iterations (0: only at the end)",
+    "eval_samples": "images per measurement",
+    "logger": "wandb (online when logged in and reachable, else offline), csv, tensorboard or none",
+    "wandb_project": "W&B project",
+    "wandb_entity": "W&B entity (team or user; default: yours)",
+    "tags": "extra comma-separated run tags",
+    "output_dir": "where run directories go",
+    "resume": "continue an interrupted run from its checkpoints/last.ckpt, with its recorded settings",
+    "accelerator": "cpu, gpu, mps or auto",
+    "devices": "number of devices, a comma-separated list of device indices, or auto",
+    "num_nodes": "machines for multi-node DDP",
+    "strategy": "auto, ddp, ddp_spawn, …",
+    "precision": "32-true, 16-mixed, bf16-mixed, …",
+}
 
 
-def parse_devices(text: str) -> int | str | list[int]:
-    """``"2"`` → 2, ``"0,1"`` → [0, 1], ``"auto"``/``"-1"`` as Lightning takes them."""
-    if "," in text:
-        return [int(part) for part in text.split(",") if part.strip()]
-    try:
-        return int(text)
-    except ValueError:
-        return text
+def recipe_parser(
+    config_class: type[RunConfig],
+    *,
+    prog: str,
+    description: str,
+    help: Mapping[str, str] | None = None,  # noqa: A002 - the word argparse uses
+    groups: Sequence[str] = (),
+) -> tuple[argparse.ArgumentParser, Callable[..., argparse.Action]]:
+    """A training recipe's parser with a flag for every :class:`RunConfig` field, and the function that adds more.
 
+    Every flag is ``--<key with dashes>`` with ``dest=<key>`` (``key = config_class.key(field)``) and the
+    field's default in ``config_class``, so ``config_class.from_namespace(parser.parse_args())`` is the
+    run's config and ``GANConfig()`` is the run made without flags.
 
-def check_writable_dir(path: Path) -> Path:
-    """Create ``path`` and prove it writable now, not after an hour of training.
+    Args:
+        config_class: the recipe's config class.
+        prog: the program name (``recipes/gan.py``).
+        description: the first line of ``--help``.
+        help: the recipe's wording of shared flags' help, by field name (``image_size``, ``dataset`` …).
+        groups: titles of the recipe's own argument groups, shown between "model" and "training".
 
-    Raises:
-        UsageError: it cannot be created or written.
+    Returns:
+        The parser, and ``add(group, field, help, **kwargs)`` that adds the flag of one of the config
+        class's own fields to the group of that title (``model``, one of ``groups``, ``training``,
+        ``metrics``, ``logging and output``, ``hardware (Lightning Trainer)``); ``kwargs`` go to
+        ``add_argument`` (``type``, ``choices``, ``metavar``).
+
+    Example:
+        >>> from lightning_checkerboard.training import GANConfig
+        >>> parser, add = recipe_parser(GANConfig, prog="gan", description="A GAN.")
+        >>> _ = add("model", "latent_dim", "length of the noise vector", type=positive_int)
+        >>> parser.parse_args(["--latent-dim", "64"]).latent_dim, parser.get_default("latent_dim")
+        (64, 100)
     """
+    # Imported here: the data package loads Lightning, which the other commands of this module do not need.
+    from lightning_checkerboard.data.decode import CORRUPT_POLICIES
+    from lightning_checkerboard.upsamplers.layers import PADDING_MODES
+
+    defaults = config_class()
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    titles = ["model", *groups, "training", "metrics", "logging and output", "hardware (Lightning Trainer)"]
+    made = {title: parser.add_argument_group(title) for title in titles}
+
+    def add(group: str, name: str, help: str, **kwargs: Any) -> argparse.Action:  # noqa: A002
+        key = config_class.key(name)
+        return made[group].add_argument("--" + key.replace("_", "-"), dest=key, default=getattr(defaults, name),
+                                        help=help, **kwargs)
+
+    words = {**RUN_FLAG_HELP, "upsampler": upsampler_help(), **(help or {})}
+    shared: list[tuple[str, str, dict[str, Any]]] = [
+        ("model", "upsampler", {}),
+        ("model", "padding", {"choices": PADDING_MODES}),
+        ("model", "image_size", {"type": positive_int}),
+        ("training", "dataset", {}),
+        ("training", "corrupt", {"choices": CORRUPT_POLICIES}),
+        ("training", "batch_size", {"type": positive_int}),
+        ("training", "max_steps", {"type": positive_int}),
+        ("training", "seed", {"type": non_negative_int}),
+        ("training", "data_seed", {"type": non_negative_int}),
+        ("training", "num_workers", {"type": non_negative_int}),
+        ("metrics", "eval_every", {"type": non_negative_int}),
+        ("metrics", "eval_samples", {"type": positive_int}),
+        ("logging and output", "logger", {"choices": LOGGERS}),
+        ("logging and output", "wandb_project", {}),
+        ("logging and output", "wandb_entity", {}),
+        ("logging and output", "tags", {}),
+        ("logging and output", "output_dir", {"type": Path}),
+        ("logging and output", "resume", {"type": Path, "metavar": "RUN_DIR"}),
+        ("hardware (Lightning Trainer)", "accelerator", {}),
+        ("hardware (Lightning Trainer)", "devices", {}),
+        ("hardware (Lightning Trainer)", "num_nodes", {"type": positive_int}),
+        ("hardware (Lightning Trainer)", "strategy", {}),
+        ("hardware (Lightning Trainer)", "precision", {}),
+    ]
+    for group, name, kwargs in shared:
+        add(group, name, words[name], **kwargs)
+    return parser, add
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each ``dest`` of the parser's flags -> the flag (``max_steps`` -> ``--max-steps``)."""
+    return {action.dest: action.option_strings[-1] for action in parser._actions if action.option_strings}
+
+
+def flag_message(message: str, parser: argparse.ArgumentParser, config_class: type[RunConfig]) -> str:
+    """``message`` with its leading config field named by its flag: ``resume: …`` -> ``--resume: …``.
+
+    Library messages name config fields (``<field> must be …``, ``<field>: …``); a command line's user
+    knows flags.
+    """
+    flags = _flags(parser)
+    for name in sorted(config_class.field_names(), key=len, reverse=True):
+        flag = flags.get(config_class.key(name))
+        if flag and message.startswith((f"{name} must ", f"{name}: ")):
+            return flag + message[len(name):]
+    return message
+
+
+def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """A training recipe's ``main``: parse the flags, make the config, :func:`~lightning_checkerboard.training.train`.
+
+    With ``--resume`` no other flag may be given (the run continues with its recorded settings).
+    Settings that cannot work end as a :class:`UsageError` naming the flag; an interrupted run prints
+    the command that continues it.
+
+    Returns:
+        0 when the run finished, 1 when it stopped otherwise (interrupted, diverged).
+    """
+    from lightning_checkerboard.training import ConfigError, print_rank_zero, train
+
+    args = parser.parse_args(argv)
+    if args.resume is not None:
+        flags = _flags(parser)
+        changed = sorted(flags[k] for k, v in vars(args).items() if k != "resume" and v != parser.get_default(k))
+        if changed:
+            raise UsageError("--resume continues a run with its recorded settings; drop " + ", ".join(changed))
+    config = recipe.config_class.from_namespace(args)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"output directory {str(path)!r} is not writable: {err.strerror or err}") from None
-    return path
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-")[:80] or "run"
-
-
-def new_run_id() -> str:
-    """A random 8-character id, valid as a W&B run id."""
-    return secrets.token_hex(4)
-
-
-def make_run_dir(output_dir: Path, task: str, dataset: str, upsampler: str, seed: int, run_id: str) -> Path:
-    """``<output>/<task>/<dataset>/<upsampler>/seed<seed>-<time>-<id>``, created and checked writable."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = output_dir / task / _slug(dataset) / _slug(upsampler) / f"seed{seed}-{stamp}-{run_id}"
-    return check_writable_dir(path)
+        result = train(recipe, config)
+    except ConfigError as err:
+        raise UsageError(flag_message(str(err), parser, recipe.config_class)) from None
+    if result.record.status == "interrupted":
+        print_rank_zero(f"continue it with: python {parser.prog} --resume {result.run_dir}")
+    return 0 if result.finished else 1
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+from _recipes import load_recipe
 from lightning_checkerboard.records import read_record
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("gan_recipe", ROOT / "recipes" / "gan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gan = _load_recipe()
-
-
+gan = load_recipe("gan")
 
 @pytest.fixture
 def logged(monkeypatch):
@@ -90,7 +77,7 @@ def test_smoke_train_with_wandb_offline_leaves_record_metrics_and_images(tmp_pat
     [
         (["--upsampler", "nearest_cnov"], "Unknown upsampler 'nearest_cnov'. Did you mean 'nearest_conv'?"),
         (["--upsampler", "deconv,deconv"], "names 2 stages but the model has 3"),
-        (["--image-size", "48"], "image_size must be one of 8, 16, 32, 64, 128, 256"),
+        (["--image-size", "48"], "--image-size must be one of 8, 16, 32, 64, 128, 256"),
         (["--upsampler", "deconv", "--padding", "reflect"], "got unknown option(s) padding"),
         (["--dataset", "cifar11"], "cifar11"),
         (["--fid", "required", "--fid-weights", "/no/such/file.pth"], "is not a file"),
@@ -108,10 +95,11 @@ def test_user_mistakes_end_with_one_line_and_exit_code_2(tmp_path, capsys, argv,
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--batch-size", "0"], "expected a positive integer, got 0"),
-        (["--max-steps", "-3"], "expected a positive integer, got -3"),
-        (["--lr-g", "nan"], "expected a positive finite number, got nan"),
-        (["--lr-d", "-0.0001"], "expected a positive finite number, got -0.0001"),
+        (["--batch-size", "0"], "argument --batch-size: must be a positive integer; got '0'."),
+        (["--max-steps", "-3"], "argument --max-steps: must be a positive integer; got '-3'."),
+        (["--lr-g", "nan"], "argument --lr-g: must be a finite number > 0; got 'nan'."),
+        (["--lr-d", "-0.0001"], "argument --lr-d: must be a finite number > 0; got '-0.0001'."),
+        (["--ema-decay", "1"], "argument --ema-decay: must be a finite number >= 0 and < 1; got '1'."),
         (["--fid", "sometimes"], "invalid choice: 'sometimes'"),
     ],
 )
@@ -122,12 +110,14 @@ def test_bad_flag_values_are_argparse_errors(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_unwritable_output_directory_is_caught_before_training(tmp_path, capsys):
+def test_unwritable_output_directory_is_caught_before_anything_is_built_or_probed(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     code = gan.run_cli(gan.main, ["--dataset", "digits", "--output-dir", str(blocker / "runs"), "--logger", "none"])
+    err = capsys.readouterr().err
     assert code == 2
-    assert "is not writable" in capsys.readouterr().err
+    # one line: no FID-weights warning (or anything else) before it
+    assert err.count("\n") == 1 and err.startswith(f"error: --output-dir: '{blocker / 'runs'}' is not writable")
 
 
 def test_help_lists_the_registered_upsamplers(capsys):
@@ -146,7 +136,7 @@ def test_disc_first_kernel_reaches_the_discriminator_and_the_record(tmp_path, ca
     ])
     assert code == 0, capsys.readouterr().err
     (run_dir,) = tmp_path.glob("gan/digits/nearest_conv/seed0-*")
-    weights = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    weights = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     assert weights["discriminator.net.0.weight"].shape[-2:] == (3, 3)
     assert read_record(run_dir).config["disc_first_kernel"] == 3
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 from pathlib import Path
@@ -10,13 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from _recipes import load_recipe
 from lightning_checkerboard.callbacks import RunCheckpoint
-from lightning_checkerboard.records import read_record
+from lightning_checkerboard.records import read_record, write_record
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("gan_recipe_resume", ROOT / "recipes" / "gan.py")
-gan = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gan)
+gan = load_recipe("gan")
 
 FLAGS = ["--dataset", "digits", "--image-size", "16", "--batch-size", "8", "--max-steps", "6",
          "--eval-every", "2", "--eval-samples", "16", "--fid", "off", "--logger", "none",
@@ -28,7 +25,7 @@ def _run(argv: list[str]) -> int:
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
 def _interrupt_at(monkeypatch, iteration: int, sig: int) -> None:
@@ -52,7 +49,7 @@ def straight(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, straight, sig):
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys, straight, sig):
 
     with monkeypatch.context() as patch:
         _interrupt_at(patch, 3, sig)
@@ -61,6 +58,9 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monke
     record = read_record(broken)
     assert record.status == "interrupted" and record.steps == 3
     assert signal.Signals(sig).name in record.message
+    out = capsys.readouterr().out
+    assert "stopped after 3 of 6 iterations" in out
+    assert f"continue it with: python recipes/gan.py --resume {broken}" in out
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
     assert _run(["--resume", str(broken)]) == 0
@@ -87,17 +87,62 @@ def test_resume_rejects_other_flags_and_finished_runs(tmp_path, capsys, straight
 
 
 def test_a_run_recorded_before_a_setting_existed_resumes_with_the_behaviour_it_started_with(tmp_path):
-    from lightning_checkerboard import runs
-    from lightning_checkerboard.records import ResultRecord, write_record
+    from lightning_checkerboard.training import GANConfig
 
-    run_dir = tmp_path / "old-run"
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
-    write_record(ResultRecord(run_id="old", task="gan", status="interrupted", dataset="digits", image_size=16,
-                              upsampler="nearest_conv", upsampler_stages=["nearest_conv"] * 2, seed=3, max_steps=6,
-                              config={"seed": 3, "max_steps": 6}), run_dir)  # no ema_decay, no disc_norm
-    parser = gan.build_parser()
-    args, _, _ = runs.resume_settings(parser, parser.parse_args(["--resume", str(run_dir)]),
-                                      legacy_defaults={"ema_decay": 0.0, "disc_norm": "batch"})
-    assert (args.ema_decay, args.disc_norm, args.seed) == (0.0, "batch", 3)
-    assert parser.get_default("ema_decay") == 0.999  # today's runs average weights
+    recorded = {"seed": 3, "max_steps": 6, "stages": ["nearest_conv"] * 2}  # no ema_decay, no disc_norm
+    config = GANConfig.from_record(recorded, resume=tmp_path)
+    assert (config.ema_decay, config.disc_norm, config.seed, config.resume) == (0.0, "batch", 3, tmp_path)
+    assert GANConfig().ema_decay == 0.999  # today's runs average weights
+
+
+class _WritesAFile:
+    """Pickled, it names ``Path.write_text``: unpickling it with plain pickle writes ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.write_text, (self.marker, "code ran")
+
+
+def _interrupted_copy(tmp_path: Path, straight: Path) -> Path:
+    """A run directory whose record says ``interrupted``: what someone might send to be resumed."""
+    import shutil
+
+    run_dir = tmp_path / "received"
+    shutil.copytree(straight, run_dir)
+    record = read_record(run_dir)
+    record.status = "interrupted"
+    write_record(record, run_dir)
+    return run_dir
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code_and_runs_none_of_it(tmp_path, capsys, straight):
+    run_dir = _interrupted_copy(tmp_path, straight)
+    marker = tmp_path / "marker"
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["callbacks"]["payload"] = _WritesAFile(marker)
+    torch.save(checkpoint, run_dir / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+
+    assert _run(["--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --resume: ") and "was not loaded" in err
+    assert "Unsupported global" in err
+    assert not marker.exists()
+    assert read_record(run_dir).status == "interrupted"  # nothing trained, nothing rewritten
+    torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)  # the payload is live: a plain load runs it
+    assert marker.read_text() == "code ran"
+
+
+def test_lightning_reads_checkpoints_through_the_weights_only_loader(tmp_path):
+    from lightning_checkerboard.callbacks.checkpoint import CheckpointError, WeightsOnlyCheckpointIO
+
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": {}, "payload": _WritesAFile(marker)}, tmp_path / "last.ckpt")
+    with pytest.raises(CheckpointError, match=r"last.ckpt holds more than training state \(Unsupported global"):
+        WeightsOnlyCheckpointIO().load_checkpoint(tmp_path / "last.ckpt", weights_only=False)
+    assert not marker.exists()
+    (tmp_path / "broken.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"broken.ckpt is not a readable checkpoint"):
+        WeightsOnlyCheckpointIO().load_checkpoint(tmp_path / "broken.ckpt")

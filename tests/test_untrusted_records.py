@@ -27,11 +27,10 @@ from _hostile import (
     write_hostile_records,
 )
 from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
-from lightning_checkerboard.cli import UsageError
 from lightning_checkerboard.leaderboard import build, collect_local, record_from_wandb_run
 from lightning_checkerboard.leaderboard.collect import _from_wandb_runs
 from lightning_checkerboard.records import RecordError
-from lightning_checkerboard.runs import RUN_DIR_ENV, run_directory
+from lightning_checkerboard.training import RUN_DIR_ENV, ConfigError, make_run_directory
 
 
 def _files(root: Path) -> set[str]:
@@ -127,20 +126,20 @@ def test_leaderboard_page_names_keep_their_rule_dots_kept_plus_replaced_never_cu
 def test_run_directories_stay_inside_the_output_folder(tmp_path, monkeypatch, dataset, upsampler):
     monkeypatch.delenv(RUN_DIR_ENV, raising=False)
     runs = tmp_path / "runs"
-    run_dir = run_directory(runs, "gan", dataset, upsampler, 0)
+    run_dir = make_run_directory(runs, "gan", dataset, upsampler, 0)
     monkeypatch.delenv(RUN_DIR_ENV)
     assert run_dir.is_dir() and run_dir.resolve().is_relative_to(runs.resolve())
     assert run_dir.relative_to(runs).parts[0] == "gan" and len(run_dir.relative_to(runs).parts) == 4
     assert all(p == "runs" or p.startswith("runs/") for p in _files(tmp_path))
 
 
-def test_a_run_directory_that_a_link_would_send_elsewhere_is_a_usage_error(tmp_path, monkeypatch):
+def test_a_run_directory_that_a_link_would_send_elsewhere_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.delenv(RUN_DIR_ENV, raising=False)
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "gan").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    with pytest.raises(UsageError, match=r"--output-dir: the run directory .*gan/photos/deconv lies outside"):
-        run_directory(tmp_path / "runs", "gan", "photos", "deconv", 0)
+    with pytest.raises(ConfigError, match=r"^output_dir: the run directory .*gan/photos/deconv lies outside"):
+        make_run_directory(tmp_path / "runs", "gan", "photos", "deconv", 0)
     assert _files(tmp_path / "elsewhere") == set()
 
 

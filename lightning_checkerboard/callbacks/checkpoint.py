@@ -1,22 +1,86 @@
-"""A resumable ``last.ckpt``: saved atomically every N iterations, at the end, and on SIGINT/SIGTERM."""
+"""A resumable ``last.ckpt``: saved atomically every N iterations, at the end, and on SIGINT/SIGTERM.
+
+A checkpoint is read back as data only: :func:`load_checkpoint` and :class:`WeightsOnlyCheckpointIO`
+(the ``Trainer`` plugin that resuming goes through) unpickle tensors, containers, numbers and text,
+and refuse anything else. A run directory received from someone else then cannot run code when it
+is resumed: a pickled object whose reduction calls a function is an error, and the function is never
+called.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info
 from typing_extensions import override
 
 from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard._validation import check_non_negative_int
 
-__all__ = ["RunCheckpoint"]
+__all__ = ["CheckpointError", "RunCheckpoint", "WeightsOnlyCheckpointIO", "load_checkpoint"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read as plain training state (one line, naming the file)."""
+
+
+def _first_reason(err: BaseException) -> str:
+    """The informative line of a ``torch.load`` error (torch's weights-only message spans paragraphs)."""
+    text = str(err)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global| Please|\n|$)", text)
+    if found:
+        return found.group(1).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a Lightning checkpoint as data only (``torch.load(..., weights_only=True)``).
+
+    Everything :class:`RunCheckpoint` saves (weights, optimiser and loop state, callback state and
+    hyperparameters of numbers and text) loads; nothing beyond torch's own weights-only types is
+    allowed, so no function named in the file is ever called.
+
+    Raises:
+        CheckpointError: the file holds other objects (named in the message), or is not a checkpoint.
+    """
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = _first_reason(err)
+        if "global" not in reason.lower():  # a damaged or foreign file, not a forbidden object
+            raise CheckpointError(f"{path} is not a readable checkpoint ({reason})") from None
+        raise CheckpointError(f"{path} holds more than training state ({reason}); it was not loaded, since "
+                              "loading it could run code") from None
+    except (OSError, EOFError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_first_reason(err)})") from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (it holds a {type(checkpoint).__name__})")
+    return checkpoint
+
+
+class WeightsOnlyCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, with every load done by :func:`load_checkpoint` (data only).
+
+    Give it to the ``Trainer`` (``plugins=[WeightsOnlyCheckpointIO()]``) and ``trainer.fit(ckpt_path=…)``
+    reads the checkpoint weights-only whatever Lightning's or torch's default.
+    """
+
+    @override
+    def load_checkpoint(self, path: Any, map_location: Any = None, **kwargs: Any) -> dict[str, Any]:
+        # kwargs: Lightning versions that pass weights_only get it ignored: the load is always data only.
+        return load_checkpoint(path, map_location=map_location if map_location is not None else "cpu")
 
 
 class RunCheckpoint(Callback):
@@ -37,10 +101,8 @@ class RunCheckpoint(Callback):
     """
 
     def __init__(self, dirpath: str | os.PathLike, every_n_steps: int = 0) -> None:
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 0:
-            raise ValueError(f"every_n_steps must be a non-negative integer; got {every_n_steps!r}.")
+        self.every_n_steps = check_non_negative_int(every_n_steps, "every_n_steps")
         self.dirpath = Path(dirpath)
-        self.every_n_steps = every_n_steps
         self.requested: str | None = None
         self._previous: dict[int, Any] = {}
 
@@ -88,7 +150,8 @@ class RunCheckpoint(Callback):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             self.save(trainer)
-            pl_module.interrupted = f"{self.requested or 'signal'} at iteration {step}; resume with --resume"
+            pl_module.interrupted = (f"{self.requested or 'signal'} at iteration {step}; "
+                                     f"{self.last_path.name} saved, the run can be resumed")
             trainer.should_stop = True
         elif self.every_n_steps and step % self.every_n_steps == 0 and not getattr(pl_module, "diverged", None):
             self.save(trainer)

@@ -1,0 +1,31 @@
+"""Training runs for every task: typed settings and one skeleton around ``trainer.fit``.
+
+- :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings),
+  :class:`GANConfig`, :class:`StyleTransferConfig`, and :class:`ConfigError`.
+- :mod:`~lightning_checkerboard.training.skeleton`: :class:`Recipe` (what a task builds and reports),
+  :class:`RunParts`, :func:`train` (run directory, resume, record, logger, trainer, fit, report) and
+  :class:`RunResult`.
+- :mod:`~lightning_checkerboard.training.run_dir`: :func:`make_run_directory`,
+  :func:`open_resumed_run` and :class:`ResumedRun`.
+"""
+
+from lightning_checkerboard.training._quiet import print_rank_zero
+from lightning_checkerboard.training.config import ConfigError, GANConfig, RunConfig, StyleTransferConfig
+from lightning_checkerboard.training.run_dir import RUN_DIR_ENV, ResumedRun, make_run_directory, open_resumed_run
+from lightning_checkerboard.training.skeleton import Recipe, RunParts, RunResult, train
+
+__all__ = [
+    "RUN_DIR_ENV",
+    "ConfigError",
+    "GANConfig",
+    "Recipe",
+    "ResumedRun",
+    "RunConfig",
+    "RunParts",
+    "RunResult",
+    "StyleTransferConfig",
+    "make_run_directory",
+    "open_resumed_run",
+    "print_rank_zero",
+    "train",
+]

@@ -1,0 +1,343 @@
+"""Typed settings of a training run: the fields every task shares (:class:`RunConfig`) and each task's own.
+
+A config is a plain dataclass, checked when it is made: a wrong value raises ``ValueError`` naming the
+field (``batch_size must be a positive integer; got 0.``). The recipes build one from their parsed
+flags in one call (:meth:`RunConfig.from_namespace`: a flag's ``dest`` is the field's name), the run's
+record keeps it (:meth:`RunConfig.record_config`) and a resumed run gets it back from there
+(:meth:`RunConfig.from_record`). The defaults are the recipes' defaults, so ``GANConfig()`` is the
+run that ``python recipes/gan.py`` makes.
+
+Example:
+    >>> config = GANConfig(upsampler="deconv_k3", max_steps=400)
+    >>> config.record_config()["max_steps"], config.output_dir.as_posix()
+    (400, 'runs')
+    >>> StyleTransferConfig().record_config()["content_dataset"]
+    'photos'
+    >>> GANConfig(batch_size=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: batch_size must be a positive integer; got 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from lightning_checkerboard._validation import (
+    check_choice,
+    check_non_negative_int,
+    check_number,
+    check_positive_int,
+    check_unit_interval,
+)
+from lightning_checkerboard.data.decode import CORRUPT_POLICIES
+from lightning_checkerboard.loggers import LOGGERS
+from lightning_checkerboard.metrics.fid import FID_POLICIES
+from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
+from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
+from lightning_checkerboard.tasks.gan import LOSSES
+from lightning_checkerboard.upsamplers.layers import PADDING_MODES
+
+__all__ = ["DISC_FIRST_KERNELS", "DISC_FIRST_STRIDES", "ConfigError", "GANConfig", "RunConfig", "StyleTransferConfig"]
+
+#: Strides and kernels the DCGAN discriminator's first layer takes.
+DISC_FIRST_STRIDES = (1, 2)
+DISC_FIRST_KERNELS = (3, 4)
+
+C = TypeVar("C", bound="RunConfig")
+
+
+class ConfigError(ValueError):
+    """Settings that cannot make a run, found before any training.
+
+    The message is one line and starts with the field it is about (``resume: …``,
+    ``eval_samples must be …``), so a command line can put the flag's name in its place.
+    """
+
+
+def _check_text(value: object, name: str, *, optional: bool = False) -> Any:
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise ValueError(f"{name} must be {'text or None' if optional else 'text'}; got {value!r}.")
+
+
+def _check_positive_float(value: object, name: str) -> float:
+    return check_number(value, name, minimum=0.0, strict_minimum=True)
+
+
+@dataclass
+class RunConfig:
+    """The settings every training recipe shares.
+
+    Attributes:
+        upsampler: one registered upsampler for every stage, or a comma-separated list, one per stage.
+        padding: padding of the resize-convolution upsamplers (``None``: the layer's own).
+        image_size: side of the images trained on, in pixels.
+        dataset: the training data (``photos``, ``digits``, ``hf:<repo>[:split]``, ``folder:<path>`` …).
+        corrupt: unreadable images in folder or hub data: ``"skip"`` (counted) or ``"error"``.
+        batch_size: images per training batch.
+        max_steps: training iterations.
+        seed: seed of the model and of the training noise and batch order.
+        data_seed: seed of the embedded data's crops and splits.
+        num_workers: data-loader worker processes.
+        eval_every: measure artifacts, save samples and a checkpoint every N iterations (0: only at the end).
+        eval_samples: images per measurement.
+        logger: ``"wandb"``, ``"csv"``, ``"tensorboard"`` or ``"none"``.
+        wandb_project: the W&B project.
+        wandb_entity: the W&B team or user (``None``: yours).
+        tags: extra comma-separated logger tags.
+        output_dir: where run directories are made.
+        accelerator: Lightning's ``accelerator`` (``"cpu"``, ``"gpu"``, ``"auto"`` …).
+        devices: Lightning's ``devices``: a count, a comma-separated list, or ``"auto"``.
+        num_nodes: machines of a multi-node run.
+        strategy: Lightning's ``strategy`` (``"auto"``, ``"ddp"`` …).
+        precision: Lightning's ``precision`` (``"32-true"``, ``"bf16-mixed"`` …).
+        resume: the run directory of an interrupted run to continue; every other field then comes from
+            its record.
+    """
+
+    upsampler: str = "nearest_conv"
+    padding: str | None = None
+    image_size: int = 32
+    dataset: str = "photos"
+    corrupt: str = "skip"
+    batch_size: int = 64
+    max_steps: int = 1000
+    seed: int = 0
+    data_seed: int = 0
+    num_workers: int = 0
+    eval_every: int = 250
+    eval_samples: int = 256
+    logger: str = "wandb"
+    wandb_project: str = "lightning-checkerboard"
+    wandb_entity: str | None = None
+    tags: str = ""
+    output_dir: Path = Path("runs")
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    resume: Path | None = None
+
+    #: Fields whose flag (``dest``) and record key differ from the field's name: field -> key.
+    KEYS: ClassVar[Mapping[str, str]] = {}
+    #: Values for settings that a record made before they existed lacks, where today's default would
+    #: change how such a run continues: field -> the value that reproduces the behaviour of then.
+    LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        for name in self._path_fields():
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, Path(value))
+            elif value is not None and not isinstance(value, Path):
+                raise ValueError(f"{name} must be a path; got {value!r}.")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field (a subclass adds its own after ``super().validate()``).
+
+        Raises:
+            ValueError: a field's value, naming the field.
+        """
+        for name in ("upsampler", "dataset", "wandb_project", "tags", "accelerator", "devices", "strategy",
+                     "precision"):
+            _check_text(getattr(self, name), name)
+        _check_text(self.wandb_entity, "wandb_entity", optional=True)
+        if self.padding is not None:
+            check_choice(self.padding, "padding", PADDING_MODES)
+        check_choice(self.corrupt, "corrupt", CORRUPT_POLICIES)
+        check_choice(self.logger, "logger", LOGGERS)
+        for name in ("image_size", "batch_size", "max_steps", "eval_samples", "num_nodes"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("seed", "data_seed", "num_workers", "eval_every"):
+            check_non_negative_int(getattr(self, name), name)
+
+    # ---- names
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The flag ``dest`` and record key of field ``name`` (usually ``name`` itself)."""
+        return cls.KEYS.get(name, name)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The fields, in order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def _path_fields(cls) -> list[str]:
+        hints = typing.get_type_hints(cls)
+        return [name for name in cls.field_names()
+                if hints[name] is Path or Path in typing.get_args(hints[name])]
+
+    # ---- making and keeping configs
+
+    @classmethod
+    def from_namespace(cls: type[C], values: argparse.Namespace | Mapping[str, Any]) -> C:
+        """The config of parsed flags (or any mapping keyed like them); absent fields keep their defaults.
+
+        Raises:
+            TypeError: ``values`` holds a key that is no field's (a flag without a field).
+            ValueError: a value a field does not accept.
+        """
+        values = dict(vars(values) if isinstance(values, argparse.Namespace) else values)
+        keys = {cls.key(name): name for name in cls.field_names()}
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field for {', '.join(unknown)}.")
+        return cls(**{keys[key]: value for key, value in values.items()})
+
+    def record_config(self) -> dict[str, Any]:
+        """Every field but ``resume``, paths as text, keyed as the flags are: what a record keeps."""
+        config = {}
+        for name in self.field_names():
+            if name != "resume":
+                value = getattr(self, name)
+                config[self.key(name)] = str(value) if isinstance(value, Path) else value
+        return config
+
+    @classmethod
+    def from_record(cls: type[C], config: Mapping[str, Any], *, resume: Path) -> C:
+        """The config a recorded run ran with, set to resume it from ``resume``.
+
+        Keys that are no field's are ignored (a record also keeps ``stages`` and the package version);
+        a field the record lacks takes its :attr:`LEGACY_DEFAULTS` value, else today's default.
+
+        Raises:
+            ValueError: a recorded value a field does not accept.
+        """
+        values = {name: config[cls.key(name)] for name in cls.field_names() if cls.key(name) in config}
+        for name, value in cls.LEGACY_DEFAULTS.items():
+            values.setdefault(name, value)
+        values["resume"] = Path(resume)
+        return cls(**values)
+
+    # ---- derived settings
+
+    def upsampler_options(self) -> dict[str, Any]:
+        """Keyword options for every upsampling stage (``{"padding": …}`` when set)."""
+        return {"padding": self.padding} if self.padding else {}
+
+    def sample_counts(self) -> dict[str, int]:
+        """Image counts that every process measures a share of: each must be at least the number of processes."""
+        return {"eval_samples": self.eval_samples}
+
+
+@dataclass
+class GANConfig(RunConfig):
+    """A DCGAN run (``recipes/gan.py``): the shared fields plus the networks, losses and FID.
+
+    Attributes:
+        gen_channels: generator width (DCGAN's ngf).
+        disc_channels: discriminator width (DCGAN's ndf).
+        disc_first_stride: stride of the discriminator's first layer, 1 or 2.
+        disc_first_kernel: kernel of that layer, 3 or 4 (``None``: 4 with stride 2, 3 with stride 1).
+        disc_norm: the discriminator's normalisation (``"batch"``, ``"spectral"``, ``"none"``).
+        latent_dim: length of the generator's noise vector.
+        loss: ``"nonsaturating"`` or ``"hinge"``.
+        lr_g: generator learning rate.
+        lr_d: discriminator learning rate.
+        ema_decay: decay of the generator's weight average that samples and metrics use (0: the live one).
+        fid: ``"auto"``, ``"required"`` or ``"off"``.
+        fid_samples: generated images per FID.
+        fid_weights: an Inception-v3 weights file (``None``: found or downloaded).
+    """
+
+    gen_channels: int = 64
+    disc_channels: int = 64
+    disc_first_stride: int = 2
+    disc_first_kernel: int | None = None
+    disc_norm: str = "batch"
+    latent_dim: int = 100
+    loss: str = "nonsaturating"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    ema_decay: float = 0.999
+    fid: str = "auto"
+    fid_samples: int = 256
+    fid_weights: Path | None = None
+
+    # Runs recorded before the weight average and the discriminator choice existed continue as they began.
+    LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {"ema_decay": 0.0, "disc_norm": "batch"}
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("gen_channels", "disc_channels", "latent_dim", "fid_samples"):
+            check_positive_int(getattr(self, name), name)
+        check_choice(self.disc_first_stride, "disc_first_stride", DISC_FIRST_STRIDES)
+        if self.disc_first_kernel is not None:
+            check_choice(self.disc_first_kernel, "disc_first_kernel", DISC_FIRST_KERNELS)
+        check_choice(self.disc_norm, "disc_norm", DISCRIMINATOR_NORMS)
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.fid, "fid", FID_POLICIES)
+        self.lr_g = _check_positive_float(self.lr_g, "lr_g")
+        self.lr_d = _check_positive_float(self.lr_d, "lr_d")
+        self.ema_decay = check_unit_interval(self.ema_decay, "ema_decay")
+
+    def sample_counts(self) -> dict[str, int]:
+        counts = super().sample_counts()
+        if self.fid != "off":
+            counts["fid_samples"] = self.fid_samples
+        return counts
+
+
+@dataclass
+class StyleTransferConfig(RunConfig):
+    """A fast style-transfer run (``recipes/style_transfer.py``): the shared fields plus style and loss.
+
+    ``dataset`` holds the content images; its flag and record key are ``content_dataset``.
+
+    Attributes:
+        base_channels: transformer width (Johnson et al.: 32).
+        style: an image file, or the name of a bundled style image.
+        style_size: side of the style image (``None``: ``image_size``).
+        content_weight: weight of the content loss.
+        style_weight: weight of the style loss.
+        tv_weight: weight of the total-variation loss (0: off).
+        content_layer: the VGG-16 layer of the content loss.
+        loss_network: ``"auto"``, ``"vgg16"`` or ``"random"``.
+        loss_network_weights: a VGG-16 state-dict file (``None``: torchvision's).
+        loss_network_seed: seed of a random-weight VGG-16.
+        lr: learning rate.
+    """
+
+    image_size: int = 128
+    batch_size: int = 4
+    max_steps: int = 200
+    eval_every: int = 100
+    eval_samples: int = 64
+    base_channels: int = 32
+    style: str = "immunohistochemistry"
+    style_size: int | None = None
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 0.0
+    content_layer: str = "relu2_2"
+    loss_network: str = "auto"
+    loss_network_weights: Path | None = None
+    loss_network_seed: int = 0
+    lr: float = 1e-3
+
+    KEYS: ClassVar[Mapping[str, str]] = {"dataset": "content_dataset"}
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive_int(self.base_channels, "base_channels")
+        _check_text(self.style, "style")
+        if self.style_size is not None:
+            check_positive_int(self.style_size, "style_size")
+        check_non_negative_int(self.loss_network_seed, "loss_network_seed")
+        check_choice(self.content_layer, "content_layer", tuple(VGG_LAYERS))
+        check_choice(self.loss_network, "loss_network", LOSS_NETWORKS)
+        self.content_weight = _check_positive_float(self.content_weight, "content_weight")
+        self.style_weight = _check_positive_float(self.style_weight, "style_weight")
+        self.lr = _check_positive_float(self.lr, "lr")
+        self.tv_weight = check_number(self.tv_weight, "tv_weight", minimum=0.0)

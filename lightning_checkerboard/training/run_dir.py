@@ -1,0 +1,113 @@
+"""Run directories: making a new one for a run, and opening an interrupted one to resume it.
+
+A run lives in ``<output_dir>/<task>/<dataset>/<upsampler>/seed<seed>-<time>-<id>/``: its record
+(``result.json``), ``checkpoints/last.ckpt``, samples and the logger's files.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.utilities import rank_zero_only
+
+from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
+from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_checkpoint
+from lightning_checkerboard.records import RecordError, ResultRecord, read_record
+from lightning_checkerboard.training.config import ConfigError
+
+__all__ = ["RUN_DIR_ENV", "ResumedRun", "check_writable_dir", "make_run_directory", "new_run_id", "open_resumed_run"]
+
+# Lightning's DDP launcher starts the other ranks by running the script again; they find the run
+# directory chosen by rank zero here instead of making their own.
+RUN_DIR_ENV = "LIGHTNING_CHECKERBOARD_RUN_DIR"
+CHECKPOINT = Path("checkpoints", "last.ckpt")
+
+
+def new_run_id() -> str:
+    """A random 8-character id, valid as a W&B run id."""
+    return secrets.token_hex(4)
+
+
+def check_writable_dir(path: Path, field: str = "output_dir") -> Path:
+    """Create ``path`` and prove it writable now, not after an hour of training.
+
+    Raises:
+        ConfigError: it cannot be created or written (the message starts with ``field``).
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"{field}: {str(path)!r} is not writable: {err.strerror or err}") from None
+    return path
+
+
+def make_run_directory(output_dir: Path, task: str, dataset: str, upsampler: str, seed: int) -> Path:
+    """A new run directory below ``output_dir``, or on DDP's other ranks the one rank zero made.
+
+    The task, dataset and upsampler become safe path components (``folder:/data/../cats`` →
+    ``folder-data-..-cats``, ``..`` → ``x``), and the directory is checked to lie inside ``output_dir``
+    before it is created. Its name ends with the run id (``run_dir.name.rsplit("-", 1)[-1]``).
+
+    Raises:
+        ConfigError: the directory would lie outside ``output_dir`` (a symbolic link inside it points
+            elsewhere), or it cannot be created or written.
+    """
+    if rank_zero_only.rank != 0 and os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    parts = [slug(name) for name in (task, dataset, upsampler)]
+    try:
+        path_inside(output_dir, *parts)
+    except OutsideFolderError as err:
+        raise ConfigError(f"output_dir: the run directory {err}") from None
+    name = f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}-{new_run_id()}"
+    run_dir = check_writable_dir(Path(output_dir, *parts, name))
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
+@dataclass
+class ResumedRun:
+    """An interrupted run about to continue: its directory, its record and its checkpoint (read as data only)."""
+
+    run_dir: Path
+    record: ResultRecord
+    checkpoint: dict[str, Any]
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+
+def open_resumed_run(run_dir: Path) -> ResumedRun:
+    """Read the record and ``checkpoints/last.ckpt`` of the run in ``run_dir``, to continue it.
+
+    The checkpoint is read by :func:`~lightning_checkerboard.callbacks.checkpoint.load_checkpoint`:
+    a file that holds more than training state is refused before anything of it runs.
+
+    Raises:
+        ConfigError: no readable record, no checkpoint, a finished run, or a checkpoint that is not
+            plain training state (every message starts with ``resume:``).
+    """
+    run_dir = Path(run_dir)
+    try:
+        record = read_record(run_dir)
+    except RecordError as err:
+        raise ConfigError(f"resume: {err}") from None
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"resume: {run_dir} has no {CHECKPOINT.as_posix()} to continue from")
+    if record.status == "finished":
+        raise ConfigError(f"resume: the run in {run_dir} already finished")
+    try:
+        checkpoint = load_checkpoint(path)
+    except CheckpointError as err:
+        raise ConfigError(f"resume: {err}") from None
+    return ResumedRun(run_dir, record, checkpoint)

@@ -1,0 +1,324 @@
+"""One training skeleton for every recipe: what happens around the model, the same for every task.
+
+A recipe says what to train — a :class:`Recipe` subclass with :meth:`Recipe.build` (data, model,
+measurement callbacks) and :meth:`Recipe.scores_line` — and :func:`train` does the rest, in this
+order:
+
+1. resume: with ``config.resume`` set, read that run's record and checkpoint (data only) and take
+   every setting from the record; else check that ``config.output_dir`` can be written;
+2. ``recipe.build(config, resumed)``: every setting checked, nothing trained yet; its ``ValueError``
+   or ``TypeError`` becomes a :class:`~lightning_checkerboard.training.config.ConfigError`;
+3. each image count of :meth:`~lightning_checkerboard.training.config.RunConfig.sample_counts` is
+   checked against the number of processes the hardware settings start;
+4. the run directory (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`), the
+   data (``prepare_data``, ``setup("fit")``), the seed, then the model (``parts.make_task()``);
+5. the result record, the logger (hyperparameters logged, W&B noted in the record);
+6. the ``Trainer``: the recipe's callbacks, then ``RunCheckpoint`` (``checkpoints/last.ckpt`` every
+   ``eval_every`` iterations) and ``ResultRecorder`` (``result.json``), checkpoints read weights-only;
+7. a headline, ``trainer.fit`` (from the checkpoint when resuming), then the report: iterations,
+   status, the recipe's scores line, where the record and samples are.
+
+Example (a recipe in full; ``recipes/gan.py`` and ``recipes/style_transfer.py`` are two more)::
+
+    class Denoise(Recipe):
+        task = "denoise"
+        config_class = RunConfig
+
+        def build(self, config, resumed):
+            stages = parse_upsampler_spec(config.upsampler, 2)
+            datamodule = ImageDataModule(config.dataset, image_size=config.image_size,
+                                         batch_size=config.batch_size, heldout_samples=config.eval_samples)
+            return RunParts(
+                datamodule=datamodule,
+                make_task=lambda: DenoiseTask(stages, **config.upsampler_options()),
+                stages=stages,
+                callbacks=[SampleGrid(config.eval_every), ArtifactMetrics(config.eval_every, config.eval_samples)],
+                headline=f"denoising with {config.upsampler} on {datamodule.name}",
+            )
+
+        def scores_line(self, record):
+            return f"checkerboard score: {record.metrics.get('checkerboard')}"
+
+    result = train(Denoise(), RunConfig(dataset="digits", max_steps=100, logger="csv"))
+    result.record.status, result.run_dir
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.utilities import rank_zero_only
+
+from lightning_checkerboard import __version__
+from lightning_checkerboard.callbacks import ResultRecorder, RunCheckpoint
+from lightning_checkerboard.callbacks.checkpoint import WeightsOnlyCheckpointIO
+from lightning_checkerboard.data import DatasetError
+from lightning_checkerboard.loggers import LoggerChoice, build_logger
+from lightning_checkerboard.records import ResultRecord, git_revision
+from lightning_checkerboard.training._quiet import print_rank_zero, quiet_lightning, silent_lightning, warnings_as_lines
+from lightning_checkerboard.training.config import ConfigError, RunConfig
+from lightning_checkerboard.training.run_dir import (
+    ResumedRun,
+    check_writable_dir,
+    make_run_directory,
+    open_resumed_run,
+)
+
+__all__ = ["Recipe", "RunParts", "RunResult", "train"]
+
+C = TypeVar("C", bound=RunConfig)
+
+
+@dataclass
+class RunParts:
+    """What a recipe builds for one run; :func:`train` adds the run directory, checkpoint, record and logger.
+
+    Attributes:
+        datamodule: the training data: a ``LightningDataModule`` with ``name`` and ``fingerprint``
+            (an :class:`~lightning_checkerboard.data.ImageDataModule`); :func:`train` calls its
+            ``prepare_data`` and ``setup("fit")``.
+        make_task: makes the ``LightningModule``; called after the data is set up and the seed is set,
+            so the model's initial weights follow ``config.seed``.
+        stages: the upsampler of each upsampling stage (recorded and tagged).
+        callbacks: the measurement callbacks, in the order they run (samples, metrics …).
+        headline: what trains, for the first line printed: ``run <id>: <headline>``.
+        tags: logger tags beyond ``task:``, ``dataset:``, ``upsampler:`` and ``stage:`` ones.
+        protocol: how the run measures, known before training (the record's ``protocol``).
+        recorded: settings to record next to the config's fields, or resolved values that replace
+            them (the style size a run used when the config left it to the image size).
+        strategy: Lightning strategy instead of ``config.strategy`` (``None``: the config's).
+
+    A task that makes several optimizer steps per training iteration (a GAN's discriminator and
+    generator updates) says so in its ``optimizer_steps_per_iteration`` attribute; ``config.max_steps``
+    counts iterations.
+    """
+
+    datamodule: Any
+    make_task: Callable[[], pl.LightningModule]
+    stages: list[str]
+    callbacks: list[Callback]
+    headline: str
+    tags: list[str] = field(default_factory=list)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)
+    strategy: str | None = None
+
+
+@dataclass
+class RunResult:
+    """How a run ended: its record (``record.status``: ``finished``, ``interrupted``, ``diverged`` …) and directory."""
+
+    record: ResultRecord
+    run_dir: Path
+
+    @property
+    def finished(self) -> bool:
+        return self.record.status == "finished"
+
+
+class Recipe(ABC, Generic[C]):
+    """A training task for :func:`train`: its name, its config class, what it builds, how it reports.
+
+    Attributes:
+        task: the task's name: the record's ``task``, the first folder below ``output_dir``, the
+            ``task:`` tag.
+        run_name: the start of the logger's run name ``<run_name>-<upsampler>-s<seed>`` (default: ``task``).
+        config_class: the config this recipe takes (a :class:`RunConfig` subclass).
+    """
+
+    task: ClassVar[str]
+    run_name: ClassVar[str | None] = None
+    config_class: ClassVar[type[RunConfig]] = RunConfig
+
+    @abstractmethod
+    def build(self, config: C, resumed: ResumedRun | None) -> RunParts:
+        """Check every setting and build the run's parts; nothing may train or write files yet.
+
+        Args:
+            config: the run's settings (a resumed run's are its recorded ones).
+            resumed: the run being continued (its record and checkpoint), else ``None``.
+
+        Raises:
+            ValueError, TypeError: a setting that cannot work; the message starts with the field's name.
+        """
+
+    @abstractmethod
+    def scores_line(self, record: ResultRecord) -> str:
+        """The one line of the run's headline numbers, printed after training."""
+
+
+def train(recipe: Recipe, config: RunConfig) -> RunResult:
+    """Run ``recipe`` with ``config``: the whole skeleton of the module docstring; prints on rank zero.
+
+    Raises:
+        ConfigError: settings that cannot make a run, found before training (the message starts
+            with the field it is about).
+        DatasetError: the data cannot be found or read.
+        TypeError: ``config`` is not of the recipe's ``config_class``.
+    """
+    if not isinstance(config, recipe.config_class):
+        raise TypeError(f"{type(recipe).__name__} takes a {recipe.config_class.__name__}; got {type(config).__name__}.")
+    resumed = None
+    if config.resume is not None:
+        resumed = open_resumed_run(config.resume)
+        try:
+            config = type(config).from_record(resumed.record.config, resume=resumed.run_dir)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"resume: the settings recorded in {resumed.run_dir} are not valid: {err}") from None
+    else:
+        check_writable_dir(config.output_dir)  # before anything is built, probed or printed
+
+    with warnings_as_lines():
+        try:
+            parts = recipe.build(config, resumed)
+        except (ConfigError, DatasetError):
+            raise
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from None
+    _check_sample_counts(config, parts)
+
+    run_dir = resumed.run_dir if resumed is not None else make_run_directory(
+        config.output_dir, recipe.task, config.dataset, config.upsampler, config.seed)
+    run_id = resumed.record.run_id if resumed is not None else run_dir.name.rsplit("-", 1)[-1]
+    datamodule = parts.datamodule
+    with warnings_as_lines():
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    task = parts.make_task()
+
+    record = resumed.record if resumed is not None else _new_record(run_id, recipe.task, datamodule, config, parts)
+    record.status, record.message, record.finished_at = "running", "", None
+    tags = [f"task:{recipe.task}", f"dataset:{datamodule.name}", f"upsampler:{config.upsampler}", *parts.tags,
+            *sorted({f"stage:{name}" for name in parts.stages})]
+    logging_setup = _start_logging(config, run_dir, record, f"{recipe.run_name or recipe.task}-{config.upsampler}"
+                                   f"-s{config.seed}", tags)
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=config.eval_every)
+    callbacks = [*parts.callbacks, checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
+
+    with quiet_lightning():
+        trainer = _build_trainer(config, parts, max_steps=config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1),
+                                 logger=logging_setup.logger, callbacks=callbacks, run_dir=run_dir)
+        print_rank_zero(f"run {run_id}: {parts.headline}" + (" (resumed)" if resumed is not None else ""))
+        print_rank_zero(f"run directory: {run_dir}")
+        if logging_setup.note:
+            print_rank_zero(logging_setup.note)
+        _fit(trainer, task, datamodule, logging_setup, resumed.checkpoint_path if resumed is not None else None)
+
+    print_rank_zero(f"stopped after {record.steps} of {config.max_steps} iterations")
+    print_rank_zero(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
+    print_rank_zero(recipe.scores_line(record))
+    print_rank_zero(f"result record: {run_dir / 'result.json'}")
+    print_rank_zero(f"samples: {run_dir / 'samples'}")
+    if logging_setup.note:
+        print_rank_zero(logging_setup.note)
+    return RunResult(record, run_dir)
+
+
+def _new_record(run_id: str, task: str, datamodule: Any, config: RunConfig, parts: RunParts) -> ResultRecord:
+    recorded = {**config.record_config(), "stages": list(parts.stages), **parts.recorded,
+                "package_version": __version__}
+    return ResultRecord(
+        run_id=run_id,
+        task=task,
+        status="running",
+        dataset=datamodule.name,
+        dataset_fingerprint=datamodule.fingerprint,
+        image_size=config.image_size,
+        upsampler=config.upsampler,
+        upsampler_stages=list(parts.stages),
+        upsampler_options=config.upsampler_options(),
+        seed=config.seed,
+        max_steps=config.max_steps,
+        config=recorded,
+        protocol=dict(parts.protocol),
+        package_version=__version__,
+        git_revision=git_revision(),
+    )
+
+
+def _start_logging(config: RunConfig, run_dir: Path, record: ResultRecord, run_name: str,
+                   tags: list[str]) -> LoggerChoice:
+    """Build the logger (W&B online only when reachable), log the config, note W&B in the record."""
+    logging_setup = build_logger(config.logger, run_dir, run_name=run_name, project=config.wandb_project,
+                                 entity=config.wandb_entity, tags=tags + [t for t in config.tags.split(",") if t],
+                                 run_id=record.run_id)
+    if logging_setup.logger:
+        logging_setup.logger.log_hyperparams(record.config)
+        if logging_setup.wandb_mode and rank_zero_only.rank == 0:
+            experiment = logging_setup.logger.experiment
+            online = logging_setup.wandb_mode == "online"  # an offline run has no URL (W&B warns when asked)
+            record.wandb = {"mode": logging_setup.wandb_mode, "path": getattr(experiment, "path", None),
+                            "url": getattr(experiment, "url", None) if online else None}
+    return logging_setup
+
+
+def _parse_devices(text: str) -> int | str | list[int]:
+    """``"2"`` → 2, ``"0,1"`` → [0, 1], ``"auto"``/``"-1"`` as Lightning takes them."""
+    if "," in text:
+        return [int(part) for part in text.split(",") if part.strip()]
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _hardware(config: RunConfig, parts: RunParts) -> dict[str, Any]:
+    return dict(accelerator=config.accelerator, devices=_parse_devices(config.devices), num_nodes=config.num_nodes,
+                strategy=parts.strategy or config.strategy, precision=config.precision)
+
+
+def _check_sample_counts(config: RunConfig, parts: RunParts) -> None:
+    """Every count of ``config.sample_counts()`` gives each process a share (checked with a bare Trainer).
+
+    Raises:
+        ConfigError: a count below the number of processes, or hardware settings Lightning refuses.
+    """
+    counts = config.sample_counts()
+    with silent_lightning():  # the real Trainer says which hardware it uses; this one only counts processes
+        try:
+            processes = pl.Trainer(**_hardware(config, parts), logger=False, enable_progress_bar=False,
+                                   enable_model_summary=False, enable_checkpointing=False).world_size
+        except Exception as err:  # Lightning's MisconfigurationException and friends: one line, not a traceback
+            raise ConfigError(f"the hardware settings do not work here: {err}") from None
+    for name, count in counts.items():
+        if count < processes:
+            raise ConfigError(f"{name} must be at least the number of processes ({processes}), so that each "
+                              f"measures a share; got {count}.")
+
+
+def _build_trainer(config: RunConfig, parts: RunParts, *, max_steps: int, logger: Any, callbacks: list[Callback],
+                   run_dir: Path) -> pl.Trainer:
+    """A Trainer with the run's hardware settings; checkpoints by ``RunCheckpoint``, batches by the datamodule."""
+    return pl.Trainer(
+        **_hardware(config, parts),
+        max_steps=max_steps,
+        logger=logger,
+        callbacks=callbacks,
+        plugins=[WeightsOnlyCheckpointIO()],
+        default_root_dir=run_dir,
+        log_every_n_steps=min(10, config.max_steps),
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        enable_checkpointing=False,  # RunCheckpoint keeps last.ckpt
+        use_distributed_sampler=False,  # the datamodule shards batches by rank itself
+    )
+
+
+def _fit(trainer: pl.Trainer, task: pl.LightningModule, datamodule: Any, logging_setup: LoggerChoice,
+         ckpt_path: Path | None) -> None:
+    """``trainer.fit``, then close the W&B run (else a later run in this process would attach to it)."""
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    finally:
+        if logging_setup.wandb_mode and rank_zero_only.rank == 0:
+            import wandb
+
+            wandb.finish()
