@@ -1,0 +1,76 @@
+"""The ``lightning-checkerboard`` console script: one entry point for the package's commands.
+
+``lightning-checkerboard score ...``, ``lightning-checkerboard audit ...`` and ``lightning-checkerboard
+leaderboard ...`` forward their arguments unchanged to ``python -m lightning_checkerboard.score``,
+``python -m lightning_checkerboard.audit`` and ``python -m lightning_checkerboard.leaderboard``.
+
+Example:
+    >>> main(["--help"])  # doctest: +ELLIPSIS
+    usage: lightning-checkerboard COMMAND [ARGS ...]
+    ...
+    0
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Callable
+
+__all__ = ["COMMANDS", "main"]
+
+PROG = "lightning-checkerboard"
+
+
+def _score(argv: list[str]) -> int:
+    from lightning_checkerboard.score.__main__ import main as score_main
+
+    return score_main(argv, prog=f"{PROG} score")
+
+
+def _audit(argv: list[str]) -> int:
+    from lightning_checkerboard.audit import main as audit_main
+
+    return audit_main(argv)
+
+
+def _leaderboard(argv: list[str]) -> int:
+    from lightning_checkerboard.cli import run_cli
+    from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
+
+    return run_cli(leaderboard_main, argv)
+
+
+#: Command name -> (runner, one-line description).
+COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "score": (_score, "score any set of images for checkerboard artifacts (and compare it with a reference)"),
+    "audit": (_audit, "list a model's upsampling sites with their overlap, fusability and checkerboard score"),
+    "leaderboard": (_leaderboard, "collect result records, aggregate seeds and write the leaderboard"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {PROG} COMMAND [ARGS ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
+    lines += ["", f"`{PROG} COMMAND --help` describes a command's arguments."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a command; returns its exit status (2, with one line on stderr, for an unknown command)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"error: unknown command {name!r}; commands: {', '.join(COMMANDS)}.{hint}", file=sys.stderr)
+        return 2
+    return COMMANDS[name][0](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

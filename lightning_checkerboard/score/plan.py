@@ -1,0 +1,180 @@
+"""The size policy: which pixels of each image are scored, at how many grid levels, in which groups.
+
+Images are never resampled: resampling makes or destroys exactly the grid patterns the score
+measures. They are centre-cropped instead, under one of two declared policies:
+
+- ``size=N``: every image is centre-cropped to ``N x N``; images smaller than ``N`` on either side are
+  skipped and counted (``too_small``), and every set is then one group.
+- ``size=None`` (the default): images are grouped by their own size, each centre-cropped to the
+  largest multiple of ``2**levels`` that fits (at most ``2**levels - 1`` rows and columns, which
+  leaves the power at the grid frequencies unchanged), and every group is scored on its own.
+
+``levels`` left to the plan is the largest of 3, 2, 1 that the smallest scored image allows (a side
+of at least ``4 * 2**levels`` pixels, and with ``size`` a multiple of ``2**levels``), the same for
+every group so that their scores measure the same periods. Greyscale images are repeated to RGB when
+any image of either set is in colour (repeating a channel leaves the score unchanged), so that both
+sets reach the distance metrics with the same channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lightning_checkerboard._validation import check_int
+from lightning_checkerboard.score.reading import Entry, ScoreError, SkipReport
+
+__all__ = ["DEFAULT_LEVELS", "Group", "Plan", "make_plan", "min_side"]
+
+#: Levels chosen when the images allow it: periods 2, 4 and 8, the patterns of three stacked stride-2 stages.
+DEFAULT_LEVELS = 3
+# The score needs 4 frequency bins between grid bins: a side of at least 4 * 2**levels pixels.
+_BINS_PER_CELL = 4
+
+
+def min_side(levels: int) -> int:
+    """The smallest image side the score measures at ``levels`` (four repeats of the longest period)."""
+    return _BINS_PER_CELL * 2**levels
+
+
+@dataclass
+class Group:
+    """Images of one scored size.
+
+    Attributes:
+        height, width: the scored (cropped) size.
+        generated: the generated images' entries.
+        reference: the reference images' entries; empty for ``photos`` or without a reference.
+    """
+
+    height: int
+    width: int
+    generated: list[Entry]
+    reference: list[Entry]
+
+    @property
+    def size(self) -> str:
+        return f"{self.height}x{self.width}"
+
+
+@dataclass
+class Plan:
+    """What will be scored: the levels, the channel count and the groups, largest first."""
+
+    levels: int
+    channels: int
+    groups: list[Group]
+    size: int | None
+
+
+def _fits(entry: Entry, size: int) -> bool:
+    return entry.height >= size and entry.width >= size
+
+
+def _choose_levels(smallest: int, size: int | None, levels: int | None, example: str) -> int:
+    if levels is not None:
+        need = min_side(levels)
+        if size is not None and (size < need or size % 2**levels):
+            raise ScoreError(
+                f"--size {size} does not fit --levels {levels}: it must be a multiple of 2**levels = "
+                f"{2**levels} and at least {need}."
+            )
+        return levels
+    for candidate in range(DEFAULT_LEVELS, 0, -1):
+        if smallest >= min_side(candidate) and (size is None or size % 2**candidate == 0):
+            return candidate
+    what = f"--size {size}" if size is not None else f"the smallest image ({example})"
+    raise ScoreError(
+        f"{what} is too small to score: the score needs sides of at least {min_side(1)} pixels and even "
+        "(periods 2 need 4 repeats)."
+    )
+
+
+def _check_large_enough(entries: list[Entry], levels: int, role: str) -> None:
+    need = min_side(levels)
+    small = [e for e in entries if min(e.height, e.width) < need]
+    if small:
+        first = small[0]
+        raise ScoreError(
+            f"{len(small)} {role} image(s) are smaller than the {need}x{need} that --levels {levels} needs "
+            f"(4 repeats of the period {2**levels}), e.g. {first.label} is {first.height}x{first.width}; "
+            "lower --levels, leave it out to choose from the sizes, or remove the small images."
+        )
+
+
+def _scored_size(entry: Entry, levels: int, size: int | None) -> tuple[int, int]:
+    if size is not None:
+        return size, size
+    cell = 2**levels
+    return entry.height - entry.height % cell, entry.width - entry.width % cell
+
+
+def _by_size(entries: list[Entry], levels: int, size: int | None) -> dict[tuple[int, int], list[Entry]]:
+    groups: dict[tuple[int, int], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(_scored_size(entry, levels, size), []).append(entry)
+    return groups
+
+
+def make_plan(
+    generated: list[Entry],
+    reference: list[Entry] | None,
+    *,
+    photos_reference: bool,
+    size: int | None,
+    levels: int | None,
+    skipped: tuple[SkipReport, SkipReport],
+) -> Plan:
+    """Crop, level and group the surveyed images as the module docstring says.
+
+    Args:
+        generated: entries of the generated set.
+        reference: entries of the reference set, ``None`` without one (or for ``photos``).
+        photos_reference: whether the reference is the embedded photos (cut at every group's size).
+        size: ``N`` for the ``N x N`` crop policy, ``None`` to group by size.
+        levels: the grid levels, ``None`` to choose them from the sizes.
+        skipped: the generated and the reference set's skip reports; images too small for ``size``
+            are added to them.
+
+    Raises:
+        ScoreError: no image at least ``size``; images too small for ``levels``; a generated size the
+            reference does not have.
+    """
+    if size is not None:
+        check_int(size, "--size", minimum=1)
+    if levels is not None:
+        check_int(levels, "--levels", minimum=1)
+    reference = reference or []
+    if size is not None:
+        for entries, report in ((generated, skipped[0]), (reference, skipped[1])):
+            report.too_small.extend(e.label for e in entries if not _fits(e, size))
+        kept = [e for e in generated if _fits(e, size)]
+        if not kept:
+            raise ScoreError(f"no generated image is at least {size}x{size}; lower --size or leave it out.")
+        if reference and not any(_fits(e, size) for e in reference):
+            raise ScoreError(f"no reference image is at least {size}x{size}; lower --size or leave it out.")
+        generated, reference = kept, [e for e in reference if _fits(e, size)]
+    everything = generated + reference
+    smallest = min(everything, key=lambda e: min(e.height, e.width))
+    levels = _choose_levels(
+        min(smallest.height, smallest.width), size, levels, f"{smallest.label}, {smallest.height}x{smallest.width}"
+    )
+    if size is None:
+        _check_large_enough(generated, levels, "generated")
+        _check_large_enough(reference, levels, "reference")
+    generated_groups = _by_size(generated, levels, size)
+    reference_groups = _by_size(reference, levels, size)
+    if reference and not photos_reference:
+        missing = [key for key in generated_groups if key not in reference_groups]
+        if missing:
+            have = ", ".join(f"{h}x{w}" for h, w in sorted(reference_groups))
+            h, w = missing[0]
+            raise ScoreError(
+                f"the reference has no images of size {h}x{w} to compare the generated ones with (its sizes: "
+                f"{have}); pass --size N to crop both sets to one size, or give a reference of that size."
+            )
+    channels = 3 if photos_reference or any(e.channels == 3 for e in everything) else 1
+    groups = [
+        Group(h, w, entries, reference_groups.get((h, w), []))
+        for (h, w), entries in sorted(generated_groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+    return Plan(levels, channels, groups, size)

@@ -1,0 +1,204 @@
+"""Score a set of images end to end: open the sources, plan the sizes, measure every group.
+
+:func:`score_images` is the library form of ``python -m lightning_checkerboard.score``; it takes the
+sources as strings and the settings as a :class:`ScoreOptions`, and returns a :class:`ScoreRun` that
+:mod:`~lightning_checkerboard.score.report` prints or writes and
+:mod:`~lightning_checkerboard.score.figures` draws.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightning_checkerboard._validation import check_choice, check_non_negative_int, check_positive_int
+from lightning_checkerboard.score.computing import Measurement, checkerboard_summary, measure_group
+from lightning_checkerboard.score.plan import Plan, make_plan
+from lightning_checkerboard.score.reading import (
+    CORRUPT_POLICIES,
+    PhotosSource,
+    ScoreError,
+    SkipReport,
+    open_source,
+    survey,
+)
+
+__all__ = ["FID_CHOICES", "ScoreOptions", "ScoreRun", "resolve_device", "score_images"]
+
+#: Values of ``ScoreOptions.fid`` (``--fid``), as in the training recipes.
+FID_CHOICES = ("auto", "required", "off")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score.
+
+    Attributes:
+        size: ``N`` to centre-crop every image to ``N x N``; ``None`` to group images by size.
+        levels: stride-2 stages whose periods (2 .. ``2**levels``) are scored; ``None`` chooses up to 3.
+        batch_size: images per batch.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``None`` for CUDA when available.
+        corrupt: ``"skip"`` (count unreadable images and go on) or ``"error"``.
+        npz_key: the array to read from a generated ``.npz`` that holds several.
+        reference_npz_key: the same for a reference ``.npz``.
+        fid: ``"auto"`` (FID, KID, precision/recall when Inception weights can be had), ``"required"``
+            or ``"off"``.
+        fid_weights: an explicit Inception-v3 weights file.
+        swd_samples: images per set that SWD takes (its memory grows with them); 0 for all.
+        top: strongest generated images to keep per group, for figures and the report.
+        spectra: keep the mean 2-D power spectra, for figures.
+        progress: show a progress bar; ``None`` shows one when stderr is a terminal.
+    """
+
+    size: int | None = None
+    levels: int | None = None
+    batch_size: int = 64
+    device: str | None = None
+    corrupt: str = "skip"
+    npz_key: str | None = None
+    reference_npz_key: str | None = None
+    fid: str = "auto"
+    fid_weights: str | Path | None = None
+    swd_samples: int = 2048
+    top: int = 0
+    spectra: bool = False
+    progress: bool | None = None
+
+
+@dataclass
+class ScoreRun:
+    """Everything one scoring pass found, for the report and the figures."""
+
+    generated: str
+    reference: str | None
+    options: ScoreOptions
+    plan: Plan
+    device: str
+    measurements: list[Measurement]
+    all_sizes: dict[str, Any] | None
+    skipped: tuple[SkipReport, SkipReport]
+    found: dict[str, int | None]
+    seconds: float
+    fid_extractor: str | None = None
+
+
+def resolve_device(text: str | None) -> torch.device:
+    """``None`` → CUDA when available, else CPU; otherwise the named device, which must exist.
+
+    Raises:
+        ScoreError: an unknown device name, or one this machine does not have.
+    """
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:  # unknown names, and CUDA builds without a GPU
+        reason = " ".join(str(exc).split())[:120]
+        raise ScoreError(f"--device {text!r} is not usable here ({reason}); use --device cpu.") from None
+    return device
+
+
+def _check(options: ScoreOptions) -> None:
+    check_positive_int(options.batch_size, "--batch-size")
+    check_choice(options.corrupt, "--corrupt", CORRUPT_POLICIES)
+    check_choice(options.fid, "--fid", FID_CHOICES)
+    check_non_negative_int(options.swd_samples, "--swd-samples")
+    check_non_negative_int(options.top, "top")
+    if options.fid_weights is not None and not Path(options.fid_weights).is_file():
+        raise ScoreError(f"--fid-weights {str(options.fid_weights)!r} is not a file.")
+
+
+def _make_fid(options: ScoreOptions, device: torch.device):
+    from lightning_checkerboard.metrics import FID, FIDUnavailableWarning
+
+    with warnings.catch_warnings():
+        # The reason is reported with the numbers; a warning on top of it would say it twice.
+        warnings.simplefilter("ignore", FIDUnavailableWarning)
+        try:
+            fid = FID(policy=options.fid, weights_path=options.fid_weights, reset_real_features=True)
+        except (FileNotFoundError, RuntimeError) as exc:  # RuntimeError: --fid required without weights
+            raise ScoreError(" ".join(str(exc).split())) from None
+    return fid.to(device)
+
+
+def _progress(total: int, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, unit="img", desc="scoring", disable=not show, file=sys.stderr, leave=False)
+
+
+def score_images(generated: str, reference: str | None = None, options: ScoreOptions | None = None) -> ScoreRun:
+    """Score ``generated`` for checkerboard artifacts, and compare it with ``reference`` when given.
+
+    Args:
+        generated: a folder, image file, glob pattern, ``.npy``/``.npz`` array or ``hf:<repo>[:split]``.
+        reference: the same forms, or ``photos`` for the embedded photographs; ``None`` for none.
+        options: see :class:`ScoreOptions`.
+
+    Raises:
+        ScoreError: any input the command cannot score as asked (one-line message).
+        DatasetError: a Hub dataset that cannot be loaded.
+    """
+    options = options or ScoreOptions()
+    _check(options)
+    device = resolve_device(options.device)
+    start = time.perf_counter()
+    skipped = (SkipReport(), SkipReport())
+    gen_source = open_source(generated, "GENERATED", options.npz_key)
+    if isinstance(gen_source, PhotosSource):
+        raise ScoreError("photos can only be a --reference: the embedded photographs are cut to the generated sizes.")
+    ref_source = None if reference is None else open_source(reference, "--reference", options.reference_npz_key)
+    photos = isinstance(ref_source, PhotosSource)
+    gen_entries = survey(gen_source, options.corrupt, skipped[0])
+    ref_entries = None if ref_source is None or photos else survey(ref_source, options.corrupt, skipped[1])
+    plan = make_plan(gen_entries, ref_entries, photos_reference=photos, size=options.size, levels=options.levels,
+                     skipped=skipped)
+    fid = _make_fid(options, device) if ref_source is not None else None
+    planned = sum(len(g.generated) for g in plan.groups)
+    planned_ref = planned if photos else sum(len(g.reference) for g in plan.groups)
+    measurements = []
+    with _progress(planned + (planned_ref if ref_source is not None else 0), options.progress) as progress:
+        for group in plan.groups:
+            measurements.append(
+                measure_group(group, plan, gen_source, ref_source, device=device, batch_size=options.batch_size,
+                              corrupt=options.corrupt, skipped=skipped, fid=fid, swd_samples=options.swd_samples,
+                              top=options.top, spectra=options.spectra, progress=progress)
+            )
+    scored = [m for m in measurements if m.result["checkerboard"] is not None]
+    if not scored:
+        raise ScoreError(f"no images could be read from {generated} ({len(skipped[0].unreadable)} unreadable).")
+    all_sizes = None
+    if len(scored) > 1:
+        from lightning_checkerboard.metrics import CheckerboardScore
+
+        total = CheckerboardScore(levels=plan.levels).to(device)
+        for measurement in scored:
+            total.merge_state(measurement.checkerboard)
+        all_sizes = {"checkerboard": checkerboard_summary(total)}
+    found = {
+        "generated": len(gen_source),
+        "reference": None if ref_source is None or photos else len(ref_source),
+        "reference_unused": None if ref_entries is None else len(ref_entries) - planned_ref
+        - len(skipped[1].too_small),
+    }
+    return ScoreRun(
+        generated=generated,
+        reference=reference,
+        options=options,
+        plan=plan,
+        device=str(device),
+        measurements=measurements,
+        all_sizes=all_sizes,
+        skipped=skipped,
+        found=found,
+        seconds=time.perf_counter() - start,
+        fid_extractor=None if fid is None else fid.extractor,
+    )
