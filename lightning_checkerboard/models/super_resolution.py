@@ -74,7 +74,8 @@ class SuperResolutionNet(nn.Module):
         features: channels of the 5×5 feature layer (ESPCN: 64).
         hidden_channels: channels of the 3×3 layer and between stages (ESPCN: 32).
         activation: ``"tanh"`` (ESPCN) or ``"relu"``.
-        residual: add the bicubic interpolation of the input to the output.
+        residual: add the bicubic interpolation of the input to the output (the default: the
+            network then trains to beat bicubic interpolation in far fewer steps).
         upsampler_options: passed to every stage's ``create_upsampler`` (e.g. ``padding``).
 
     Shape:
@@ -103,7 +104,7 @@ class SuperResolutionNet(nn.Module):
         features: int = 64,
         hidden_channels: int = 32,
         activation: str = "tanh",
-        residual: bool = False,
+        residual: bool = True,
         upsampler_options: dict | None = None,
     ) -> None:
         super().__init__()
