@@ -300,6 +300,12 @@ def test_two_processes_share_one_cache_that_rank_zero_builds(folder, tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
 
+def test_an_unwritable_cache_folder_is_a_one_line_error(folder, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    with pytest.raises(DatasetError, match=r"cannot write the data cache in .*not-a-folder .*data_cache=False"):
+        _module(folder, tmp_path / "not-a-folder").setup()
+
+
 def test_a_waiting_rank_gives_up_with_a_clear_error_when_nobody_builds(folder, tmp_path):
     from lightning_checkerboard.data.cache import ensure_cached
 

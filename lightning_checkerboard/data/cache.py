@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_checkerboard._io import atomic_write_bytes
 from lightning_checkerboard.data.errors import DatasetError
 
 try:
@@ -152,14 +153,6 @@ def _lock_is_held(entry: Path) -> bool:
     return False
 
 
-def _write_atomically(path: Path, data: bytes, temporary: Path) -> None:
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def _build(entry: Path, identity: dict, fill: Fill) -> CachedImages:
     directory, name = entry.parent, entry.name
     for leftover in directory.glob(f"{name}.*.tmp"):  # from a build that was killed; we hold the lock
@@ -199,8 +192,7 @@ def _build(entry: Path, identity: dict, fill: Fill) -> CachedImages:
         }
         os.replace(final_tmp, data)
         written.append(data)
-        _write_atomically(entry.with_name(name + ".json"), json.dumps(manifest, indent=1).encode(),
-                          directory / f"{name}.{token}-json.tmp")
+        atomic_write_bytes(entry.with_name(name + ".json"), json.dumps(manifest, indent=1).encode())
         written.remove(data)
     finally:
         for path in written:
@@ -243,24 +235,33 @@ def ensure_cached(
         timeout: seconds a waiting rank accepts with no entry and no process building one.
 
     Raises:
-        DatasetError: if a waiting rank times out, or what ``fill`` raises.
+        DatasetError: if a waiting rank times out, the cache cannot be written, or what ``fill`` raises.
     """
     import PIL
 
     identity = {"version": CACHE_VERSION, "dataset": dataset, "split": split, "image_size": image_size,
                 "count": count, "fingerprint": fingerprint, "pillow": PIL.__version__}
     entry = cache_entry(cache_dir, dataset, split, image_size)
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    opened, _ = _open(entry, identity)  # a valid entry needs no lock (and no write access)
+    if opened is not None:
+        return opened
     if local_rank != 0:
         return _wait(entry, identity, timeout)
-    with _locked(entry):
-        opened, problem = _open(entry, identity)
-        if opened is not None:
-            return opened
-        if problem is not None:
-            warnings.warn(f"Dataset {dataset!r}: the data cache {entry}.json is corrupt ({problem}); rebuilding it.",
-                          UserWarning, stacklevel=3)
-        return _build(entry, identity, fill)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(entry):
+            opened, problem = _open(entry, identity)  # another run may have built it meanwhile
+            if opened is not None:
+                return opened
+            if problem is not None:
+                warnings.warn(f"Dataset {dataset!r}: the data cache {entry}.json is corrupt ({problem}); "
+                              "rebuilding it.", UserWarning, stacklevel=3)
+            return _build(entry, identity, fill)
+    except OSError as exc:
+        raise DatasetError(
+            f"Dataset {dataset!r}: cannot write the data cache in {entry.parent} ({type(exc).__name__}: {exc}); "
+            "free some space, pass another cache_dir, or pass data_cache=False."
+        ) from exc
 
 
 def _wait(entry: Path, identity: dict, timeout: float) -> CachedImages:

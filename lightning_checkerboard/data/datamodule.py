@@ -76,7 +76,8 @@ class ImageDataModule(pl.LightningDataModule):
         channels: ``None`` keeps the dataset's own (3 for ``photos``, 1 for ``digits``/``mnist``);
             1 or 3 converts (grey to RGB repeats, RGB to grey takes luminance).
         train_samples: ``photos``: crops to build (default 2048 up to 64 px, 1024 up to 128, else 512);
-            other sources: at most this many training images (default all).
+            other sources: at most this many training images (default all; the data cache still
+            decodes every image of the source, once).
         heldout_samples: size of the held-out split used only for metrics.
         corrupt: unreadable images in ``folder:``/Hub data: ``"skip"`` (counted, one warning) or
             ``"error"``.
