@@ -6,6 +6,7 @@ checkerboard (an RMS of exactly 2 levels in 8 bits), mixed sizes and modes, brok
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import subprocess
@@ -222,6 +223,33 @@ def test_corrupt_files_are_skipped_and_counted_by_default(capsys, tmp_path, clea
     assert code == 0 and report["counts"]["generated"]["unreadable"] == 1
     assert report["skipped"]["generated"]["unreadable"] == [str(folder / "broken.png")]
     assert report["groups"][0]["checkerboard"]["images"] == 10 and "1 unreadable skipped" in out
+
+
+def test_a_hub_split_scores_like_a_folder_of_its_images_and_counts_a_corrupt_row(capsys, tmp_path, clean,
+                                                                                monkeypatch):
+    import datasets
+    from datasets import Dataset, DatasetDict, Features
+    from datasets import Image as ImageFeature
+
+    from lightning_checkerboard.data import hub
+
+    images = _checkerboard(clean[:10])
+    rows = [{"bytes": _png_bytes(image), "path": None} for image in images]
+    rows.insert(3, {"bytes": b"not an image", "path": None})
+    fake = DatasetDict({"test": Dataset.from_dict({"picture": rows}, features=Features({"picture": ImageFeature()}))})
+    monkeypatch.setattr(hub, "hub_is_cached", lambda spec: True)
+    monkeypatch.setattr(datasets, "load_dataset", lambda repo, **kwargs: fake)
+    from_hub = _score_json(capsys, tmp_path, "hf:someone/checkers:test")
+    from_folder = _score_json(capsys, tmp_path, _write_folder(tmp_path / "folder", images))
+    assert _numbers(from_hub) == _numbers(from_folder)
+    assert from_hub["skipped"]["generated"]["unreadable"] == ["test[3]"]
+    assert from_hub["counts"]["generated"]["found"] == 11
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _error_cases(tmp_path: Path, clean: np.ndarray) -> dict[str, tuple[list, str]]:
