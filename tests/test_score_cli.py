@@ -366,14 +366,16 @@ def test_fid_is_measured_per_size_group_against_the_reference_of_that_size(capsy
     _write_folder(generated / "small", _crops(3, 32, seed=1))
     _write_folder(reference / "large", clean[6:10])
     _write_folder(reference / "small", _crops(5, 32, seed=2))
+    _write_folder(reference / "tiny", _crops(2, 16, seed=3))  # a size nothing generated has: unused
     report = _score_json(capsys, tmp_path, generated, "--reference", reference)
+    assert report["protocol"]["levels"] == 3
     large, small = (group["reference"] for group in report["groups"])
     assert (large["fid"], large["kid"], large["recall"], large["fid_extractor"]) == (6.0, 0.5, 0.75,
                                                                                    "counting extractor")
     assert small["fid"] == 3.0 and small["kid"] is None and "KID" in small["fid_unavailable_reason"]
     assert report["protocol"]["fid_extractor"] == "counting extractor"
-    assert report["counts"]["reference"] == {"found": 9, "scored": 9, "unreadable": 0, "too_small": 0,
-                                             "unused_sizes": 0}
+    assert report["counts"]["reference"] == {"found": 11, "scored": 9, "unreadable": 0, "too_small": 0,
+                                             "unused_sizes": 2}
 
 
 @pytest.mark.slow

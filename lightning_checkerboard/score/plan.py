@@ -9,9 +9,10 @@ measures. They are centre-cropped instead, under one of two declared policies:
   largest multiple of ``2**levels`` that fits (at most ``2**levels - 1`` rows and columns, which
   leaves the power at the grid frequencies unchanged), and every group is scored on its own.
 
-``levels`` left to the plan is the largest of 3, 2, 1 that the smallest scored image allows (a side
-of at least ``4 * 2**levels`` pixels, and with ``size`` a multiple of ``2**levels``), the same for
-every group so that their scores measure the same periods. Greyscale images are repeated to RGB when
+``levels`` left to the plan is the largest of 3, 2, 1 that the smallest generated image allows (a
+side of at least ``4 * 2**levels`` pixels, and with ``size`` a multiple of ``2**levels``), the same
+for every group so that their scores measure the same periods. Reference images are cropped by the
+same rule; those of sizes no generated group has are left unused. Greyscale images are repeated to RGB when
 any image of either set is in colour (repeating a channel leaves the score unchanged), so that both
 sets reach the distance metrics with the same channels.
 """
@@ -89,13 +90,13 @@ def _choose_levels(smallest: int, size: int | None, levels: int | None, example:
     )
 
 
-def _check_large_enough(entries: list[Entry], levels: int, role: str) -> None:
+def _check_large_enough(entries: list[Entry], levels: int) -> None:
     need = min_side(levels)
     small = [e for e in entries if min(e.height, e.width) < need]
     if small:
         first = small[0]
         raise ScoreError(
-            f"{len(small)} {role} image(s) are smaller than the {need}x{need} that --levels {levels} needs "
+            f"{len(small)} generated image(s) are smaller than the {need}x{need} that --levels {levels} needs "
             f"(4 repeats of the period {2**levels}), e.g. {first.label} is {first.height}x{first.width}; "
             "lower --levels, leave it out to choose from the sizes, or remove the small images."
         )
@@ -154,13 +155,12 @@ def make_plan(
             raise ScoreError(f"no reference image is at least {size}x{size}; lower --size or leave it out.")
         generated, reference = kept, [e for e in reference if _fits(e, size)]
     everything = generated + reference
-    smallest = min(everything, key=lambda e: min(e.height, e.width))
+    smallest = min(generated, key=lambda e: min(e.height, e.width))
     levels = _choose_levels(
         min(smallest.height, smallest.width), size, levels, f"{smallest.label}, {smallest.height}x{smallest.width}"
     )
     if size is None:
-        _check_large_enough(generated, levels, "generated")
-        _check_large_enough(reference, levels, "reference")
+        _check_large_enough(generated, levels)
     generated_groups = _by_size(generated, levels, size)
     reference_groups = _by_size(reference, levels, size)
     if reference and not photos_reference:

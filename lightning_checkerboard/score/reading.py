@@ -256,6 +256,8 @@ def _image_files(paths) -> list[Path]:
 
 
 def _open_array(text: str, path: Path, npz_key: str | None) -> ArrayImages:
+    """A ``.npy`` is memory-mapped (read as it is scored); an ``.npz`` member is loaded whole, since
+    numpy cannot map archive members."""
     try:
         if path.suffix.lower() == ".npy":
             if npz_key is not None:

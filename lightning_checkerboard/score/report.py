@@ -128,7 +128,9 @@ def _reference_lines(reference: dict[str, Any], name: str) -> list[str]:
            else f"unavailable ({reference['swd_unavailable_reason']})")
     parts = [f"spectral distance {_number(reference['spectral_distance'], 3)}", f"SWD {swd}"]
     if "fid" in reference:
-        if reference["fid"] is None:
+        if reference["fid"] is None and "policy='off'" in (reference["fid_unavailable_reason"] or ""):
+            parts.append("FID off")
+        elif reference["fid"] is None:
             parts.append(f"FID unavailable ({reference['fid_unavailable_reason']})")
         else:
             parts.append(f"FID {_number(reference['fid'], 2)}")
@@ -153,8 +155,9 @@ def format_table(run: ScoreRun, figures: list[Path] | None = None) -> str:
     policy = f"centre-cropped to {run.options.size}x{run.options.size}" if run.options.size else "grouped by size"
     periods = ", ".join(str(p) for p in protocol["periods"])
     channels = "RGB" if protocol["channels"] == 3 else "greyscale"
+    rate = payload["images_per_second"]
     lines.append(f"levels {protocol['levels']} (periods {periods}), {policy}, {channels}, device {run.device}, "
-                 f"{run.seconds:.1f} s ({payload['images_per_second']:.1f} images/s)")
+                 f"{run.seconds:.1f} s" + (f" ({rate:.1f} images/s)" if rate is not None else ""))
     if run.reference is not None:
         ref = counts["reference"]
         found = f"{ref['scored']} of {ref['found']}" if ref["found"] is not None else f"{ref['scored']}"
