@@ -1,4 +1,4 @@
-"""Seeded random crops of the photographs bundled with scikit-image, and synthetic grid patterns.
+"""Seeded random crops of the package's photographs (bundled with scikit-image), and synthetic grid patterns.
 
 Shared by the metric tests: every claim about the checkerboard score is checked on real photographs,
 whose steep, edge-laden spectra are what makes a grid-peak detector hard, not on synthetic noise.
@@ -11,24 +11,16 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-#: Colour photographs that ship inside scikit-image (no download needed).
-PHOTO_NAMES = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "retina",
-)
+from lightning_checkerboard.data.photos import PHOTO_NAMES, _load_photos
+
+__all__ = ["PHOTO_NAMES", "grid_pattern", "load_photos", "photo_crops"]
 
 
 @lru_cache(maxsize=None)
 def load_photos() -> tuple[np.ndarray, ...]:
-    """The bundled photographs as float64 ``(H, W, 3)`` arrays in [0, 1]."""
-    import skimage.data
-
-    return tuple(getattr(skimage.data, name)().astype(np.float64) / 255.0 for name in PHOTO_NAMES)
+    """The package's photographs (:data:`~lightning_checkerboard.data.photos.PHOTO_NAMES`) as float64
+    ``(H, W, 3)`` arrays in [0, 1]."""
+    return tuple(photo.astype(np.float64) / 255.0 for photo in _load_photos())
 
 
 def photo_crops(count: int, size: int, seed: int = 0, low: float = 0.0, high: float = 1.0) -> torch.Tensor:

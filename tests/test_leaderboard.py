@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -15,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from _hostile import IMAGE, SCRIPT, write_hostile_records
+from _recipes import load_recipe
 from lightning_checkerboard.leaderboard import (
     CollectError,
     aggregate,
@@ -28,21 +28,13 @@ from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
 from lightning_checkerboard.cli import run_cli
 from lightning_checkerboard.records import ResultRecord, write_record
 
-ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = {"eval_samples": 128, "levels": 3, "fid_extractor": None, "fid_samples": 256}
-
-
-def _load_recipe():
-    spec = importlib.util.spec_from_file_location("gan_recipe_leaderboard", ROOT / "recipes" / "gan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory) -> Path:
     """Three real (tiny) runs of recipes/gan.py: deconv_k3 seeds 0 and 1, nearest_conv seed 0."""
-    gan = _load_recipe()
+    gan = load_recipe("gan")
     runs = tmp_path_factory.mktemp("runs")
     for upsampler, seed in (("deconv_k3", 0), ("deconv_k3", 1), ("nearest_conv", 0)):
         code = gan.run_cli(gan.main, [
@@ -470,7 +462,7 @@ def test_a_page_built_from_hostile_records_runs_no_script_of_theirs(browser, tmp
 @pytest.fixture(scope="module")
 def learning_and_frozen_runs(tmp_path_factory) -> Path:
     """Tiny real GAN runs on digits: two seeds that train, two whose generator cannot move (lr_g 1e-12)."""
-    gan = _load_recipe()
+    gan = load_recipe("gan")
     runs = tmp_path_factory.mktemp("ranked-runs")
     for name, lr_g in (("learns", "2e-3"), ("frozen", "1e-12")):
         for seed in (0, 1):

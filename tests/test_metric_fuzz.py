@@ -1,8 +1,9 @@
-"""Fuzzing the metrics: any shape, dtype and value gives a finite score or a clear ValueError/TypeError."""
+"""Fuzzing the metrics: any shape, dtype and value gives a finite score or a ValueError/TypeError naming the input."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -34,11 +35,12 @@ def image_batches(draw):
     return values.to(dtype)
 
 
-def _finite_or_rejected(update, compute) -> None:
+def _finite_or_rejected(update, compute, argument: str) -> None:
+    """``update`` raises an error that names ``argument`` (the one that was bad), or ``compute`` is finite."""
     try:
         update()
     except (ValueError, TypeError) as err:
-        assert str(err), "errors must say what is wrong"
+        assert re.search(rf"\b{argument}\b", str(err)), f"the error does not name {argument!r}: {err}"
         return
     value = compute()
     assert all(math.isfinite(float(v)) for v in (value if isinstance(value, dict) else {"v": value}).values())
@@ -56,14 +58,14 @@ def test_checkerboard_score_is_finite_or_a_clear_error(images, levels):
         assert all(math.isfinite(float(v)) == (len(images) >= 2) for v in bounds.values())
         return diagnostics
 
-    _finite_or_rejected(lambda: metric.update(images), finite_diagnostics)
+    _finite_or_rejected(lambda: metric.update(images), finite_diagnostics, "images")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(gradient=image_batches(), levels=st.integers(1, 3))
 def test_gradient_score_is_finite_or_a_clear_error(gradient, levels):
     metric = GradientCheckerboardScore(levels=levels)
-    _finite_or_rejected(lambda: metric.update(gradient), metric.compute)
+    _finite_or_rejected(lambda: metric.update(gradient), metric.compute, "gradient")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,7 +77,7 @@ def test_spectral_distance_is_finite_or_a_clear_error(real, fake):
         metric.update(real, real=True)
         metric.update(fake, real=False)
 
-    _finite_or_rejected(update, metric.compute)
+    _finite_or_rejected(update, metric.compute, "images")
 
 
 @pytest.mark.parametrize("levels", [0, -1, 2.5, "3", None, True])
