@@ -416,7 +416,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, weights: str, cache_dir: 
         dist.destroy_process_group()
 
 
-@pytest.mark.slow  # ~40 s on two loaded CPU cores: two interpreters, 12 Inception passes, 4 FID solves
+@pytest.mark.slow  # two interpreters, 12 Inception passes, 4 FID solves
 def test_two_processes_on_halves_equal_one_process_on_all(project_fid, inception_weights, tmp_path):
     single, _ = project_fid
     cache_dir = tmp_path / "ddp_cache"

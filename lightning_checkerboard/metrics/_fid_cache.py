@@ -1,8 +1,9 @@
 """FID's real-image statistics on disk, so a run pays for the dataset's features once.
 
 :class:`RealStatisticsCache` gives :class:`~lightning_checkerboard.metrics.fid.FID` its
-:meth:`~RealStatisticsCache.use_real_cache`; the functions below it do the file work. A cache file holds the real set's Σ features, Σ outer products, the covariance factor derived from
-them and (for KID and precision/recall) the features themselves. It is keyed by what makes the
+:meth:`~RealStatisticsCache.use_real_cache`; the functions before it do the file work. A cache file
+holds the real set's Σ features, Σ outer products, the covariance factor derived from them and (for
+KID and precision/recall) the features themselves. It is keyed by what makes the
 statistics differ: a fingerprint of the data, the image size, the number of images, the extractor's
 weights hash and whether features are kept. Files are written atomically on global rank zero; a
 file that cannot be read or whose key differs is ignored with a warning and costs a recomputation.
@@ -57,7 +58,9 @@ def global_rank() -> int:
     return 0
 
 
-def check_real_cache_key(fingerprint: object, resolution: object, num_samples: object) -> tuple[str, tuple[int, int], int]:
+def check_real_cache_key(
+    fingerprint: object, resolution: object, num_samples: object
+) -> tuple[str, tuple[int, int], int]:
     """Check the user's parts of a cache key and return them as ``(fingerprint, (H, W), num_samples)``.
 
     Raises:
