@@ -23,9 +23,9 @@ def test_generator_takes_one_name_per_stage():
     assert kinds == ["ResizeConvUpsample", "ResizeConvUpsample", "DeconvUpsample"]
 
 
-@pytest.mark.parametrize("size", [48, 0, 100, 512])
+@pytest.mark.parametrize("size", [48, 0, 100, 512, True])
 def test_generator_rejects_sizes_it_cannot_make(size):
-    with pytest.raises(ValueError, match=rf"image_size must be one of 8, 16, 32, 64, 128, 256 .*got {size}"):
+    with pytest.raises(ValueError, match=rf"^image_size must be one of 8, 16, 32, 64, 128, 256; got {size}\.$"):
         DCGANGenerator("deconv", image_size=size)
 
 
@@ -65,9 +65,10 @@ def test_discriminator_outputs_one_logit_per_image(first_stride, size):
 
 
 def test_discriminator_errors_are_named():
-    with pytest.raises(ValueError, match="first_stride must be 1 or 2; got 3"):
-        DCGANDiscriminator(first_stride=3)
-    with pytest.raises(ValueError, match="norm must be one of batch, spectral, none; got 'layer'"):
+    for stride in (3, True):
+        with pytest.raises(ValueError, match=rf"^first_stride must be an integer in \[1, 2\]; got {stride}\.$"):
+            DCGANDiscriminator(first_stride=stride)
+    with pytest.raises(ValueError, match="^norm must be one of 'batch', 'spectral', 'none'; got 'layer'.$"):
         DCGANDiscriminator(norm="layer")
     disc = DCGANDiscriminator(image_size=32, base_channels=8)
     with pytest.raises(ValueError, match=r"expects images of shape \(B, 3, 32, 32\); got \(1, 3, 64, 64\)"):

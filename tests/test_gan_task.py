@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -67,8 +69,23 @@ def test_bad_ema_decay_is_rejected(decay):
         _task(ema_decay=decay)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"loss": "wasserstein"}, "loss must be one of 'nonsaturating', 'hinge'; got 'wasserstein'."),
+        ({"lr_g": 0.0}, "lr_g must be a finite number > 0; got 0.0."),
+        ({"lr_d": float("inf")}, "lr_d must be a finite number > 0; got inf."),
+        ({"betas": (0.5,)}, "betas must be a pair of numbers in [0, 1); got (0.5,)."),
+        ({"betas": (0.5, 1.0)}, "betas[1] must be a finite number >= 0 and < 1; got 1.0."),
+    ],
+)
+def test_bad_optimiser_settings_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        _task(**kwargs)
+
+
 def test_bad_disc_norm_is_rejected():
-    with pytest.raises(ValueError, match="disc_norm must be one of batch, spectral, none"):
+    with pytest.raises(ValueError, match="^disc_norm must be one of 'batch', 'spectral', 'none'; got 'layer'.$"):
         _task(disc_norm="layer")
 
 

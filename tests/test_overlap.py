@@ -43,9 +43,9 @@ def test_full_region_includes_the_border_falloff():
 def test_overlap_map_errors_are_named():
     with pytest.raises(ValueError, match="kernel_size must be a positive integer; got 0"):
         overlap_map(0)
-    with pytest.raises(ValueError, match="ndim must be 1 or 2; got 3"):
+    with pytest.raises(ValueError, match=r"ndim must be an integer in \[1, 2\]; got 3"):
         overlap_map(3, ndim=3)
-    with pytest.raises(ValueError, match="region must be 'interior' or 'full'; got 'edge'"):
+    with pytest.raises(ValueError, match="region must be one of 'interior', 'full'; got 'edge'"):
         overlap_map(3, region="edge")
     with pytest.raises(ValueError, match="leaves no interior"):
         overlap_map(5, 2, 1, in_size=2)

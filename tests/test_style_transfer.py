@@ -214,7 +214,7 @@ def test_an_explicit_weights_file_is_loaded_and_bad_files_are_reported(tmp_path)
 
 
 def test_unknown_loss_network_names_the_choices():
-    with pytest.raises(ValueError, match="auto, vgg16, random; got 'vgg19'"):
+    with pytest.raises(ValueError, match="^source must be one of 'auto', 'vgg16', 'random'; got 'vgg19'.$"):
         load_loss_network("vgg19")
 
 
@@ -280,10 +280,10 @@ def test_task_keeps_the_loss_network_out_of_parameters_and_checkpoints():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"content_weight": 0.0}, "content_weight must be a positive"),
+    ({"content_weight": 0.0}, "content_weight must be a finite number > 0; got 0.0"),
     ({"style_weight": float("nan")}, "style_weight"),
-    ({"tv_weight": -1.0}, "tv_weight must be a non-negative"),
-    ({"lr": 0}, "lr must be a positive"),
+    ({"tv_weight": -1.0}, "tv_weight must be a finite number >= 0; got -1.0"),
+    ({"lr": 0}, "lr must be a finite number > 0; got 0"),
     ({"content_layer": "relu5_3"}, "content_layer must be one of"),
     ({"style_layers": ()}, "style_layers must be a non-empty subset"),
     ({"style_layers": ("relu1_2", "conv9")}, "style_layers"),

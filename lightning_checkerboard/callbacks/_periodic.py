@@ -10,6 +10,7 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard._validation import check_non_negative_int
 
 __all__ = ["BaselineState", "PeriodicCallback", "sync_buffers_from_rank_zero"]
 
@@ -37,9 +38,7 @@ class PeriodicCallback(Callback):
     """
 
     def __init__(self, every_n_steps: int) -> None:
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 0:
-            raise ValueError(f"every_n_steps must be a non-negative integer; got {every_n_steps!r}.")
-        self.every_n_steps = every_n_steps
+        self.every_n_steps = check_non_negative_int(every_n_steps, "every_n_steps")
         #: Quality metrics of the model before training, by record key; empty until measured.
         self.baseline: dict[str, Any] = {}
 

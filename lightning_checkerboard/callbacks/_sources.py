@@ -24,7 +24,6 @@ __all__ = [
     "check_real_images",
     "check_real_source",
     "check_sample_fn",
-    "check_seed",
     "check_shares",
     "draw_samples",
     "heldout_images",
@@ -65,13 +64,6 @@ def check_sample_fn(sample_fn: object) -> SampleFn | None:
         shown = _shown_signature(sample_fn)
         raise TypeError(f"sample_fn must be a callable {_SAMPLE_FN}; got one with signature {shown}.")
     return sample_fn
-
-
-def check_seed(seed: object) -> int:
-    """Return ``seed`` if it is a non-negative integer, else raise a ``ValueError``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
-    return seed
 
 
 def check_shares(callback: str, num_samples: int, world_size: int) -> None:

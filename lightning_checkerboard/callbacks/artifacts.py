@@ -10,13 +10,13 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
     check_image_source,
     check_real_images,
     check_sample_fn,
-    check_seed,
     check_shares,
     heldout_images,
     metric_images,
@@ -115,11 +115,9 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
         quality: bool = True,
     ) -> None:
         super().__init__(every_n_steps)
-        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        self.num_samples, self.levels = num_samples, levels
-        self.batch_size, self.gradient, self.seed = batch_size, gradient, check_seed(seed)
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.levels, self.gradient, self.seed = levels, gradient, check_non_negative_int(seed, "seed")
         self.sample_fn = check_sample_fn(sample_fn)
         self.real_images = check_real_images(real_images)
         self.quality = bool(quality)

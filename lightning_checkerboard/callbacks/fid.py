@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_checkerboard._validation import check_int, check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
@@ -17,7 +18,6 @@ from lightning_checkerboard.callbacks._sources import (
     check_real_images,
     check_real_source,
     check_sample_fn,
-    check_seed,
     check_shares,
     heldout_images,
     metric_images,
@@ -82,11 +82,11 @@ class FIDCallback(BaselineState, PeriodicCallback):
         real_images: Tensor | None = None,
     ) -> None:
         super().__init__(every_n_steps)
-        for name, value, low in (("num_samples", num_samples, 2), ("batch_size", batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        # FID needs a covariance: at least two images.
+        self.num_samples = check_int(num_samples, "num_samples", minimum=2)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.seed = check_non_negative_int(seed, "seed")
         self.metric = FID(policy, weights_path, cache_dir=cache_dir)
-        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, check_seed(seed)
         self.sample_fn = check_sample_fn(sample_fn)
         self.real_images = check_real_images(real_images)
         self.latest: dict[str, Any] = {}

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import check_shares, heldout_images
@@ -53,10 +54,8 @@ class HeldoutLoss(BaselineState, PeriodicCallback):
 
     def __init__(self, every_n_steps: int = 0, num_samples: int = 64, *, batch_size: int = 16) -> None:
         super().__init__(every_n_steps)
-        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        self.num_samples, self.batch_size = num_samples, batch_size
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.latest: dict[str, float] = {}
 
     def _state_settings(self) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import torch
 from torchvision.utils import make_grid, save_image
 from typing_extensions import override
 
+from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import iteration, log_images, run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_image_source, check_sample_fn, check_seed, draw_samples
+from lightning_checkerboard.callbacks._sources import check_image_source, check_sample_fn, draw_samples
 from lightning_checkerboard.callbacks.protocols import SampleFn
 
 __all__ = ["SampleGrid"]
@@ -49,10 +50,9 @@ class SampleGrid(PeriodicCallback):
         seed: int = 1234,
     ) -> None:
         super().__init__(every_n_steps)
-        for name, value in (("nrow", nrow), ("num_samples", num_samples)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        self.nrow, self.num_samples, self.seed = nrow, num_samples, check_seed(seed)
+        self.nrow = check_positive_int(nrow, "nrow")
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.seed = check_non_negative_int(seed, "seed")
         self.sample_fn = check_sample_fn(sample_fn)
         self.saved: list[str] = []
 

@@ -15,7 +15,7 @@ from typing_extensions import override
 
 from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard._progress import training_iteration
-from lightning_checkerboard._validation import check_int
+from lightning_checkerboard._validation import check_choice, check_int
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
 from lightning_checkerboard.data.decoded import DecodeOptions
 from lightning_checkerboard.data.errors import DatasetError
@@ -137,8 +137,7 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"streaming must be None, True or False; got {streaming!r}.")
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be None, 1 or 3; got {channels!r}.")
-        if corrupt not in CORRUPT_POLICIES:
-            raise ValueError(f"corrupt must be one of {', '.join(CORRUPT_POLICIES)}; got {corrupt!r}.")
+        check_choice(corrupt, "corrupt", CORRUPT_POLICIES)
         self.spec = parse_dataset(dataset)
         if self.spec.kind == "folder" and not self.spec.path.is_dir():
             what = "is not a directory" if self.spec.path.exists() else "does not exist"

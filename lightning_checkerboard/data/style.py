@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.images import decode_native, resize_square, to_unit_float
 
@@ -49,8 +50,7 @@ def load_style_image(style: str | os.PathLike, size: int) -> torch.Tensor:
         >>> load_style_image("gravel", 64).shape
         torch.Size([3, 64, 64])
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer; got {size!r}.")
+    check_positive_int(size, "size")
     text = os.fspath(style)
     if text in STYLE_IMAGES:
         image = _bundled(text)

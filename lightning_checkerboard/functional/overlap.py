@@ -11,13 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_checkerboard._validation import check_choice, check_int, check_positive_int
+
 __all__ = ["overlap_map", "overlap_ratio", "upsampler_matrix"]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return value
 
 
 def overlap_map(
@@ -61,11 +57,9 @@ def overlap_map(
     """
     for name, value in (("kernel_size", kernel_size), ("stride", stride), ("layers", layers),
                         ("in_size", in_size)):
-        _positive_int(name, value)
-    if ndim not in (1, 2):
-        raise ValueError(f"ndim must be 1 or 2; got {ndim!r}.")
-    if region not in ("interior", "full"):
-        raise ValueError(f"region must be 'interior' or 'full'; got {region!r}.")
+        check_positive_int(value, name)
+    check_int(ndim, "ndim", minimum=1, maximum=2)
+    check_choice(region, "region", ("interior", "full"))
 
     signal = torch.ones(1, 1, in_size, dtype=torch.float64)
     kernel = torch.ones(1, 1, kernel_size, dtype=torch.float64)
@@ -121,8 +115,8 @@ def upsampler_matrix(layer: nn.Module, in_size: int | tuple[int, int]) -> Tensor
         torch.Size([36, 9])
     """
     h, w = (in_size, in_size) if isinstance(in_size, int) else tuple(in_size)
-    _positive_int("in_size", h)
-    _positive_int("in_size", w)
+    check_positive_int(h, "in_size")
+    check_positive_int(w, "in_size")
     in_channels = getattr(layer, "in_channels", None)
     if not isinstance(in_channels, int):
         raise TypeError(f"layer must expose an integer in_channels; got {type(layer).__name__}.")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_checkerboard._validation import check_choice, check_int, check_positive_int
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
 __all__ = ["DISCRIMINATOR_NORMS", "DCGANDiscriminator", "DCGANGenerator", "dcgan_init_", "num_stages_for"]
@@ -29,11 +30,7 @@ def num_stages_for(image_size: int) -> int:
     Raises:
         ValueError: an image size that is not a power of two between 8 and 256.
     """
-    if isinstance(image_size, bool) or image_size not in SUPPORTED_SIZES:
-        raise ValueError(
-            f"image_size must be one of {', '.join(map(str, SUPPORTED_SIZES))} (4×4 doubled by each "
-            f"stage); got {image_size!r}."
-        )
+    check_choice(image_size, "image_size", SUPPORTED_SIZES)  # 4×4 doubled by each stage
     return int(math.log2(image_size // _BASE))
 
 
@@ -54,12 +51,6 @@ def dcgan_init_(module: nn.Module) -> None:
     for sub in module.modules():
         if getattr(sub, "init", None) == "icnr":
             sub.reset_icnr(weight_init=lambda w: nn.init.normal_(w, 0.0, 0.02))
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return value
 
 
 class DCGANGenerator(nn.Module):
@@ -106,7 +97,7 @@ class DCGANGenerator(nn.Module):
         stages = num_stages_for(image_size)
         for name, value in (("channels", channels), ("latent_dim", latent_dim),
                             ("base_channels", base_channels), ("max_channels", max_channels)):
-            _positive(name, value)
+            check_positive_int(value, name)
         self.stage_names = parse_upsampler_spec(upsampler, stages)
         self.image_size, self.channels, self.latent_dim = image_size, channels, latent_dim
 
@@ -184,9 +175,8 @@ class DCGANDiscriminator(nn.Module):
         stages = num_stages_for(image_size)
         for name, value in (("channels", channels), ("base_channels", base_channels),
                             ("max_channels", max_channels)):
-            _positive(name, value)
-        if first_stride not in (1, 2) or isinstance(first_stride, bool):
-            raise ValueError(f"first_stride must be 1 or 2; got {first_stride!r}.")
+            check_positive_int(value, name)
+        check_int(first_stride, "first_stride", minimum=1, maximum=2)
         kernels = (3, 4) if first_stride == 2 else (3,)
         if first_kernel is None:
             first_kernel = kernels[-1]
@@ -195,8 +185,7 @@ class DCGANDiscriminator(nn.Module):
                 f"first_kernel must be one of {', '.join(map(str, kernels))} (or None) with first_stride="
                 f"{first_stride}; got {first_kernel!r}."
             )
-        if norm not in DISCRIMINATOR_NORMS:
-            raise ValueError(f"norm must be one of {', '.join(DISCRIMINATOR_NORMS)}; got {norm!r}.")
+        check_choice(norm, "norm", DISCRIMINATOR_NORMS)
         self.image_size, self.channels, self.first_stride = image_size, channels, first_stride
         self.first_kernel = first_kernel
 

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 
+from lightning_checkerboard._validation import check_choice
+
 __all__ = ["LOSS_NETWORKS", "LossNetworkError", "VGGFeatures", "VGG_LAYERS", "load_loss_network"]
 
 #: ``--loss-network`` choices: pretrained when it can be had (else random), pretrained or an error, random.
@@ -173,8 +175,7 @@ def load_loss_network(source: str = "auto", *, weights_path: str | os.PathLike |
         >>> net.weights, sorted(net(torch.rand(1, 3, 32, 32)))
         ('vgg16-random-seed0', ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3'])
     """
-    if source not in LOSS_NETWORKS:
-        raise ValueError(f"loss network must be one of {', '.join(LOSS_NETWORKS)}; got {source!r}.")
+    check_choice(source, "source", LOSS_NETWORKS)
     if source == "random":
         return VGGFeatures(seed=seed)
     state, description = _load_pretrained(weights_path)

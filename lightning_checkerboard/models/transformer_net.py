@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
 __all__ = ["ResidualBlock", "TransformerNet", "check_transformer_size"]
@@ -109,8 +110,7 @@ class TransformerNet(nn.Module):
         super().__init__()
         for name, value in (("channels", channels), ("base_channels", base_channels),
                             ("num_residual_blocks", num_residual_blocks)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+            check_positive_int(value, name)
         self.stage_names = parse_upsampler_spec(upsampler, NUM_STAGES)
         self.channels = channels
         w1, w2, w3 = base_channels, base_channels * 2, base_channels * 4

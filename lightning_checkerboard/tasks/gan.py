@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_checkerboard._validation import check_choice, check_number, check_unit_interval
 from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS, DCGANDiscriminator, DCGANGenerator
-from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
+from lightning_checkerboard.tasks._common import stop_if_not_finite
 
 __all__ = ["GANTask", "LOSSES"]
 
@@ -95,16 +96,15 @@ class GANTask(pl.LightningModule):
         ema_decay: float = 0.0,
     ) -> None:
         super().__init__()
-        if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be a number in [0, 1); got {ema_decay!r}.")
-        if disc_norm not in DISCRIMINATOR_NORMS:
-            raise ValueError(f"disc_norm must be one of {', '.join(DISCRIMINATOR_NORMS)}; got {disc_norm!r}.")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
-        check_positive_float("lr_g", lr_g)
-        check_positive_float("lr_d", lr_d)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}.")
+        check_unit_interval(ema_decay, "ema_decay")
+        check_choice(disc_norm, "disc_norm", DISCRIMINATOR_NORMS)
+        check_choice(loss, "loss", LOSSES)
+        check_number(lr_g, "lr_g", minimum=0.0, strict_minimum=True)
+        check_number(lr_d, "lr_d", minimum=0.0, strict_minimum=True)
+        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair of numbers in [0, 1); got {betas!r}.")
+        for index, beta in enumerate(betas):
+            check_unit_interval(beta, f"betas[{index}]")
         if isinstance(upsampler, (list, tuple)):
             upsampler = ",".join(upsampler)  # a string keeps the saved hyperparameters readable
         if noise_seed is None:

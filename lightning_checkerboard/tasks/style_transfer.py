@@ -9,9 +9,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from lightning_checkerboard._validation import check_choice, check_number, check_positive_int
 from lightning_checkerboard.models.loss_network import VGG_LAYERS, VGGFeatures, load_loss_network
 from lightning_checkerboard.models.transformer_net import TransformerNet
-from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
+from lightning_checkerboard.tasks._common import stop_if_not_finite
 
 __all__ = ["MIN_STYLE_SIDE", "StyleTransferTask", "check_style_side", "content_loss", "gram_matrix", "style_loss",
            "total_variation"]
@@ -146,12 +147,10 @@ class StyleTransferTask(pl.LightningModule):
         style_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        check_positive_float("content_weight", content_weight)
-        check_positive_float("style_weight", style_weight)
-        check_positive_float("tv_weight", tv_weight, allow_zero=True)
-        check_positive_float("lr", lr)
-        if content_layer not in VGG_LAYERS:
-            raise ValueError(f"content_layer must be one of {', '.join(VGG_LAYERS)}; got {content_layer!r}.")
+        for name, value in (("content_weight", content_weight), ("style_weight", style_weight), ("lr", lr)):
+            check_number(value, name, minimum=0.0, strict_minimum=True)
+        check_number(tv_weight, "tv_weight", minimum=0.0)
+        check_choice(content_layer, "content_layer", VGG_LAYERS)
         style_layers = tuple(style_layers)
         unknown = [name for name in style_layers if name not in VGG_LAYERS]
         if not style_layers or unknown:
@@ -165,8 +164,7 @@ class StyleTransferTask(pl.LightningModule):
         style_shape = tuple(style_image.shape)
         if isinstance(upsampler, (list, tuple)):
             upsampler = ",".join(upsampler)
-        if isinstance(num_fixed_samples, bool) or not isinstance(num_fixed_samples, int) or num_fixed_samples < 1:
-            raise ValueError(f"num_fixed_samples must be a positive integer; got {num_fixed_samples!r}.")
+        check_positive_int(num_fixed_samples, "num_fixed_samples")
         self.save_hyperparameters(ignore=["style_image", "loss_network"])
         self.net = TransformerNet(upsampler, base_channels=base_channels, upsampler_options=upsampler_options)
         self.register_buffer("style_image", style_image.detach().float().clone())
