@@ -164,11 +164,13 @@ def test_an_error_while_building_leaves_no_cache_behind(folder, tmp_path):
     assert not list((tmp_path / "cache").glob("*.npy")) and not list((tmp_path / "cache").glob("*.tmp"))
 
 
-@pytest.mark.parametrize("pool", ["process", "thread"])
-def test_parallel_decoding_equals_decoding_in_one_thread(folder, tmp_path, pool):
+@pytest.mark.parametrize(("pool", "target"), [("process", "array"), ("process", "map"), ("thread", "array")])
+def test_parallel_decoding_equals_decoding_in_one_thread(folder, tmp_path, pool, target):
     source = folder_images(folder, "folder:test")
     indices = np.arange(len(source))[::-1].copy()  # any order: rows follow ``indices``
-    one, many = (np.zeros((30, 3, 8, 8), dtype=np.uint8) for _ in range(2))
+    one = np.zeros((30, 3, 8, 8), dtype=np.uint8)
+    many = np.zeros_like(one) if target == "array" else np.lib.format.open_memmap(
+        tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=one.shape)  # the workers write into the map
     assert decode_module.decode_into(source, indices, 8, one, workers=1) == (True, [])
     assert decode_module.decode_into(source, indices, 8, many, workers=2, pool=pool) == (True, [])
     assert np.array_equal(one, many) and one.any()

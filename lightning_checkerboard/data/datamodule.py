@@ -60,7 +60,9 @@ class ImageDataModule(pl.LightningDataModule):
     the other processes of a distributed run, and rebuilt when the source changes. Training reads
     batches from the map, so data larger than memory trains without being loaded whole. With
     ``data_cache=False`` the images are decoded into memory at every :meth:`setup`, or, when they
-    would fill more than a quarter of it (or with ``streaming=True``), one batch at a time.
+    would fill more than a quarter of it (or with ``streaming=True``), one batch at a time; Hub rows
+    are then read by index from the Arrow files ``datasets`` keeps on disk (and maps, not loads), so
+    the batch order stays the sampler's and a resumed run continues it exactly.
 
     The held-out split never overlaps training: ``photos`` cuts it from a reserved strip of each
     photograph, Hub datasets use their ``test`` split, everything else a seeded subset. It is chosen by

@@ -96,10 +96,32 @@ def decode_chunk(chunk, image_size: int) -> ChunkResult:
     return ChunkResult(images, failures)
 
 
-def _pool(kind: str, workers: int) -> Executor:
+# In a forked worker: the caller's ``out`` when it is a writable memory map. The worker inherits the
+# map, so it writes its rows straight into it and only the failures travel back.
+_SHARED_OUT: np.ndarray | None = None
+
+
+def _share(out: np.ndarray | None) -> None:
+    global _SHARED_OUT
+    _SHARED_OUT = out
+
+
+def _decode_rows(chunk, image_size: int, start: int | None) -> ChunkResult:
+    result = decode_chunk(chunk, image_size)
+    if start is None or _SHARED_OUT is None:
+        return result
+    _SHARED_OUT[start : start + len(result.images)] = result.images
+    return ChunkResult(result.images[:, :, :0, :0], result.failures)  # written: count and channels only
+
+
+def _pool(kind: str, workers: int, out: np.ndarray) -> tuple[Executor, bool]:
+    """The executor, and whether its workers write into ``out`` themselves."""
     if kind == "process" and "fork" in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    return ThreadPoolExecutor(workers)
+        shared = isinstance(out, np.memmap) and out.mode in ("r+", "w+")
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_share,
+                                       initargs=(out if shared else None,))
+        return executor, shared
+    return ThreadPoolExecutor(workers), False
 
 
 def decode_into(
@@ -119,7 +141,8 @@ def decode_into(
         indices: which images, in the order of ``out``'s rows.
         image_size: output side in pixels.
         out: ``uint8`` ``(len(indices), 3, S, S)`` to fill (a memory map or an array); greyscale
-            images are repeated over the three channels, unreadable ones left as they are.
+            images are repeated over the three channels, unreadable ones left as they are. Worker
+            processes write into a writable memory map directly; other arrays are filled here.
         stop_at: called with the row of each unreadable image; ``True`` raises at once (and cancels
             the pending work) instead of going on.
         workers: parallel decoders; default :func:`available_workers`. 1 decodes in this thread.
@@ -140,7 +163,8 @@ def decode_into(
 
     def take(start: int, chunk, result: ChunkResult) -> None:
         nonlocal colour
-        out[start : start + len(result.images)] = result.images
+        if result.images.shape[-1]:  # not written by the worker already
+            out[start : start + len(result.images)] = result.images
         colour = colour or result.images.shape[1] == 3
         for k, reason in result.failures:
             failures.append((start + k, chunk.labels[k], reason))
@@ -152,12 +176,14 @@ def decode_into(
         for start, chunk in zip(starts, chunks):
             take(start, chunk, decode_chunk(chunk, image_size))
     else:
-        with _pool(pool, min(workers, len(starts))) as executor:
+        executor, shared = _pool(pool, min(workers, len(starts)), out)
+        with executor:
             # A bounded window of chunks in flight: the pending inputs never hold the whole dataset.
             window, pending = 4 * workers, []
             try:
                 for start, chunk in zip(starts, chunks):
-                    pending.append((start, chunk, executor.submit(decode_chunk, chunk, image_size)))
+                    task = executor.submit(_decode_rows, chunk, image_size, start if shared else None)
+                    pending.append((start, chunk, task))
                     if len(pending) >= window:
                         take(*_finish(pending.pop(0)))
                 while pending:
