@@ -35,6 +35,7 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "recipe_main",
     "recipe_parser",
     "run_cli",
     "run_recipe",
@@ -224,6 +225,16 @@ def flag_message(message: str, parser: argparse.ArgumentParser, config_class: ty
         if flag and message.startswith((f"{name} must ", f"{name}: ")):
             return flag + message[len(name):]
     return message
+
+
+def recipe_main(recipe: Recipe, build_parser: Callable[[], argparse.ArgumentParser]) -> Callable[[list[str] | None], int]:
+    """A training recipe's ``main(argv=None)``: :func:`run_recipe` with the parser ``build_parser`` makes."""
+
+    def main(argv: list[str] | None = None) -> int:
+        return run_recipe(recipe, build_parser(), argv)
+
+    main.__doc__ = f"Parse the flags of {type(recipe).__name__}, train it, and return the exit code."
+    return main
 
 
 def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:

@@ -144,7 +144,7 @@ def build_logger(
             logger = TensorBoardLogger(run_dir, name="tensorboard", version="")
             logger.experiment  # noqa: B018 - fails now, not mid-run, when no backend is installed
         except (ImportError, ModuleNotFoundError) as err:
-            raise ValueError(f"--logger tensorboard needs the tensorboard package: pip install tensorboard ({err})") from None
+            raise ValueError(f"logger: 'tensorboard' needs the tensorboard package: pip install tensorboard ({err})") from None
         return LoggerChoice(_guard(logger), kind, note=f"tensorboard --logdir {run_dir / 'tensorboard'}")
 
     from pytorch_lightning.loggers import WandbLogger
@@ -160,8 +160,13 @@ def build_logger(
         offline=mode == "offline",
         tags=tags,
         id=run_id,
-        resume="allow",  # --resume continues the same W&B run
+        resume="allow",  # a resumed run continues the same W&B run
     )
+    # Lightning always passes W&B's deprecated `anonymous` setting (None when not asked for), and W&B
+    # warns about it on every run; leaving it out changes nothing else.
+    init = getattr(logger, "_wandb_init", None)
+    if isinstance(init, dict) and init.get("anonymous") is None:
+        init.pop("anonymous", None)
     _guard(logger)
     note = f"W&B {mode}: {reason}"
     if mode == "offline":

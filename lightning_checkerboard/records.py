@@ -68,8 +68,8 @@ RECORD_FILENAME = "result.json"
 #: record; the leaderboard averages only ``finished`` runs.
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 
-#: What a run id may be: it names the run's files (W&B run ids and :func:`~lightning_checkerboard.training.run_dir.new_run_id`
-#: ids both match).
+#: What a run id may be: it names the run's files (W&B run ids and
+#: :func:`~lightning_checkerboard.training.run_dir.new_run_id` ids both match).
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: The longest name (task, dataset, upsampler, stage, mapping key, URL …) a record may hold.
 MAX_NAME_CHARS = 512

@@ -22,20 +22,18 @@ from lightning_checkerboard.cli import (
     positive_float,
     positive_int,
     recipe_parser,
+    recipe_main,
     run_cli,
-    run_recipe,
     unit_interval,
 )
-from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.metrics.fid import FID_POLICIES
 from lightning_checkerboard.models import num_stages_for
 from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
 from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import GANTask
 from lightning_checkerboard.tasks.gan import LOSSES
-from lightning_checkerboard.training import GANConfig, Recipe, ResumedRun, RunParts
+from lightning_checkerboard.training import GANConfig, Recipe, ResumedRun, RunParts, image_datamodule, upsampler_stages
 from lightning_checkerboard.training.config import DISC_FIRST_KERNELS, DISC_FIRST_STRIDES
-from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
 
 # Each GAN update backpropagates through one network only, so DDP must expect unused parameters.
 _GAN_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
@@ -56,21 +54,11 @@ class GAN(Recipe[GANConfig]):
     config_class = GANConfig
 
     def build(self, config: GANConfig, resumed: ResumedRun | None) -> RunParts:
-        options = config.upsampler_options()
-        stages = parse_upsampler_spec(config.upsampler, num_stages_for(config.image_size))
+        stages = upsampler_stages(config, num_stages_for(config.image_size))
         if config.disc_first_kernel == 4 and config.disc_first_stride == 1:
             raise UsageError("--disc-first-kernel 4 needs --disc-first-stride 2 (with stride 1 the first layer is 3×3)")
-        for name in set(stages):  # options a stage's layer does not take fail now, not after data prep
-            create_upsampler(name, 1, 1, **options)
-        datamodule = ImageDataModule(
-            dataset=config.dataset,
-            image_size=config.image_size,
-            batch_size=config.batch_size,
-            seed=config.data_seed,
-            num_workers=config.num_workers,
-            heldout_samples=max(config.eval_samples, config.fid_samples if config.fid != "off" else 0),
-            corrupt=config.corrupt,
-        )
+        datamodule = image_datamodule(config, heldout_samples=max(config.eval_samples,
+                                                                  config.fid_samples if config.fid != "off" else 0))
         if config.fid_weights is not None and not config.fid_weights.is_file():
             raise UsageError(f"--fid-weights {str(config.fid_weights)!r} is not a file")
         try:
@@ -80,22 +68,10 @@ class GAN(Recipe[GANConfig]):
             raise UsageError(str(err)) from None
 
         def make_task() -> GANTask:
-            return GANTask(
-                stages,
-                image_size=config.image_size,
-                channels=datamodule.channels,
-                latent_dim=config.latent_dim,
-                gen_channels=config.gen_channels,
-                disc_channels=config.disc_channels,
-                disc_first_stride=config.disc_first_stride,
-                disc_first_kernel=config.disc_first_kernel,
-                disc_norm=config.disc_norm,
-                loss=config.loss,
-                lr_g=config.lr_g,
-                lr_d=config.lr_d,
-                upsampler_options=options,
-                ema_decay=config.ema_decay,
-            )
+            return GANTask(stages, channels=datamodule.channels, upsampler_options=config.upsampler_options(),
+                           **config.values("image_size", "latent_dim", "gen_channels", "disc_channels",
+                                           "disc_first_stride", "disc_first_kernel", "disc_norm", "loss", "lr_g",
+                                           "lr_d", "ema_decay"))
 
         return RunParts(
             datamodule=datamodule,
@@ -152,8 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_recipe(GAN(), build_parser(), argv)
+main = recipe_main(GAN(), build_parser)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def flat_threshold(real: torch.Tensor) -> float:
 def evaluate(run_dir: Path, real: torch.Tensor) -> dict[str, dict[str, float]]:
     """SWD, near-uniform share and checkerboard score of the live and the averaged generator."""
     task = GANTask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
-                                        weights_only=False)
+                                        weights_only=True)  # data only: a run directory may come from anyone
     noise = torch.randn(SAMPLES, task.hparams.latent_dim, generator=torch.Generator().manual_seed(0))
     results = {}
     average = task.generator_ema

@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from lightning_checkerboard.cli import UsageError, non_negative_int, run_cli
+from lightning_checkerboard.cli import HelpFormatter, UsageError, non_negative_int, run_cli
+from lightning_checkerboard.loggers import LOGGERS
 from lightning_checkerboard.records import RECORD_FILENAME, RecordError, read_record
 from lightning_checkerboard.upsamplers import list_upsamplers
 
@@ -47,15 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recipes/run_grid.py",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--task", choices=tuple(BUDGETS), default="gan", help="recipes/<task>.py runs the grid")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the run directories go")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="where the leaderboard goes")
     parser.add_argument("--upsamplers", nargs="+", default=None, metavar="NAME",
                         help="registered upsamplers to run (default: all of them)")
-    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2])
-    parser.add_argument("--logger", default="none", help="logger of every run (the recipe's --logger)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0, 1, 2], help="seeds of every upsampler")
+    parser.add_argument("--logger", choices=LOGGERS, default="none", help="logger of every run (the recipe's --logger)")
     parser.add_argument("--no-build", action="store_true", help="only run; do not build the leaderboard")
     parser.add_argument("recipe_args", nargs="*", help="after --: extra recipe flags for every run")
     return parser

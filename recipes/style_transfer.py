@@ -28,17 +28,23 @@ from lightning_checkerboard.cli import (
     positive_float,
     positive_int,
     recipe_parser,
+    recipe_main,
     run_cli,
-    run_recipe,
 )
-from lightning_checkerboard.data import STYLE_IMAGES, ImageDataModule, load_style_image
+from lightning_checkerboard.data import STYLE_IMAGES, load_style_image
 from lightning_checkerboard.models import LossNetworkError, check_transformer_size, load_loss_network
 from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
 from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import StyleTransferTask
 from lightning_checkerboard.tasks.style_transfer import MIN_STYLE_SIDE, check_style_side
-from lightning_checkerboard.training import Recipe, ResumedRun, RunParts, StyleTransferConfig
-from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec
+from lightning_checkerboard.training import (
+    Recipe,
+    ResumedRun,
+    RunParts,
+    StyleTransferConfig,
+    image_datamodule,
+    upsampler_stages,
+)
 
 
 class StyleTransfer(Recipe[StyleTransferConfig]):
@@ -49,49 +55,30 @@ class StyleTransfer(Recipe[StyleTransferConfig]):
     config_class = StyleTransferConfig
 
     def build(self, config: StyleTransferConfig, resumed: ResumedRun | None) -> RunParts:
-        options = config.upsampler_options()
         check_transformer_size(config.image_size, "image_size")
         style_size = check_style_side(config.style_size or config.image_size, "style_size")
         if config.loss_network == "random" and config.loss_network_weights is not None:
             raise UsageError("--loss-network-weights needs --loss-network auto or vgg16 (random draws its weights)")
-        stages = parse_upsampler_spec(config.upsampler, 2)
-        for name in set(stages):
-            create_upsampler(name, 1, 1, **options)
+        stages = upsampler_stages(config, num_stages=2)
         # A resumed run takes its style image from its checkpoint: the file may be elsewhere by now.
         style_image = (resumed.checkpoint["state_dict"]["style_image"] if resumed is not None
                        else load_style_image(config.style, style_size))
-        datamodule = ImageDataModule(
-            dataset=config.dataset,
-            image_size=config.image_size,
-            batch_size=config.batch_size,
-            seed=config.data_seed,
-            num_workers=config.num_workers,
-            channels=3,
-            heldout_samples=config.eval_samples,
-            corrupt=config.corrupt,
-        )
+        datamodule = image_datamodule(config, heldout_samples=config.eval_samples, channels=3)
         try:
             loss_network = load_loss_network(config.loss_network, weights_path=config.loss_network_weights,
                                              seed=config.loss_network_seed)
         except LossNetworkError as err:
             raise UsageError(str(err)) from None
-        if resumed is not None and resumed.record.protocol.get("loss_network") not in (None, loss_network.weights):
-            raise UsageError(f"--resume: the run trained with loss network {resumed.record.protocol['loss_network']!r}, "
-                             f"this machine has {loss_network.weights!r}; resume where the run started")
+        trained_with = resumed.record.protocol.get("loss_network") if resumed is not None else None
+        if trained_with not in (None, loss_network.weights):
+            raise UsageError(f"--resume: the run trained with loss network {trained_with!r}, this machine has "
+                             f"{loss_network.weights!r}; resume where the run started")
 
         def make_task() -> StyleTransferTask:
-            return StyleTransferTask(
-                stages,
-                style_image=style_image,
-                loss_network=loss_network,
-                base_channels=config.base_channels,
-                content_weight=config.content_weight,
-                style_weight=config.style_weight,
-                tv_weight=config.tv_weight,
-                content_layer=config.content_layer,
-                lr=config.lr,
-                upsampler_options=options,
-            )
+            return StyleTransferTask(stages, style_image=style_image, loss_network=loss_network,
+                                     upsampler_options=config.upsampler_options(),
+                                     **config.values("base_channels", "content_weight", "style_weight", "tv_weight",
+                                                     "content_layer", "lr"))
 
         return RunParts(
             datamodule=datamodule,
@@ -147,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_recipe(StyleTransfer(), build_parser(), argv)
+main = recipe_main(StyleTransfer(), build_parser)
 
 
 if __name__ == "__main__":

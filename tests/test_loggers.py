@@ -69,6 +69,7 @@ def test_build_logger_kinds(tmp_path):
 
 def test_offline_wandb_logger_notes_how_to_sync(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
-    choice = build_logger("wandb", tmp_path, run_name="r")
-    assert choice.wandb_mode == "offline"
-    assert f"wandb sync {tmp_path / 'wandb'}/offline-run-*" in choice.note
+    logging_setup = build_logger("wandb", tmp_path, run_name="r")
+    assert logging_setup.wandb_mode == "offline"
+    assert f"wandb sync {tmp_path / 'wandb'}/offline-run-*" in logging_setup.note
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -16,15 +15,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from _recipes import load_recipe
 from lightning_checkerboard.callbacks import ArtifactMetrics
 from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.records import read_record
 from lightning_checkerboard.tasks import GANTask
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("gan_recipe_reliability", ROOT / "recipes" / "gan.py")
-gan = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gan)
+gan = load_recipe("gan")
 
 TINY = ["--dataset", "digits", "--image-size", "16", "--batch-size", "8", "--eval-samples", "16",
         "--fid", "off", "--gen-channels", "8", "--disc-channels", "8"]
@@ -51,8 +49,8 @@ def test_nan_loss_stops_the_run_keeps_the_last_good_checkpoint_and_records_diver
     record = read_record(run_dir)
     assert record.status == "diverged"
     assert record.message == "discriminator loss became nan at step 10"  # Lightning step 10 = iteration 5
-    assert "status: diverged (discriminator loss became nan" in out
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert "status: diverged (discriminator loss became nan" in out and "stopped after 5 of 9 iterations" in out
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 8  # iteration 4, the last good one
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values() if v.is_floating_point())
 
@@ -113,6 +111,8 @@ def test_two_process_ddp_run_matches_one_process_measurement_and_only_rank_zero_
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "stopped after 3 of 3 iterations" in result.stdout
+    assert "`Trainer.fit` stopped" not in result.stderr and "does not have many workers" not in result.stderr
     run_dirs = list(tmp_path.glob("gan/digits/*/*"))
     assert len(run_dirs) == 1, run_dirs  # both ranks used rank zero's run directory
     run_dir = run_dirs[0]
@@ -122,7 +122,7 @@ def test_two_process_ddp_run_matches_one_process_measurement_and_only_rank_zero_
     assert json.loads((run_dir / "result.json").read_text())["run_id"] == record.run_id
 
     # One process, the same final generator and discriminator, the same 32 samples and held-out images.
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     task = GANTask(**checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
     datamodule = ImageDataModule(dataset="digits", image_size=16, batch_size=8, heldout_samples=32)

@@ -447,7 +447,7 @@ RESUME_FLAGS = ["--content-dataset", "digits", "--image-size", "16", "--base-cha
 
 
 def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
 def test_interrupted_style_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):

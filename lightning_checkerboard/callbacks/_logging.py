@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from lightning_checkerboard._progress import training_iteration
 
-__all__ = ["iteration", "log_images", "log_scalars", "run_directory"]
+__all__ = ["iteration", "log_images", "log_scalars", "trainer_run_directory"]
 
 _warned: set[str] = set()
 
@@ -24,8 +24,8 @@ def _warn_once(key: str, message: str) -> None:
         rank_zero_warn(message)
 
 
-def run_directory(trainer: pl.Trainer) -> Path:
-    """Where a run's files go: ``trainer.default_root_dir`` (the recipe sets it to the run dir)."""
+def trainer_run_directory(trainer: pl.Trainer) -> Path:
+    """Where a run's files go: ``trainer.default_root_dir`` (the training skeleton sets it to the run directory)."""
     return Path(trainer.default_root_dir)
 
 

@@ -11,7 +11,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
-from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, run_directory
+from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, trainer_run_directory
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
     check_image_source,
@@ -195,7 +195,7 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
             if trainer.global_rank == 0:
                 figure = plot_spectra(
                     {"real (held out)": reference, "generated": generated},
-                    path=run_directory(trainer) / "spectra" / f"{tag}.png",
+                    path=trainer_run_directory(trainer) / "spectra" / f"{tag}.png",
                     title=f"Power spectrum, step {iteration(trainer)}",
                 )
             if self.gradient and hasattr(pl_module, "discriminator"):

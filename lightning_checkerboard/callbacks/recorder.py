@@ -11,7 +11,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 from typing_extensions import override
 
-from lightning_checkerboard.callbacks._logging import iteration, run_directory
+from lightning_checkerboard.callbacks._logging import iteration, trainer_run_directory
 from lightning_checkerboard.records import ResultRecord, utc_now, write_record
 
 __all__ = ["ResultRecorder"]
@@ -70,9 +70,9 @@ class ResultRecorder(Callback):
         if trainer.global_rank != 0:
             return
         try:
-            self.path = write_record(self.record, run_directory(trainer))
+            self.path = write_record(self.record, trainer_run_directory(trainer))
         except OSError as err:  # losing the record is bad; crashing the run on top of it is worse
-            rank_zero_warn(f"could not write the result record to {run_directory(trainer)}: {err}")
+            rank_zero_warn(f"could not write the result record to {trainer_run_directory(trainer)}: {err}")
 
     def _finish(self, trainer: pl.Trainer, status: str, message: str = "") -> None:
         self._collect(trainer)

@@ -9,7 +9,7 @@ from torchvision.utils import make_grid, save_image
 from typing_extensions import override
 
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
-from lightning_checkerboard.callbacks._logging import iteration, log_images, run_directory
+from lightning_checkerboard.callbacks._logging import iteration, log_images, trainer_run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
 from lightning_checkerboard.callbacks._sources import check_image_source, check_sample_fn, draw_samples
 from lightning_checkerboard.callbacks.protocols import SampleFn
@@ -72,7 +72,7 @@ class SampleGrid(PeriodicCallback):
             return
         images = self._images(pl_module).cpu()
         grid = make_grid(images, nrow=self.nrow, padding=2, pad_value=1.0)
-        path = run_directory(trainer) / "samples" / f"{tag}.png"
+        path = trainer_run_directory(trainer) / "samples" / f"{tag}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
         self.saved.append(str(path))

@@ -3,16 +3,18 @@
 - :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings),
   :class:`GANConfig`, :class:`StyleTransferConfig`, and :class:`ConfigError`.
 - :mod:`~lightning_checkerboard.training.skeleton`: :class:`Recipe` (what a task builds and reports),
-  :class:`RunParts`, :func:`train` (run directory, resume, record, logger, trainer, fit, report) and
-  :class:`RunResult`.
+  :func:`train` (run directory, resume, record, logger, trainer, fit, report) and :class:`RunResult`.
+- :mod:`~lightning_checkerboard.training.parts`: :class:`RunParts` (what ``Recipe.build`` returns),
+  :func:`upsampler_stages` and :func:`image_datamodule` (pieces every recipe builds the same way).
 - :mod:`~lightning_checkerboard.training.run_dir`: :func:`make_run_directory`,
   :func:`open_resumed_run` and :class:`ResumedRun`.
 """
 
 from lightning_checkerboard.training._quiet import print_rank_zero
 from lightning_checkerboard.training.config import ConfigError, GANConfig, RunConfig, StyleTransferConfig
+from lightning_checkerboard.training.parts import RunParts, image_datamodule, upsampler_stages
 from lightning_checkerboard.training.run_dir import RUN_DIR_ENV, ResumedRun, make_run_directory, open_resumed_run
-from lightning_checkerboard.training.skeleton import Recipe, RunParts, RunResult, train
+from lightning_checkerboard.training.skeleton import Recipe, RunResult, train
 
 __all__ = [
     "RUN_DIR_ENV",
@@ -24,8 +26,10 @@ __all__ = [
     "RunParts",
     "RunResult",
     "StyleTransferConfig",
+    "image_datamodule",
     "make_run_directory",
     "open_resumed_run",
     "print_rank_zero",
     "train",
+    "upsampler_stages",
 ]

@@ -222,6 +222,10 @@ class RunConfig:
 
     # ---- derived settings
 
+    def values(self, *names: str) -> dict[str, Any]:
+        """The named fields as keyword arguments: ``GANTask(stages, **config.values("loss", "lr_g"))``."""
+        return {name: getattr(self, name) for name in names}
+
     def upsampler_options(self) -> dict[str, Any]:
         """Keyword options for every upsampling stage (``{"padding": …}`` when set)."""
         return {"padding": self.padding} if self.padding else {}

@@ -6,17 +6,20 @@ order:
 
 1. resume: with ``config.resume`` set, read that run's record and checkpoint (data only) and take
    every setting from the record; else check that ``config.output_dir`` can be written;
-2. ``recipe.build(config, resumed)``: every setting checked, nothing trained yet; its ``ValueError``
-   or ``TypeError`` becomes a :class:`~lightning_checkerboard.training.config.ConfigError`;
-3. each image count of :meth:`~lightning_checkerboard.training.config.RunConfig.sample_counts` is
-   checked against the number of processes the hardware settings start;
+2. the hardware settings are checked, and each image count of
+   :meth:`~lightning_checkerboard.training.config.RunConfig.sample_counts` against the number of
+   processes they start;
+3. ``recipe.build(config, resumed)``: every setting checked, nothing trained yet; its ``ValueError``
+   or ``TypeError`` becomes a :class:`~lightning_checkerboard.training.config.ConfigError`, its
+   warnings one ``WARNING:`` line each;
 4. the run directory (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`), the
    data (``prepare_data``, ``setup("fit")``), the seed, then the model (``parts.make_task()``);
 5. the result record, the logger (hyperparameters logged, W&B noted in the record);
 6. the ``Trainer``: the recipe's callbacks, then ``RunCheckpoint`` (``checkpoints/last.ckpt`` every
    ``eval_every`` iterations) and ``ResultRecorder`` (``result.json``), checkpoints read weights-only;
-7. a headline, ``trainer.fit`` (from the checkpoint when resuming), then the report: iterations,
-   status, the recipe's scores line, where the record and samples are.
+7. a headline, ``trainer.fit`` (from the checkpoint when resuming) with Lightning's noise filtered
+   out, then the report: iterations, status, the recipe's scores line, where the record and
+   samples are.
 
 Example (a recipe in full; ``recipes/gan.py`` and ``recipes/style_transfer.py`` are two more)::
 
@@ -25,9 +28,8 @@ Example (a recipe in full; ``recipes/gan.py`` and ``recipes/style_transfer.py`` 
         config_class = RunConfig
 
         def build(self, config, resumed):
-            stages = parse_upsampler_spec(config.upsampler, 2)
-            datamodule = ImageDataModule(config.dataset, image_size=config.image_size,
-                                         batch_size=config.batch_size, heldout_samples=config.eval_samples)
+            stages = upsampler_stages(config, num_stages=2)
+            datamodule = image_datamodule(config, heldout_samples=config.eval_samples)
             return RunParts(
                 datamodule=datamodule,
                 make_task=lambda: DenoiseTask(stages, **config.upsampler_options()),
@@ -47,8 +49,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -64,6 +65,7 @@ from lightning_checkerboard.loggers import LoggerChoice, build_logger
 from lightning_checkerboard.records import ResultRecord, git_revision
 from lightning_checkerboard.training._quiet import print_rank_zero, quiet_lightning, silent_lightning, warnings_as_lines
 from lightning_checkerboard.training.config import ConfigError, RunConfig
+from lightning_checkerboard.training.parts import RunParts
 from lightning_checkerboard.training.run_dir import (
     ResumedRun,
     check_writable_dir,
@@ -71,49 +73,14 @@ from lightning_checkerboard.training.run_dir import (
     open_resumed_run,
 )
 
-__all__ = ["Recipe", "RunParts", "RunResult", "train"]
+__all__ = ["Recipe", "RunResult", "train"]
 
 C = TypeVar("C", bound=RunConfig)
 
 
 @dataclass
-class RunParts:
-    """What a recipe builds for one run; :func:`train` adds the run directory, checkpoint, record and logger.
-
-    Attributes:
-        datamodule: the training data: a ``LightningDataModule`` with ``name`` and ``fingerprint``
-            (an :class:`~lightning_checkerboard.data.ImageDataModule`); :func:`train` calls its
-            ``prepare_data`` and ``setup("fit")``.
-        make_task: makes the ``LightningModule``; called after the data is set up and the seed is set,
-            so the model's initial weights follow ``config.seed``.
-        stages: the upsampler of each upsampling stage (recorded and tagged).
-        callbacks: the measurement callbacks, in the order they run (samples, metrics …).
-        headline: what trains, for the first line printed: ``run <id>: <headline>``.
-        tags: logger tags beyond ``task:``, ``dataset:``, ``upsampler:`` and ``stage:`` ones.
-        protocol: how the run measures, known before training (the record's ``protocol``).
-        recorded: settings to record next to the config's fields, or resolved values that replace
-            them (the style size a run used when the config left it to the image size).
-        strategy: Lightning strategy instead of ``config.strategy`` (``None``: the config's).
-
-    A task that makes several optimizer steps per training iteration (a GAN's discriminator and
-    generator updates) says so in its ``optimizer_steps_per_iteration`` attribute; ``config.max_steps``
-    counts iterations.
-    """
-
-    datamodule: Any
-    make_task: Callable[[], pl.LightningModule]
-    stages: list[str]
-    callbacks: list[Callback]
-    headline: str
-    tags: list[str] = field(default_factory=list)
-    protocol: dict[str, Any] = field(default_factory=dict)
-    recorded: dict[str, Any] = field(default_factory=dict)
-    strategy: str | None = None
-
-
-@dataclass
 class RunResult:
-    """How a run ended: its record (``record.status``: ``finished``, ``interrupted``, ``diverged`` …) and directory."""
+    """How a run ended: its record (``record.status``: ``finished``, ``interrupted``, ``diverged`` …) and its directory."""
 
     record: ResultRecord
     run_dir: Path
@@ -175,6 +142,7 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
     else:
         check_writable_dir(config.output_dir)  # before anything is built, probed or printed
 
+    _check_processes(config)
     with warnings_as_lines():
         try:
             parts = recipe.build(config, resumed)
@@ -182,7 +150,6 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
             raise
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from None
-    _check_sample_counts(config, parts)
 
     run_dir = resumed.run_dir if resumed is not None else make_run_directory(
         config.output_dir, recipe.task, config.dataset, config.upsampler, config.seed)
@@ -203,9 +170,10 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
     checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=config.eval_every)
     callbacks = [*parts.callbacks, checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
 
+    max_steps = config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1)  # Lightning counts updates
     with quiet_lightning():
-        trainer = _build_trainer(config, parts, max_steps=config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1),
-                                 logger=logging_setup.logger, callbacks=callbacks, run_dir=run_dir)
+        trainer = _build_trainer(config, parts, max_steps=max_steps, logger=logging_setup.logger, callbacks=callbacks,
+                                 run_dir=run_dir)
         print_rank_zero(f"run {run_id}: {parts.headline}" + (" (resumed)" if resumed is not None else ""))
         print_rank_zero(f"run directory: {run_dir}")
         if logging_setup.note:
@@ -270,25 +238,26 @@ def _parse_devices(text: str) -> int | str | list[int]:
         return text
 
 
-def _hardware(config: RunConfig, parts: RunParts) -> dict[str, Any]:
+def _hardware(config: RunConfig, strategy: str | None = None) -> dict[str, Any]:
     return dict(accelerator=config.accelerator, devices=_parse_devices(config.devices), num_nodes=config.num_nodes,
-                strategy=parts.strategy or config.strategy, precision=config.precision)
+                strategy=strategy or config.strategy, precision=config.precision)
 
 
-def _check_sample_counts(config: RunConfig, parts: RunParts) -> None:
-    """Every count of ``config.sample_counts()`` gives each process a share (checked with a bare Trainer).
+def _check_processes(config: RunConfig) -> None:
+    """The hardware settings work here, and each count of ``config.sample_counts()`` gives every process a share.
+
+    A bare ``Trainer`` of the same settings says how many processes the run starts.
 
     Raises:
-        ConfigError: a count below the number of processes, or hardware settings Lightning refuses.
+        ConfigError: settings Lightning refuses, or a count below the number of processes.
     """
-    counts = config.sample_counts()
     with silent_lightning():  # the real Trainer says which hardware it uses; this one only counts processes
         try:
-            processes = pl.Trainer(**_hardware(config, parts), logger=False, enable_progress_bar=False,
+            processes = pl.Trainer(**_hardware(config), logger=False, enable_progress_bar=False,
                                    enable_model_summary=False, enable_checkpointing=False).world_size
         except Exception as err:  # Lightning's MisconfigurationException and friends: one line, not a traceback
-            raise ConfigError(f"the hardware settings do not work here: {err}") from None
-    for name, count in counts.items():
+            raise ConfigError(f"the hardware settings do not work here: {' '.join(str(err).split())}") from None
+    for name, count in config.sample_counts().items():
         if count < processes:
             raise ConfigError(f"{name} must be at least the number of processes ({processes}), so that each "
                               f"measures a share; got {count}.")
@@ -298,7 +267,7 @@ def _build_trainer(config: RunConfig, parts: RunParts, *, max_steps: int, logger
                    run_dir: Path) -> pl.Trainer:
     """A Trainer with the run's hardware settings; checkpoints by ``RunCheckpoint``, batches by the datamodule."""
     return pl.Trainer(
-        **_hardware(config, parts),
+        **_hardware(config, parts.strategy),
         max_steps=max_steps,
         logger=logger,
         callbacks=callbacks,
