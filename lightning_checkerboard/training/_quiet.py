@@ -42,7 +42,7 @@ _LIGHTNING_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric
 def print_rank_zero(*args: object, **kwargs: object) -> None:
     """``print`` on rank zero only."""
     if rank_zero_only.rank == 0:
-        print(*args, **kwargs)  # noqa: T201 - the run's own report
+        print(*args, **kwargs)
 
 
 class _DropInfo(logging.Filter):

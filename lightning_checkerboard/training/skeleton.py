@@ -93,6 +93,9 @@ class RunResult:
 class Recipe(ABC, Generic[C]):
     """A training task for :func:`train`: its name, its config class, what it builds, how it reports.
 
+    A subclass sets :attr:`task` (and :attr:`config_class` when it has settings of its own) and
+    writes :meth:`build` and :meth:`scores_line`; everything else is :func:`train`'s.
+
     Attributes:
         task: the task's name: the record's ``task``, the first folder below ``output_dir``, the
             ``task:`` tag.
@@ -180,14 +183,20 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
             print_rank_zero(logging_setup.note)
         _fit(trainer, task, datamodule, logging_setup, resumed.checkpoint_path if resumed is not None else None)
 
-    print_rank_zero(f"stopped after {record.steps} of {config.max_steps} iterations")
-    print_rank_zero(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
-    print_rank_zero(recipe.scores_line(record))
-    print_rank_zero(f"result record: {run_dir / 'result.json'}")
-    print_rank_zero(f"samples: {run_dir / 'samples'}")
-    if logging_setup.note:
-        print_rank_zero(logging_setup.note)
+    if rank_zero_only.rank == 0:  # the record's numbers are rank zero's
+        _report(record, config, recipe.scores_line(record), run_dir, logging_setup)
     return RunResult(record, run_dir)
+
+
+def _report(record: ResultRecord, config: RunConfig, scores: str, run_dir: Path, logging_setup: LoggerChoice) -> None:
+    """How the run ended, its numbers, where its files are."""
+    print(f"stopped after {record.steps} of {config.max_steps} iterations")
+    print(f"status: {record.status}" + (f" ({record.message})" if record.message else ""))
+    print(scores)
+    print(f"result record: {run_dir / 'result.json'}")
+    print(f"samples: {run_dir / 'samples'}")
+    if logging_setup.note:
+        print(logging_setup.note)
 
 
 def _new_record(run_id: str, task: str, datamodule: Any, config: RunConfig, parts: RunParts) -> ResultRecord:
