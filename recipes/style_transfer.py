@@ -68,7 +68,7 @@ class StyleTransfer(Recipe[StyleTransferConfig]):
             loss_network = load_loss_network(config.loss_network, weights_path=config.loss_network_weights,
                                              seed=config.loss_network_seed)
         except LossNetworkError as err:
-            raise UsageError(str(err)) from None
+            raise UsageError(f"--loss-network {config.loss_network}: {err}") from None
         trained_with = resumed.record.protocol.get("loss_network") if resumed is not None else None
         if trained_with not in (None, loss_network.weights):
             raise UsageError(f"--resume: the run trained with loss network {trained_with!r}, this machine has "

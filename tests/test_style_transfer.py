@@ -179,7 +179,7 @@ def test_auto_falls_back_to_a_random_network_offline_with_a_loud_warning():
 
 
 def test_vgg16_offline_is_an_error_that_says_what_to_do():
-    with pytest.raises(LossNetworkError, match="--loss-network vgg16: torchvision's VGG-16 weights are not in"):
+    with pytest.raises(LossNetworkError, match="pretrained VGG-16 unavailable: torchvision's VGG-16 weights are not in"):
         load_loss_network("vgg16")
 
 

@@ -186,13 +186,13 @@ def load_loss_network(source: str = "auto", *, weights_path: str | os.PathLike |
             state, description = None, f"the weights do not fit VGG-16's features ({str(err).splitlines()[0]})"
     if source == "vgg16":
         raise LossNetworkError(
-            f"--loss-network vgg16: {description}; connect once to download them, pass a weights file, "
-            "or use --loss-network auto/random."
+            f"pretrained VGG-16 unavailable: {description}; connect once to download the weights, pass a "
+            "weights file, or ask for 'auto' (falls back to random weights) or 'random'."
         )
     warnings.warn(
         f"PRETRAINED VGG-16 UNAVAILABLE: {description}. Falling back to a random-weight VGG-16 (seed {seed}); "
         "its losses and results are not comparable with the pretrained network's and are recorded as "
-        f"loss network 'vgg16-random-seed{seed}'. Use --loss-network vgg16 to make this an error.",
+        f"loss network 'vgg16-random-seed{seed}'. Ask for 'vgg16' instead of 'auto' to make this an error.",
         stacklevel=2,
     )
     return VGGFeatures(seed=seed)
