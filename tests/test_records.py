@@ -103,7 +103,7 @@ def _payload(**overrides) -> dict:
 def test_every_record_field_has_a_check_on_read():
     from dataclasses import fields
 
-    from lightning_checkerboard.records import _FIELD_CHECKS
+    from lightning_checkerboard._record_checks import FIELD_CHECKS as _FIELD_CHECKS
 
     assert set(_FIELD_CHECKS) == {f.name for f in fields(ResultRecord)}
 
