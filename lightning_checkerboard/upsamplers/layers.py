@@ -161,7 +161,8 @@ class ResizeConvUpsample(Upsampler):
     measured by ``recipes/bench_upsamplers.py`` (``leaderboards/speed.md``): fused wherever it
     exists — for nearest a 4×4 transposed conv, 16 instead of 36 multiplies per input pixel; for
     bilinear a 6×6 one, as many multiplies as the reference but without the 4×-sized intermediate
-    (1.0–3.3× faster on a 2-core CPU) — and the reference for bilinear at scales other than 2.
+    (the measured ratios are in ``leaderboards/speed.md``) — and the reference for bilinear at
+    scales other than 2.
 
     Args:
         in_channels: input channels.
