@@ -91,6 +91,28 @@ def bench_folder(folder: Path, size: int, scratch: Path, rounds: int) -> dict:
             "parallel": statistics.median(parallel), "second": statistics.median(second), "pools": pools}
 
 
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def core_capacity(workers: int, n: int = 10_000_000) -> float:
+    """How many one-core shares of pure-Python work ``workers`` processes finish in the time of one:
+    the ceiling of any parallel speed-up on this machine (below ``workers`` when cores are shared)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_spin, [1000] * workers)  # started and warm
+        start = time.perf_counter()
+        _spin(n)
+        one = time.perf_counter() - start
+        start = time.perf_counter()
+        pool.map(_spin, [n] * workers)
+        return workers * one / (time.perf_counter() - start)
+
+
 def loader_rate(dm: ImageDataModule, batches: int) -> float:
     """Images per second the training loader delivers, after one warm-up batch."""
     loader = iter(dm.train_dataloader())
@@ -122,7 +144,8 @@ def training_rate(dm: ImageDataModule, steps: int) -> float:
     return dm.batch_size / float(np.median(gaps))
 
 
-def report(png: dict, jpeg: dict, cached: float, streamed: float, training: float, load: float, argv) -> str:
+def report(png: dict, jpeg: dict, cached: float, streamed: float, training: float, load: float,
+           capacity: tuple[float, float], argv) -> str:
     info = provenance("recipes/bench_data.py", argv)
 
     def met(ok: bool) -> str:
@@ -135,8 +158,9 @@ def report(png: dict, jpeg: dict, cached: float, streamed: float, training: floa
         rows += [
             f"| {label}: first setup, {result['workers']} decoders / 1 | {ratio:.2f}× ({result['parallel']:.2f} s / "
             f"{result['single']:.2f} s) | ≤ {PARALLEL_GOAL} | {met(ratio <= PARALLEL_GOAL)} |",
-            f"| {label}: decode with processes / threads / 1 worker | {pools['processes']:.2f} s / "
-            f"{pools['threads']:.2f} s / {pools['one worker']:.2f} s | | |",
+            f"| {label}: decode alone with processes / threads / 1 worker | {pools['processes']:.2f} s / "
+            f"{pools['threads']:.2f} s / {pools['one worker']:.2f} s "
+            f"({pools['processes'] / pools['one worker']:.2f}× / {pools['threads'] / pools['one worker']:.2f}×) | | |",
             f"| {label}: second setup, from the cache | {result['second']:.2f} s | "
             + (f"≤ {SECOND_SETUP_GOAL_S:g} s | {met(result['second'] <= SECOND_SETUP_GOAL_S)} |"
                if result is png else "| |"),
@@ -158,6 +182,9 @@ def report(png: dict, jpeg: dict, cached: float, streamed: float, training: floa
         "",
         f"- machine: {info['machine']}; {available_workers()} cores available to this process; "
         f"load average {load:.1f} when the benchmark started",
+        f"- the {available_workers()} cores together do {capacity[0]:.2f}× (at the start) and {capacity[1]:.2f}× (at "
+        "the end) the pure-Python work of one (processes of busy loops): the ceiling of any parallel speed-up here, "
+        f"i.e. a ratio of {1 / max(capacity):.2f}× at best",
         f"- date: {info['date']}; setup times are medians over rounds (the second setup over three per round)",
         "- first setup: list the folder, decode and resize every image, write the memory-mapped data cache;",
         "  second setup: list the folder (its fingerprint), check the cache and map it",
@@ -193,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="lcb-bench-data-"))
     scratch = Path(tempfile.mkdtemp(prefix="lcb-bench-caches-"))
     try:
+        capacity = core_capacity(available_workers())
         png_folder = generate_folder(work / "png32", args.png_count, 32, "png")
         jpeg_folder = generate_folder(work / "jpeg256", args.jpeg_count, 256, "jpg")
         png = bench_folder(png_folder, 32, scratch / "png", args.rounds)
@@ -202,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         _, streamed_dm = timed_setup(jpeg_folder, 64, scratch / "unused", data_cache=False, streaming=True)
         streamed = loader_rate(streamed_dm, 10)
         training = training_rate(cached_dm, args.steps)
+        capacity = (capacity, core_capacity(available_workers()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(png, jpeg, cached, streamed, training, load, _result_flags(argv if argv is not None else sys.argv[1:]))
+    text = report(png, jpeg, cached, streamed, training, load, capacity, _result_flags(argv if argv is not None else sys.argv[1:]))
     print("\n" + text)
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")
