@@ -255,7 +255,10 @@ def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] 
         changed = sorted(flags[k] for k, v in vars(args).items() if k != "resume" and v != parser.get_default(k))
         if changed:
             raise UsageError("--resume continues a run with its recorded settings; drop " + ", ".join(changed))
-    config = recipe.config_class.from_namespace(args)
+    try:
+        config = recipe.config_class.from_namespace(args)
+    except ValueError as err:  # settings that no flag's type can check alone (a size and a scale together)
+        raise UsageError(flag_message(str(err), parser, recipe.config_class)) from None
     try:
         result = train(recipe, config)
     except ConfigError as err:

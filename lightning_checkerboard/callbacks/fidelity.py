@@ -15,16 +15,34 @@ from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import check_shares, heldout_images
 from lightning_checkerboard.callbacks.artifacts import default_levels
+from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.functional.fidelity import crop_border, rgb_to_y
 from lightning_checkerboard.functional.swd import MIN_RESOLUTION
 from lightning_checkerboard.metrics.checkerboard import CheckerboardScore
 from lightning_checkerboard.metrics.residual_checkerboard import ResidualCheckerboardScore
 from lightning_checkerboard.metrics.swd import SlicedWassersteinDistance
 
-__all__ = ["FidelityMetrics", "SupportsSuperResolution", "fidelity_scores"]
+__all__ = ["FidelityMetrics", "SupportsSuperResolution", "fidelity_scores", "min_image_size"]
 
 #: Logged under ``metrics/``; the rest of what the callback logs goes under ``artifacts/``.
 _QUALITY_KEYS = ("psnr", "ssim", "psnr_rgb", "ssim_rgb", "swd")
+#: The smallest side SSIM's 11-pixel window takes: it reflects 5 pixels at every edge.
+_SSIM_MIN_SIDE = 6
+
+
+def min_image_size(scale: int) -> int:
+    """The smallest high-resolution side that :func:`fidelity_scores` measures at factor ``scale``.
+
+    A multiple of ``scale`` that leaves SSIM's window room after the border of ``scale`` pixels is
+    cropped, and gives the residual's checkerboard score at least one period of
+    :data:`~lightning_checkerboard.functional._validation.MIN_BINS_PER_CELL` bins per cell.
+
+    Example:
+        >>> min_image_size(2), min_image_size(4), min_image_size(8)
+        (10, 16, 24)
+    """
+    side = max(2 * scale + _SSIM_MIN_SIDE, 2 * MIN_BINS_PER_CELL)
+    return -(-side // scale) * scale
 
 
 @runtime_checkable
@@ -102,6 +120,14 @@ def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: in
     return scores
 
 
+def _output_checkerboard(outputs: Tensor, levels: int) -> dict[str, float]:
+    """``checkerboard`` and ``checkerboard_upper`` of images, as :class:`~lightning_checkerboard.callbacks.ArtifactMetrics` scores them."""
+    score = CheckerboardScore(levels=levels).to(outputs.device)
+    score.update(outputs)
+    diagnostics = score.diagnostics()
+    return {"checkerboard": float(diagnostics["score"]), "checkerboard_upper": float(diagnostics["upper"])}
+
+
 class FidelityMetrics(BaselineState, PeriodicCallback):
     """Measure a super-resolution module on held-out images every ``every_n_steps`` iterations and at the end.
 
@@ -121,8 +147,9 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
     (``checkerboard_bicubic``, ``checkerboard_upper_bicubic``) and, with ``swd`` and images of at
     least 16 pixels, their SWD to the targets (``swd_bicubic``). Give ``ArtifactMetrics`` the same
     ``num_samples`` (and ``levels``) for the module's own values to compare. Before the first step
-    the untrained module is measured too, as the run's :attr:`baseline` (``psnr``, ``ssim``,
-    ``psnr_rgb``, ``ssim_rgb``).
+    the untrained module is measured too, as the run's :attr:`baseline`: its :func:`fidelity_scores`
+    and the checkerboard score of its outputs (``checkerboard``, ``checkerboard_upper``), so a record
+    says whether an upsampler's initialisation already paints a pattern.
 
     Args:
         every_n_steps: interval in training iterations; 0 measures only at the end.
@@ -177,10 +204,16 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
         stages = len(getattr(pl_module, "stage_names", ())) or None
         return default_levels(targets.shape[-2], stages, targets.shape[-1])
 
-    def _measure_module(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+    def _outputs(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *,
+                 bicubic: bool = False) -> tuple[Tensor, Tensor, int]:
+        """The module's (or the bicubic baseline's) outputs, their targets, and the checkerboard levels."""
         targets = self._targets(trainer, pl_module)
-        outputs = pl_module.super_resolve(pl_module.degrade(targets), self.batch_size)
-        levels = self._levels(pl_module, targets)
+        lr = pl_module.degrade(targets)
+        outputs = pl_module.bicubic(lr).float() if bicubic else pl_module.super_resolve(lr, self.batch_size)
+        return outputs, targets, self._levels(pl_module, targets)
+
+    def _measure_module(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        outputs, targets, levels = self._outputs(trainer, pl_module)
         self.protocol = {"fidelity_samples": self.num_samples, "fidelity_border": pl_module.scale,
                          "residual_levels": levels}
         return fidelity_scores(outputs, targets, border=pl_module.scale, levels=levels)
@@ -188,14 +221,9 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
     @torch.no_grad()
     def measure_bicubic(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
         """The bicubic baseline's values, keys suffixed ``_bicubic`` (see the class docstring)."""
-        targets = self._targets(trainer, pl_module)
-        outputs = pl_module.bicubic(pl_module.degrade(targets)).float()
-        levels = self._levels(pl_module, targets)
-        values = fidelity_scores(outputs, targets, border=pl_module.scale, levels=levels)
-        score = CheckerboardScore(levels=levels).to(outputs.device)
-        score.update(outputs)
-        diagnostics = score.diagnostics()
-        values["checkerboard"], values["checkerboard_upper"] = float(diagnostics["score"]), float(diagnostics["upper"])
+        outputs, targets, levels = self._outputs(trainer, pl_module, bicubic=True)
+        values = {**fidelity_scores(outputs, targets, border=pl_module.scale, levels=levels),
+                  **_output_checkerboard(outputs, levels)}
         if self.swd and min(outputs.shape[-2:]) >= MIN_RESOLUTION:
             swd = SlicedWassersteinDistance().to(outputs.device)
             swd.update(targets, real=True)
@@ -214,9 +242,10 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
     @override
     @torch.no_grad()
     def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        """PSNR and SSIM (luma and RGB) of the untrained module."""
-        scores = self._measure_module(trainer, pl_module)
-        return {key: scores[key] for key in ("psnr", "ssim", "psnr_rgb", "ssim_rgb")}
+        """The untrained module's :func:`fidelity_scores` and the checkerboard score of its outputs."""
+        outputs, targets, levels = self._outputs(trainer, pl_module)
+        return {**fidelity_scores(outputs, targets, border=pl_module.scale, levels=levels),
+                **_output_checkerboard(outputs, levels)}
 
     @staticmethod
     def _prefixed(values: dict[str, float]) -> dict[str, float]:

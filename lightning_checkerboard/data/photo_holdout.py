@@ -26,12 +26,30 @@ from lightning_checkerboard.data.photos import PHOTO_NAMES, default_train_sample
 from lightning_checkerboard.data.rows import TensorRows
 from lightning_checkerboard.data.sources import SourceData
 
-__all__ = ["DEFAULT_HELDOUT_PHOTOS", "HeldoutPhotosDataModule"]
+__all__ = ["DEFAULT_HELDOUT_PHOTOS", "HeldoutPhotosDataModule", "check_heldout_photos"]
 
 #: Two detailed natural photographs: a portrait with a flag and fabric, and a motorcycle in a workshop.
 DEFAULT_HELDOUT_PHOTOS = ("astronaut", "stereo_motorcycle")
 #: Crops of the unused split of each build (the photos recipe cuts both splits; one is enough here).
 _UNUSED = len(PHOTO_NAMES)
+
+
+def check_heldout_photos(names: Sequence[str] | str, name: str = "heldout_photos") -> tuple[str, ...]:
+    """``names`` as a tuple if they are distinct bundled photographs, at least one and not all.
+
+    Raises:
+        ValueError: an unknown or repeated name, none or all of them.
+
+    Example:
+        >>> check_heldout_photos("astronaut")
+        ('astronaut',)
+    """
+    names = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [photo for photo in names if photo not in PHOTO_NAMES]
+    if unknown or not names or len(set(names)) != len(names) or len(names) >= len(PHOTO_NAMES):
+        raise ValueError(f"{name} must be distinct names from {', '.join(PHOTO_NAMES)}, at least one and not all; "
+                         f"got {list(names)!r}.")
+    return names
 
 
 class HeldoutPhotosDataModule(ImageDataModule):
@@ -74,12 +92,7 @@ class HeldoutPhotosDataModule(ImageDataModule):
         super().__init__("photos", image_size=image_size, batch_size=batch_size, seed=seed, num_workers=num_workers,
                          train_samples=train_samples, heldout_samples=heldout_samples, cache_dir=cache_dir,
                          split_seed=split_seed)
-        names = tuple(heldout_photos) if not isinstance(heldout_photos, str) else (heldout_photos,)
-        unknown = [name for name in names if name not in PHOTO_NAMES]
-        if unknown or not names or len(set(names)) != len(names) or len(names) >= len(PHOTO_NAMES):
-            raise ValueError(f"heldout_photos must be distinct names from {', '.join(PHOTO_NAMES)}, at least one and "
-                             f"not all; got {list(names)!r}.")
-        self.heldout_photos = names
+        self.heldout_photos = check_heldout_photos(heldout_photos)
 
     def _builds(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
         """``(crops, unused, seed)`` of the training build and of the held-out build."""

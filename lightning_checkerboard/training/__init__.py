@@ -2,6 +2,7 @@
 
 - :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings),
   :class:`GANConfig`, :class:`StyleTransferConfig`, and :class:`ConfigError`.
+- :mod:`~lightning_checkerboard.training.super_resolution_config`: :class:`SuperResolutionConfig`.
 - :mod:`~lightning_checkerboard.training.skeleton`: :class:`Recipe` (what a task builds and reports),
   :func:`train` (run directory, resume, record, logger, trainer, fit, report) and :class:`RunResult`.
 - :mod:`~lightning_checkerboard.training.parts`: :class:`RunParts` (what ``Recipe.build`` returns),
@@ -15,6 +16,7 @@ from lightning_checkerboard.training.config import ConfigError, GANConfig, RunCo
 from lightning_checkerboard.training.parts import RunParts, image_datamodule, upsampler_stages
 from lightning_checkerboard.training.run_dir import RUN_DIR_ENV, ResumedRun, make_run_directory, open_resumed_run
 from lightning_checkerboard.training.skeleton import Recipe, RunResult, train
+from lightning_checkerboard.training.super_resolution_config import SuperResolutionConfig
 
 __all__ = [
     "RUN_DIR_ENV",
@@ -26,6 +28,7 @@ __all__ = [
     "RunParts",
     "RunResult",
     "StyleTransferConfig",
+    "SuperResolutionConfig",
     "image_datamodule",
     "make_run_directory",
     "open_resumed_run",
