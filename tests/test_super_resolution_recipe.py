@@ -214,3 +214,54 @@ def test_run_grid_runs_every_upsampler_and_seed_two_at_a_time(tmp_path, monkeypa
     assert sorted(tuple(c[2:6]) for c in commands) == [("--upsampler", name, "--seed", seed)
                                                        for name in ("deconv", "nearest_conv") for seed in ("0", "1")]
     assert all(c[1].endswith("recipes/super_resolution.py") for c in commands)
+
+
+# -- the leaderboard ------------------------------------------------------------------------------
+
+def _sr_record(run_id: str, upsampler: str, seed: int, psnr: float, *, scale: int = 2, heldout: str = "astronaut"):
+    from lightning_checkerboard.records import ResultRecord
+
+    return ResultRecord(
+        run_id=run_id, task="super_resolution", status="finished", dataset="photos", image_size=64,
+        upsampler=upsampler, upsampler_stages=[upsampler] * (scale // 2), seed=seed, max_steps=1000,
+        config={"batch_size": 16, "loss": "l1", "lr": 0.001, "features": 64, "hidden_channels": 32,
+                "activation": "tanh", "residual": True, "scale": scale},
+        protocol={"eval_samples": 64, "heldout_samples": 64, "levels": 1, "scale": scale, "heldout_photos": heldout},
+        metrics={"psnr": psnr, "ssim": 0.9, "psnr_bicubic": 30.7, "ssim_bicubic": 0.93, "swd": 20.0,
+                 "residual_checkerboard": 0.5 if upsampler == "deconv" else 0.0, "residual_checkerboard_upper": 0.8,
+                 "checkerboard": 0.0, "checkerboard_upper": 0.1},
+        baseline={"psnr": 25.0, "kind": "model before training"},
+    )
+
+
+def test_super_resolution_runs_get_their_own_tables_ranked_by_psnr_with_bicubic_and_residual_columns(tmp_path):
+    from lightning_checkerboard.leaderboard.aggregate import aggregate
+    from lightning_checkerboard.leaderboard.render import render
+
+    records = [_sr_record(f"a{seed}", "deconv", seed, 31.0 + 0.01 * seed) for seed in range(3)]
+    records += [_sr_record(f"b{seed}", "nearest_conv", seed, 32.0 + 0.01 * seed) for seed in range(3)]
+    records += [_sr_record("c0", "deconv", 0, 28.0, scale=4), _sr_record("d0", "deconv", 0, 29.0, heldout="rocket")]
+    board = aggregate(records)
+    assert len(board.tables) == 3  # ×2, ×4, and ×2 held out on another photograph never share a table
+    (main,) = [t for t in board.tables if len(t.rows) == 2]
+    assert main.primary == "psnr" and [row.upsampler for row in main.rows] == ["nearest_conv", "deconv"]
+    assert main.protocol["scale"] == 2 and main.protocol["heldout_photos"] == "astronaut"
+    assert main.budget["features"] == 64 and main.budget["residual"] is True
+
+    render(board, tmp_path, command="build")
+    page = (tmp_path / "super_resolution-photos.md").read_text()
+    assert "| PSNR (dB) ↑ | SSIM ↑ | SWD ↓ | bicubic PSNR (dB) ↑ | bicubic SSIM ↑ |" in page
+    assert "| residual checkerboard (levels) ↓ |" in page and "95% bound" not in page
+    assert "| 1 | `nearest_conv` | 3 | 32.010 ± 0.010 | 0.900 ± 0.000 |" in page
+    assert "0.500 ± 0.000 (< 0.80)" in page  # the residual score with its bound in one cell
+
+
+def test_tables_without_super_resolution_settings_keep_their_protocol_and_key():
+    from lightning_checkerboard.leaderboard.aggregate import aggregate, protocol_of
+    from lightning_checkerboard.records import ResultRecord
+
+    gan = ResultRecord(run_id="g", task="gan", status="finished", dataset="photos", image_size=32, upsampler="deconv",
+                       upsampler_stages=["deconv"] * 3, seed=0, max_steps=400,
+                       protocol={"eval_samples": 128, "heldout_samples": 128, "levels": 3}, metrics={"swd": 1.0})
+    assert protocol_of(gan) == {"eval_samples": 128, "heldout_samples": 128, "levels": 3, "fid_extractor": None}
+    assert "scale" not in aggregate([gan]).tables[0].protocol

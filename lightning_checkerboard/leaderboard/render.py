@@ -68,14 +68,18 @@ def _settings(mapping: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in mapping.items()) or "–"
 
 
+#: Scores printed with their 95 % bound in one cell: score key -> bound key.
+_BOUNDS = {"checkerboard": "checkerboard_upper", "residual_checkerboard": "residual_checkerboard_upper"}
+
+
 def _columns(table: Table) -> list[tuple[str, str]]:
     """``(key, heading)`` of the metrics some row of ``table`` has, each heading with its direction.
 
-    The checkerboard bound is not a column of its own: it is printed inside the checkerboard cell.
+    A checkerboard bound is not a column of its own: it is printed inside its score's cell.
     """
     columns = []
     for key, label, _ in METRICS:
-        if key == "checkerboard_upper" or all(row.metrics.get(key) is None for row in table.rows):
+        if key in _BOUNDS.values() or all(row.metrics.get(key) is None for row in table.rows):
             continue
         arrow = "↑" if METRIC_INFO[key].higher_is_better else "↓"
         columns.append((key, f"{label} {arrow}"))
@@ -83,10 +87,10 @@ def _columns(table: Table) -> list[tuple[str, str]]:
 
 
 def _cell(row: Row, key: str) -> str:
-    """A metric's ``mean ± std``; the checkerboard score with its 95 % bound, ``0.000 (< 0.41)``."""
+    """A metric's ``mean ± std``; a checkerboard score with its 95 % bound, ``0.000 (< 0.41)``."""
     text = _fmt(row.metrics.get(key), _digits(key))
-    upper = row.metrics.get("checkerboard_upper")
-    if key == "checkerboard" and upper is not None and text != "–":
+    upper = row.metrics.get(_BOUNDS[key]) if key in _BOUNDS else None
+    if upper is not None and text != "–":
         text += f" (< {max(upper.mean, 0.01):.2f})"  # a bound below 0.01 reads as "< 0.01", still true
     return text
 
