@@ -5,7 +5,8 @@
 
 Reads ``leaderboards/init.json`` and ``leaderboards/gradients.json`` (written by the probes; a
 missing one is an error that names the command to run) and, when present, ``style_transfer.json``
-(``recipes/style_figure.py``), computes the overlap ratios itself (exact
+(``recipes/style_figure.py``) and ``super_resolution.json`` (``recipes/super_resolution_report.py``),
+computes the overlap ratios itself (exact
 integer counts, instant), and writes ``leaderboards/article.md``: one line per claim with the
 measured number, whether it holds by the same predicates the tests in
 ``tests/test_article_claims.py`` use, and the command that produced the number.
@@ -26,6 +27,8 @@ from lightning_checkerboard.reporting import far_above, format_mean_std, mean_st
 #: "Reads 0": the checkerboard score's noise margin makes pattern-free stacks read exactly 0.00.
 ZERO = 0.1
 OVERLAP_COMMAND = "python recipes/overlap_figures.py"
+SR_COMMAND = ("python recipes/run_grid.py --task super_resolution --runs /tmp/lcb-sr --jobs 2 --no-build && "
+              "python recipes/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards")
 
 
 def _load(folder: Path, name: str, command: str) -> dict:
@@ -66,6 +69,17 @@ def style_claim(style: dict) -> tuple[str, str, bool | str, str]:
         "python recipes/run_grid.py --task style_transfer --upsamplers deconv nearest_conv && "
         "python recipes/style_figure.py",
     )
+
+
+def sr_claims(sr: dict) -> list[tuple[str, str, bool | str, str]]:
+    """The super-resolution rows, from ``super_resolution.json`` (``recipes/super_resolution_report.py``).
+
+    The report decides each answer from the per-run numbers it also stores; these rows repeat it.
+    """
+    where = (f"(super-resolution ×{sr['scale']}, {sr['max_steps']} iterations at {sr['image_size']}², "
+             f"{len(next(iter(sr['runs'].values())))} seeds, [super_resolution.md](super_resolution.md))")
+    return [(f"(not the article's experiment) {answer['claim']}", f"{answer['answer']} {where}", answer["holds"],
+             SR_COMMAND) for answer in sr["answers"]]
 
 
 def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
@@ -157,9 +171,14 @@ def _factors(high: list[float], low: list[float], floor: float = 1e-3) -> str:
     return f"{means:.1f}× in the mean, {closest:.1f}× lowest seed over highest"
 
 
-def render(init: dict, grads: dict, style: dict | None = None) -> str:
-    """The markdown of ``leaderboards/article.md`` (with the style-transfer row when ``style`` is given)."""
-    rows = claims(init, grads) + ([style_claim(style)] if style is not None else [])
+def _rows(init: dict, grads: dict, style: dict | None, sr: dict | None) -> list[tuple[str, str, bool | str, str]]:
+    return (claims(init, grads) + ([style_claim(style)] if style is not None else [])
+            + (sr_claims(sr) if sr is not None else []))
+
+
+def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None = None) -> str:
+    """The markdown of ``leaderboards/article.md`` (with the style-transfer and super-resolution rows when given)."""
+    rows = _rows(init, grads, style, sr)
     lines = [
         "# The article's claims, measured",
         "",
@@ -183,7 +202,8 @@ def render(init: dict, grads: dict, style: dict | None = None) -> str:
         "",
         "Figures: [overlap 1-D](figures/overlap_1d.png), [overlap 2-D](figures/overlap_2d.png), "
         "[untrained samples](figures/init_samples.png)"
-        + (", [style transfer](figures/style_transfer.png)." if style is not None else "."),
+        + (", [style transfer](figures/style_transfer.png)" if style is not None else "")
+        + (", [super-resolution](figures/super_resolution.png)" if sr is not None else "") + ".",
         "",
         f"- init probe: {init['machine']}, {init['date']}, {init['runtime_s']:.1f} s",
         f"- gradient probe: {grads['machine']}, {grads['date']}, {grads['runtime_s']:.0f} s",
@@ -201,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     grads = _load(args.dir, "gradients.json", "python recipes/gradient_probe.py")
     style_path = args.dir / "style_transfer.json"
     style = json.loads(style_path.read_text(encoding="utf-8")) if style_path.is_file() else None
-    path = atomic_write_text(args.dir / "article.md", render(init, grads, style))
-    rows = claims(init, grads) + ([style_claim(style)] if style is not None else [])
+    sr_path = args.dir / "super_resolution.json"
+    sr = json.loads(sr_path.read_text(encoding="utf-8")) if sr_path.is_file() else None
+    path = atomic_write_text(args.dir / "article.md", render(init, grads, style, sr))
+    rows = _rows(init, grads, style, sr)
     print(f"wrote {path}: {sum(holds is True for _, _, holds, _ in rows)} of {len(rows)} claims hold, "
           f"{sum(isinstance(holds, str) for _, _, holds, _ in rows)} in part")
     return 0

@@ -1,0 +1,277 @@
+"""Super-resolution with every registered upsampler: how far each ends above bicubic, and what patterns it leaves.
+
+    python recipes/run_grid.py --task super_resolution --runs /tmp/lcb-sr --jobs 2 --no-build
+    python recipes/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards
+
+Reads the finished ``recipes/super_resolution.py`` runs under ``--runs`` (all trained and measured
+the same way: give each grid its own folder) and writes ``super_resolution.md`` (the answers, mean ±
+std per upsampler over seeds, every run), ``super_resolution.json`` (the same numbers, read by
+``recipes/article_report.py`` and the tests) and ``figures/super_resolution.png``: one held-out
+crop, high-resolution | bicubic | each upsampler's output (its first seed), with 4× zooms of the
+patch where bicubic errs most and of the output's error there.
+
+The answers use the checkerboard score's own detection rule: a score above 0 is a grid pattern that
+stands above the noise of the measurement (see ``CheckerboardScore``); 0 means none was found, and
+the 95 % bound says how large a pattern could still hide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from lightning_checkerboard.callbacks.checkpoint import load_checkpoint
+from lightning_checkerboard.cli import UsageError, run_cli
+from lightning_checkerboard.data import ImageDataModule
+from lightning_checkerboard.data.photo_holdout import HeldoutPhotosDataModule
+from lightning_checkerboard.leaderboard.aggregate import budget_of, protocol_of
+from lightning_checkerboard.leaderboard.collect import collect_local
+from lightning_checkerboard.records import ResultRecord
+from lightning_checkerboard.reporting import format_mean_std, mean_std, provenance
+from lightning_checkerboard.tasks import SuperResolutionTask
+from lightning_checkerboard.upsamplers import list_upsamplers
+
+ZOOM, PATCH = 4, 16
+#: The upsamplers the answers compare.
+NEEDED = ("pixel_shuffle_icnr", "pixel_shuffle", "deconv", "nearest_conv")
+
+
+def run_numbers(record: ResultRecord) -> dict:
+    """One run's numbers: final, bicubic and untrained (``untrained_*``), and the gain over bicubic."""
+    m, b = record.metrics, record.baseline
+    keys = ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "residual_checkerboard", "residual_checkerboard_upper",
+            "checkerboard", "checkerboard_upper")
+    return {"seed": record.seed, "run_id": record.run_id, **{key: m.get(key) for key in keys},
+            "gain_db": m["psnr"] - m["psnr_bicubic"],
+            **{f"untrained_{key}": b.get(key) for key in ("psnr", "checkerboard", "checkerboard_upper",
+                                                        "residual_checkerboard", "residual_checkerboard_upper")},
+            "train_seconds": record.throughput.get("train_seconds")}
+
+
+def _values(runs: list[dict], key: str) -> list[float]:
+    return [run[key] for run in runs]
+
+
+def _cell(runs: list[dict], key: str, digits: int = 3) -> str:
+    return format_mean_std(mean_std(_values(runs, key)), digits)
+
+
+def _seeds(runs: list[dict], key: str, digits: int = 3) -> str:
+    return ", ".join(f"{value:.{digits}f}" for value in _values(runs, key))
+
+
+def answers(runs: dict[str, list[dict]]) -> list[dict]:
+    """The questions, each as a claim, with the measured answer and whether it holds (``True``/``False``)."""
+    icnr, shuffle, deconv, nearest = (runs[name] for name in NEEDED)
+    start_clean = all(run["untrained_checkerboard"] == 0 for run in icnr)
+    gap = [a - b for a, b in zip(sorted(_values(icnr, "psnr")), sorted(_values(shuffle, "psnr")))]
+    mean_gap = mean_std(_values(icnr, "psnr"))[0] - mean_std(_values(shuffle, "psnr"))[0]
+    pattern = all(run["residual_checkerboard"] > 0 for run in deconv)
+    clean = all(run["residual_checkerboard"] == 0 for run in nearest)
+    gains = {name: _values(entries, "gain_db") for name, entries in runs.items()}
+    every_gain = [gain for values in gains.values() for gain in values]
+    return [
+        {"question": "Does pixel_shuffle_icnr start free of checkerboard artifacts?",
+         "claim": "ICNR-initialised sub-pixel convolution starts free of checkerboard artifacts",
+         "answer": f"untrained output checkerboard {_seeds(icnr, 'untrained_checkerboard')} levels (95 % bounds "
+                   f"{_seeds(icnr, 'untrained_checkerboard_upper', 2)}); plain pixel_shuffle untrained: "
+                   f"{_seeds(shuffle, 'untrained_checkerboard', 2)} levels",
+         "holds": start_clean},
+        {"question": "Does pixel_shuffle_icnr end with PSNR at least that of plain pixel_shuffle?",
+         "claim": "ICNR ends with PSNR at least that of plain sub-pixel convolution",
+         "answer": f"PSNR {_cell(icnr, 'psnr')} dB against {_cell(shuffle, 'psnr')} dB: {mean_gap:+.3f} dB in the "
+                   f"mean (seed-sorted differences {', '.join(f'{g:+.3f}' for g in gap)})",
+         "holds": mean_gap >= 0},
+        {"question": "Does deconv leave a measurable residual pattern where nearest_conv leaves none?",
+         "claim": "Transposed convolution leaves a grid pattern in the error; resize-convolution leaves none",
+         "answer": f"residual checkerboard: deconv {_seeds(deconv, 'residual_checkerboard')} levels (bounds "
+                   f"{_seeds(deconv, 'residual_checkerboard_upper', 2)}; untrained output "
+                   f"{_cell(deconv, 'untrained_checkerboard', 1)}); nearest_conv "
+                   f"{_seeds(nearest, 'residual_checkerboard')} (bounds {_seeds(nearest, 'residual_checkerboard_upper', 2)})",
+         "holds": pattern and clean},
+        {"question": "How far does each upsampler end above bicubic?",
+         "claim": "Every upsampler ends above bicubic interpolation (PSNR gain, dB)",
+         "answer": "; ".join(f"{name} {format_mean_std(mean_std(values), 2)} dB" for name, values in gains.items())
+                   + f" (every seed above: {'yes' if min(every_gain) > 0 else 'no'}, lowest {min(every_gain):+.2f} dB)",
+         "holds": min(every_gain) > 0},
+    ]
+
+
+def load_runs(folder: Path) -> tuple[dict[str, list[ResultRecord]], dict[str, list[Path]]]:
+    """Finished super-resolution records under ``folder`` by upsampler (registry order), seeds ascending."""
+    records: dict[str, list[ResultRecord]] = defaultdict(list)
+    dirs: dict[str, list[Path]] = defaultdict(list)
+    for found in sorted(collect_local(folder).runs, key=lambda c: (c.record.seed, c.record.run_id)):
+        if found.record.task == "super_resolution" and found.record.status == "finished":
+            records[found.record.upsampler].append(found.record)
+            dirs[found.record.upsampler].append(found.run_dir)
+    missing = [name for name in NEEDED if name not in records]
+    if missing:
+        raise UsageError(f"no finished super_resolution runs of {', '.join(missing)} under {folder}; run "
+                         "recipes/run_grid.py --task super_resolution first")
+    settings = {json.dumps([protocol_of(r), budget_of(r), r.dataset, r.image_size], sort_keys=True, default=str)
+                for entries in records.values() for r in entries}
+    if len(settings) > 1:
+        raise UsageError(f"the super_resolution runs under {folder} were trained or measured in {len(settings)} "
+                         "different ways; give each grid its own --runs folder")
+    order = [name for name in list_upsamplers() if name in records] + sorted(set(records) - set(list_upsamplers()))
+    return {name: records[name] for name in order}, {name: dirs[name] for name in order}
+
+
+def heldout_images(record: ResultRecord) -> torch.Tensor:
+    """The run's held-out high-resolution images, rebuilt from its recorded settings."""
+    config, protocol = record.config, record.protocol
+    if protocol.get("heldout_photos"):
+        datamodule = HeldoutPhotosDataModule(record.image_size, config["batch_size"], config["data_seed"],
+                                             heldout_photos=protocol["heldout_photos"].split(","),
+                                             heldout_samples=config["eval_samples"])
+    else:
+        datamodule = ImageDataModule(record.dataset, image_size=record.image_size, batch_size=config["batch_size"],
+                                     seed=config["data_seed"], heldout_samples=config["eval_samples"])
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule.heldout_images()
+
+
+def load_task(run_dir: Path) -> SuperResolutionTask:
+    """The trained network of a run, read weights-only from its ``checkpoints/last.ckpt``."""
+    checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    task = SuperResolutionTask(**checkpoint["hyper_parameters"])
+    task.load_state_dict(checkpoint["state_dict"])
+    return task.eval()
+
+
+def _worst_patch(error: torch.Tensor) -> tuple[int, int]:
+    """Top-left corner of the ``PATCH``-pixel square (on a ``PATCH // 2`` grid) with the largest squared error."""
+    energy = torch.nn.functional.avg_pool2d(error.square().sum(0, keepdim=True)[None], PATCH, stride=PATCH // 2)[0, 0]
+    row, col = divmod(int(energy.argmax()), energy.shape[-1])
+    return row * PATCH // 2, col * PATCH // 2
+
+
+def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, str], dpi: int = 80) -> bytes:
+    """PNG bytes: a column per image; the whole crop, a 4× zoom of the patch, and of the error there (×4, grey = 0)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    top, left = _worst_patch(outputs["bicubic"] - hr)
+
+    def zoom(image: torch.Tensor) -> torch.Tensor:
+        return image[:, top:top + PATCH, left:left + PATCH].repeat_interleave(ZOOM, 1).repeat_interleave(ZOOM, 2)
+
+    columns = [("high resolution", hr, None), *((titles[name], image, image - hr) for name, image in outputs.items())]
+    figure = Figure(figsize=(1.45 * len(columns), 4.8), dpi=dpi)
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(3, len(columns), squeeze=False)
+    for c, (title, image, error) in enumerate(columns):
+        rows = [image, zoom(image), None if error is None else zoom((0.5 + ZOOM * error).clamp(0, 1))]
+        for r, shown in enumerate(rows):
+            axes = grid[r][c]
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if shown is None:
+                axes.axis("off")
+                continue
+            axes.imshow(shown.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+        grid[0][c].add_patch(Rectangle((left - 0.5, top - 0.5), PATCH, PATCH, fill=False, color="yellow", lw=0.8))
+        grid[0][c].set_title(title, fontsize=7)
+    grid[1][0].set_ylabel(f"patch ×{ZOOM}", fontsize=7)
+    grid[2][1].set_ylabel(f"error ×{ZOOM}", fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _markdown(runs: dict[str, list[dict]], first: ResultRecord, found: list[dict], info: dict[str, str]) -> str:
+    config, protocol = first.config, first.protocol
+    lines = [
+        "# Super-resolution: every upsampler against bicubic, and the patterns it leaves", "",
+        f"Generated by `{info['command']}`; do not edit by hand.", "",
+        f"`recipes/super_resolution.py` default runs: ×{protocol['scale']} from {first.image_size // protocol['scale']}² "
+        f"to {first.image_size}² `{first.dataset}` crops, an ESPCN-style network (features {config['features']}, "
+        f"hidden {config['hidden_channels']}, {config['activation']}, bicubic residual {config['residual']}) with each "
+        f"registered upsampler as its output layer, {config['loss']} loss, Adam {config['lr']}, {first.max_steps} "
+        f"iterations of batch {config['batch_size']}. Measured on {protocol['fidelity_samples']} held-out crops of "
+        f"photographs never trained on ({protocol.get('heldout_photos') or 'the dataset split'}): PSNR and SSIM on "
+        f"BT.601 luma with a {protocol['fidelity_border']}-pixel border cropped; checkerboard scores in 8-bit levels "
+        "of the outputs and of their error (output − target), > 0 only for a grid pattern above the measurement's "
+        "noise, with the 95 % bound. \"Untrained\" is the network before its first step.", "",
+        "## Answers", "", "| question | measured | holds |", "| --- | --- | --- |",
+        *(f"| {a['question']} | {a['answer']} | {'yes' if a['holds'] else '**no**'} |" for a in found), "",
+        "## Per upsampler (mean ± std over seeds)", "",
+        "| upsampler | runs | PSNR (dB) | above bicubic (dB) | SSIM | residual checkerboard | output checkerboard | "
+        "untrained output checkerboard | untrained PSNR (dB) |", "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entries in runs.items():
+        bound = max(_values(entries, "residual_checkerboard_upper"))
+        lines.append(f"| `{name}` | {len(entries)} | {_cell(entries, 'psnr')} | {_cell(entries, 'gain_db')} | "
+                     f"{_cell(entries, 'ssim', 4)} | {_cell(entries, 'residual_checkerboard')} (< {bound:.2f}) | "
+                     f"{_cell(entries, 'checkerboard')} | {_cell(entries, 'untrained_checkerboard')} | "
+                     f"{_cell(entries, 'untrained_psnr', 2)} |")
+    first_runs = next(iter(runs.values()))
+    lines += ["", f"Bicubic: PSNR {first_runs[0]['psnr_bicubic']:.3f} dB, SSIM {first_runs[0]['ssim_bicubic']:.4f} "
+              "(the same held-out crops for every run).", "", "## Every run", "",
+              "| upsampler | seed | PSNR | SSIM | residual checkerboard (bound) | output checkerboard (bound) | "
+              "untrained output checkerboard (bound) | train s | run |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, entries in runs.items():
+        for r in entries:
+            lines.append(f"| `{name}` | {r['seed']} | {r['psnr']:.3f} | {r['ssim']:.4f} | "
+                         f"{r['residual_checkerboard']:.3f} ({r['residual_checkerboard_upper']:.2f}) | "
+                         f"{r['checkerboard']:.3f} ({r['checkerboard_upper']:.2f}) | "
+                         f"{r['untrained_checkerboard']:.3f} ({r['untrained_checkerboard_upper']:.2f}) | "
+                         f"{r['train_seconds']:.0f} | `{r['run_id']}` |")
+    lines += ["", "![high resolution, bicubic and every upsampler on one held-out crop](figures/super_resolution.png)",
+              "", "- train seconds as each run recorded them (`recipes/run_grid.py --jobs 2`: two runs side by side, "
+              "one compute thread each)", f"- report made on: {info['machine']}", f"- date: {info['date']}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recipes/super_resolution_report.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding super_resolution/ run directories")
+    parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for the report and figures/")
+    args = parser.parse_args(argv)
+    records, dirs = load_runs(args.runs)
+    runs = {name: [run_numbers(r) for r in entries] for name, entries in records.items()}
+    found = answers(runs)
+    first = records[NEEDED[0]][0]
+    hr_all = heldout_images(first)
+    scale = first.protocol["scale"]
+    task = load_task(dirs[NEEDED[0]][0])
+    lr_all = task.degrade(hr_all)
+    index = int((task.bicubic(lr_all) - hr_all).square().mean(dim=(1, 2, 3)).argmax())  # the hardest crop
+    hr, lr = hr_all[index], lr_all[index : index + 1]
+    outputs = {"bicubic": task.bicubic(lr)[0]}
+    titles = {"bicubic": f"bicubic\n{first.metrics['psnr_bicubic']:.2f} dB"}
+    for name in records:
+        outputs[name] = load_task(dirs[name][0]).super_resolve(lr)[0]
+        titles[name] = f"{name}\n{mean_std(_values(runs[name], 'psnr'))[0]:.2f} dB"
+    (args.out / "figures").mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(args.out / "figures" / "super_resolution.png", plot(hr, outputs, titles))
+    info = provenance("recipes/super_resolution_report.py", ["--runs", str(args.runs), "--out", str(args.out)])
+    atomic_write_text(args.out / "super_resolution.md", _markdown(runs, first, found, info))
+    atomic_write_json(args.out / "super_resolution.json", {
+        **info, "scale": scale, "image_size": first.image_size, "max_steps": first.max_steps,
+        "dataset": first.dataset, "heldout_photos": first.protocol.get("heldout_photos"),
+        "fidelity_samples": first.protocol["fidelity_samples"], "figure_crop": index,
+        "answers": found, "runs": runs,
+        "summary": {name: {key: mean_std(_values(entries, key)) for key in entries[0]
+                           if all(isinstance(run[key], float) for run in entries)} for name, entries in runs.items()},
+    })
+    for answer in found:
+        print(f"{answer['question']} {'yes' if answer['holds'] else 'no'}: {answer['answer']}")
+    print(f"wrote {args.out / 'super_resolution.md'}, super_resolution.json and figures/super_resolution.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
