@@ -57,7 +57,8 @@ def generate_folder(folder: Path, count: int, side: int, suffix: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(count):
-        field = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
+        coarse = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+        field = coarse.resize((side, side), Image.Resampling.BICUBIC)
         pixels = np.asarray(field, dtype=np.int16) + rng.integers(-12, 13, (side, side, 3), dtype=np.int16)
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{i:05d}.{suffix}", quality=90)
     marker.touch()
@@ -160,7 +161,8 @@ def report(png: dict, jpeg: dict, cached: float, streamed: float, training: floa
             f"{result['single']:.2f} s) | ≤ {PARALLEL_GOAL} | {met(ratio <= PARALLEL_GOAL)} |",
             f"| {label}: decode alone with processes / threads / 1 worker | {pools['processes']:.2f} s / "
             f"{pools['threads']:.2f} s / {pools['one worker']:.2f} s "
-            f"({pools['processes'] / pools['one worker']:.2f}× / {pools['threads'] / pools['one worker']:.2f}×) | | |",
+            f"({pools['processes'] / pools['one worker']:.2f}× / "
+            f"{pools['threads'] / pools['one worker']:.2f}×) | | |",
             f"| {label}: second setup, from the cache | {result['second']:.2f} s | "
             + (f"≤ {SECOND_SETUP_GOAL_S:g} s | {met(result['second'] <= SECOND_SETUP_GOAL_S)} |"
                if result is png else "| |"),
@@ -235,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(png, jpeg, cached, streamed, training, load, capacity, _result_flags(argv if argv is not None else sys.argv[1:]))
+    flags = _result_flags(argv if argv is not None else sys.argv[1:])
+    text = report(png, jpeg, cached, streamed, training, load, capacity, flags)
     print("\n" + text)
     atomic_write_text(args.out, text)
     print(f"wrote {args.out}")

@@ -233,7 +233,8 @@ def test_streaming_serves_the_next_readable_image_for_an_unreadable_one(folder, 
 def test_loader_workers_map_the_cache_themselves(folder, tmp_path):
     dm = _module(folder, tmp_path / "cache", num_workers=1)
     dm.setup()
-    assert torch.equal(next(iter(dm.train_dataloader())), next(iter(_module(folder, tmp_path / "cache").train_dataloader())))
+    in_process = _module(folder, tmp_path / "cache").train_dataloader()
+    assert torch.equal(next(iter(dm.train_dataloader())), next(iter(in_process)))
 
 
 def test_hub_splits_are_cached_and_follow_the_dataset(monkeypatch, tmp_path):

@@ -86,7 +86,8 @@ def cache_entry(cache_dir: Path, dataset: str, split: str, image_size: int) -> P
     kind, _, rest = dataset.partition(":")
     tail = re.sub(r"[^\w.-]+", "_", rest.rstrip("/").rsplit("/", 1)[-1])[:40]
     digest = hashlib.sha256(json.dumps([dataset, split, image_size]).encode()).hexdigest()[:12]
-    return Path(cache_dir, f"{kind}-{tail}-{image_size}px-{split}-{digest}" if tail else f"{kind}-{image_size}px-{split}-{digest}")
+    prefix = f"{kind}-{tail}" if tail else kind
+    return Path(cache_dir, f"{prefix}-{image_size}px-{split}-{digest}")
 
 
 def _sampled_checksum(path: Path) -> str:

@@ -135,7 +135,9 @@ def load_decoded(train_source, train_idx: np.ndarray, heldout_source, held_idx: 
     same = heldout_source is train_source
     for source in (train_source, heldout_source):
         if len(source) == 0:
-            raise DatasetError(f"Dataset {dataset!r}: the split {source.split!r} holds no images; choose another split.")
+            raise DatasetError(
+                f"Dataset {dataset!r}: the split {source.split!r} holds no images; choose another split."
+            )
     if options.data_cache:
         train_entry = _cached(train_source, np.concatenate([train_idx, held_idx]) if same else train_idx, options)
         held_entry = train_entry if same else _cached(heldout_source, held_idx, options)

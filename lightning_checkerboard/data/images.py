@@ -1,4 +1,4 @@
-"""Pixel plumbing shared by every source: decode to a native mode, resize, stack, convert channels.
+"""Pixel plumbing shared by every source: decode to a native mode, resize, convert channels.
 
 Everything here works on ``uint8`` so a decoded dataset costs one byte per value in memory; scaling
 to floats happens per batch.
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["convert_channels", "decode_native", "resize_square", "stack_images", "to_unit_float"]
+__all__ = ["convert_channels", "decode_native", "resize_square", "to_unit_float"]
 
 # Modes PIL reads from greyscale files; everything else is treated as colour.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -66,21 +66,6 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
         image = image.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side))
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-
-
-def stack_images(arrays: list[np.ndarray], channels: int) -> torch.Tensor:
-    """Stack ``(C, S, S)`` uint8 arrays (``C`` 1 or 3) into one ``(N, channels, S, S)`` tensor.
-
-    Used with ``channels=3`` when a dataset mixes greyscale and colour files: the greyscale ones are
-    repeated, so one odd file does not turn a colour dataset grey.
-
-    Args:
-        arrays: at least one array, all with the same spatial size and at most ``channels`` channels.
-        channels: 1 or 3.
-    """
-    if channels == 3:
-        arrays = [np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a for a in arrays]
-    return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

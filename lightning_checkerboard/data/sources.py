@@ -25,7 +25,9 @@ from lightning_checkerboard.data.hub import HUB_SHORTHANDS, HubSpec, load_hub_im
 from lightning_checkerboard.data.photos import default_train_samples, ensure_photo_cache, load_photo_cache
 from lightning_checkerboard.data.rows import ImageRows, TensorRows
 
-__all__ = ["DATASET_FORMS", "DatasetSpec", "DecodeOptions", "SourceData", "load_source", "parse_dataset", "seeded_split"]
+__all__ = [
+    "DATASET_FORMS", "DatasetSpec", "DecodeOptions", "SourceData", "load_source", "parse_dataset", "seeded_split",
+]
 
 #: What ``dataset=`` accepts, as shown in error messages.
 DATASET_FORMS = "photos, digits, " + ", ".join(HUB_SHORTHANDS) + ", hf:<owner/repo>[:split], folder:<path>"
@@ -194,7 +196,9 @@ def load_source(
         count = train_samples or default_train_samples(image_size)
         path = ensure_photo_cache(options.cache_dir, image_size, count, heldout_samples, seed, split_seed)
         crops = load_photo_cache(path, image_size)
-        return SourceData(TensorRows(crops["train"].images), crops["heldout"].images, "reserved bottom strip of each photo")
+        return SourceData(
+            TensorRows(crops["train"].images), crops["heldout"].images, "reserved bottom strip of each photo"
+        )
     if spec.kind == "digits":
         images = load_digit_images(image_size)
         train_idx, held_idx = seeded_split(len(images), heldout_samples, train_samples, split_seed, spec.name)
