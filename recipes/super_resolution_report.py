@@ -6,9 +6,9 @@
 Reads the finished ``recipes/super_resolution.py`` runs under ``--runs`` (all trained and measured
 the same way: give each grid its own folder) and writes ``super_resolution.md`` (the answers, mean ±
 std per upsampler over seeds, every run), ``super_resolution.json`` (the same numbers, read by
-``recipes/article_report.py`` and the tests) and ``figures/super_resolution.png``: one held-out
-crop, high-resolution | bicubic | each upsampler's output (its first seed), with 4× zooms of the
-patch where bicubic errs most and of the output's error there.
+``recipes/article_report.py`` and the tests) and ``figures/super_resolution.png``: the held-out
+crop bicubic errs most on, high-resolution | bicubic | each upsampler's output (its first seed),
+with 4× zooms of the patch where bicubic errs most.
 
 The answers use the checkerboard score's own detection rule: a score above 0 is a grid pattern that
 stands above the noise of the measurement (see ``CheckerboardScore``); 0 means none was found, and
@@ -155,8 +155,8 @@ def _worst_patch(error: torch.Tensor) -> tuple[int, int]:
     return row * PATCH // 2, col * PATCH // 2
 
 
-def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, str], dpi: int = 80) -> bytes:
-    """PNG bytes: a column per image; the whole crop, a 4× zoom of the patch, and of the error there (×4, grey = 0)."""
+def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, str], dpi: int = 110) -> bytes:
+    """PNG bytes: a column per image; the whole crop above, a 4× zoom of the patch (outlined in it) below."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -166,24 +166,19 @@ def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, s
     def zoom(image: torch.Tensor) -> torch.Tensor:
         return image[:, top:top + PATCH, left:left + PATCH].repeat_interleave(ZOOM, 1).repeat_interleave(ZOOM, 2)
 
-    columns = [("high resolution", hr, None), *((titles[name], image, image - hr) for name, image in outputs.items())]
-    figure = Figure(figsize=(1.45 * len(columns), 4.8), dpi=dpi)
+    columns = [("high resolution", hr), *((titles[name], image) for name, image in outputs.items())]
+    figure = Figure(figsize=(1.3 * len(columns), 3.0), dpi=dpi)
     FigureCanvasAgg(figure)
-    grid = figure.subplots(3, len(columns), squeeze=False)
-    for c, (title, image, error) in enumerate(columns):
-        rows = [image, zoom(image), None if error is None else zoom((0.5 + ZOOM * error).clamp(0, 1))]
-        for r, shown in enumerate(rows):
+    grid = figure.subplots(2, len(columns), squeeze=False)
+    for c, (title, image) in enumerate(columns):
+        for r, shown in enumerate((image, zoom(image))):
             axes = grid[r][c]
             axes.set_xticks([])
             axes.set_yticks([])
-            if shown is None:
-                axes.axis("off")
-                continue
             axes.imshow(shown.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
         grid[0][c].add_patch(Rectangle((left - 0.5, top - 0.5), PATCH, PATCH, fill=False, color="yellow", lw=0.8))
         grid[0][c].set_title(title, fontsize=7)
     grid[1][0].set_ylabel(f"patch ×{ZOOM}", fontsize=7)
-    grid[2][1].set_ylabel(f"error ×{ZOOM}", fontsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

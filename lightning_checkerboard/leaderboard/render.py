@@ -49,7 +49,7 @@ _CSV = "leaderboard.csv"
 _HTML = "index.html"
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
 _BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "detection_limits.md", "gan_defaults.md")
-_EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md")
+_EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md", "super_resolution.md")
 _MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
 
 
@@ -221,7 +221,8 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     experiments = sorted({p.name for pattern in _EXPERIMENT_GLOBS for p in out.glob(pattern)})
     if experiments:
         lines += ["", "## The article's experiments", "",
-                  "Written by `recipes/init_probe.py`, `gradient_probe.py`, `style_figure.py` and `article_report.py` "
+                  "Written by `recipes/init_probe.py`, `gradient_probe.py`, `style_figure.py`, "
+                  "`super_resolution_report.py` and `article_report.py` "
                   "(see the main README):", ""]
         lines += [f"- [{name}]({name})" for name in experiments]
     if board.duplicates:
