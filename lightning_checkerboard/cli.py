@@ -108,6 +108,8 @@ RUN_FLAG_HELP = {
     "image_size": "side of the images trained on, in pixels",
     "dataset": "photos (embedded), digits, cifar10, mnist, fashion_mnist, celeba, hf:<repo>[:split], folder:<path>",
     "corrupt": "unreadable images in folder:/hub data: skip and count them, or stop with an error",
+    "data_cache": "keep folder:/hub images decoded and resized in the user cache, so later runs skip the decode "
+                  "(--no-data-cache decodes in every run)",
     "batch_size": "images per training batch",
     "max_steps": "training iterations",
     "seed": "seed of the model and the training noise",
@@ -184,6 +186,7 @@ def recipe_parser(
         ("model", "image_size", {"type": positive_int}),
         ("training", "dataset", {}),
         ("training", "corrupt", {"choices": CORRUPT_POLICIES}),
+        ("training", "data_cache", {"action": argparse.BooleanOptionalAction}),
         ("training", "batch_size", {"type": positive_int}),
         ("training", "max_steps", {"type": positive_int}),
         ("training", "seed", {"type": non_negative_int}),

@@ -157,3 +157,25 @@ def test_callbacks_work_without_wandb(tmp_path, capsys, logger):
     if logger == "csv":
         header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
         assert "artifacts/checkerboard" in header and "loss/generator" in header
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-data-cache"]])
+def test_data_cache_flag_decides_whether_folder_images_are_cached(tmp_path, monkeypatch, flag):
+    from lightning_checkerboard._cache import CACHE_ENV
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(24):
+        Image.new("RGB", (20, 20), (i * 10, 255 - i * 10, 128)).save(folder / f"{i:02d}.png")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    code = gan.run_cli(gan.main, [
+        "--dataset", f"folder:{folder}", "--image-size", "8", "--batch-size", "4", "--max-steps", "1",
+        "--eval-every", "0", "--eval-samples", "4", "--fid", "off", "--gen-channels", "4", "--disc-channels", "4",
+        "--logger", "none", "--output-dir", str(tmp_path / "runs"), *flag,
+    ])
+    assert code == 0
+    cached = list(cache.rglob("*.npy"))
+    assert (not cached) if flag else cached
+    (run_dir,) = (tmp_path / "runs").glob("gan/*/*/seed0-*")
+    assert read_record(run_dir).config["data_cache"] is (not flag)

@@ -81,6 +81,8 @@ class RunConfig:
         image_size: side of the images trained on, in pixels.
         dataset: the training data (``photos``, ``digits``, ``hf:<repo>[:split]``, ``folder:<path>`` …).
         corrupt: unreadable images in folder or hub data: ``"skip"`` (counted) or ``"error"``.
+        data_cache: keep folder and hub images decoded and resized in the package's data cache, so
+            later runs skip the decode (``False``: decode in every run).
         batch_size: images per training batch.
         max_steps: training iterations.
         seed: seed of the model and of the training noise and batch order.
@@ -107,6 +109,7 @@ class RunConfig:
     image_size: int = 32
     dataset: str = "photos"
     corrupt: str = "skip"
+    data_cache: bool = True
     batch_size: int = 64
     max_steps: int = 1000
     seed: int = 0
@@ -154,6 +157,8 @@ class RunConfig:
         if self.padding is not None:
             check_choice(self.padding, "padding", PADDING_MODES)
         check_choice(self.corrupt, "corrupt", CORRUPT_POLICIES)
+        if not isinstance(self.data_cache, bool):
+            raise ValueError(f"data_cache must be True or False; got {self.data_cache!r}.")
         check_choice(self.logger, "logger", LOGGERS)
         for name in ("image_size", "batch_size", "max_steps", "eval_samples", "num_nodes"):
             check_positive_int(getattr(self, name), name)

@@ -69,9 +69,9 @@ def image_datamodule(config: RunConfig, *, heldout_samples: int, **options: Any)
     """The run's :class:`~lightning_checkerboard.data.ImageDataModule` from the config's data fields.
 
     ``dataset``, ``image_size``, ``batch_size``, ``data_seed`` (as the datamodule's ``seed``),
-    ``num_workers`` and ``corrupt`` come from ``config``; ``options`` are other datamodule arguments
+    ``num_workers``, ``corrupt`` and ``data_cache`` come from ``config``; ``options`` are other datamodule arguments
     (``channels=3``).
     """
     return ImageDataModule(dataset=config.dataset, image_size=config.image_size, batch_size=config.batch_size,
                            seed=config.data_seed, num_workers=config.num_workers, heldout_samples=heldout_samples,
-                           corrupt=config.corrupt, **options)
+                           corrupt=config.corrupt, data_cache=config.data_cache, **options)
