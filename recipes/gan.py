@@ -32,11 +32,27 @@ from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
 from lightning_checkerboard.records import ResultRecord
 from lightning_checkerboard.tasks import GANTask
 from lightning_checkerboard.tasks.gan import LOSSES
-from lightning_checkerboard.training import GANConfig, Recipe, ResumedRun, RunParts, image_datamodule, upsampler_stages
+from lightning_checkerboard.training import (
+    GANConfig,
+    Recipe,
+    ResumedRun,
+    RunParts,
+    image_datamodule,
+    process_count,
+    upsampler_stages,
+)
 from lightning_checkerboard.training.config import DISC_FIRST_KERNELS, DISC_FIRST_STRIDES
 
 # Each GAN update backpropagates through one network only, so DDP must expect unused parameters.
 _GAN_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
+
+
+def _gan_strategy(config: GANConfig) -> str:
+    """The strategy the GAN trains with: DDP that expects unused parameters wherever DDP is chosen,
+    including ``auto`` on more than one process."""
+    if config.strategy == "auto" and process_count(config) > 1:
+        return _GAN_STRATEGIES["ddp"]
+    return _GAN_STRATEGIES.get(config.strategy, config.strategy)
 
 
 def _number(value: object, digits: int) -> str:
@@ -83,7 +99,7 @@ class GAN(Recipe[GANConfig]):
                 fid,
             ],
             headline=f"{config.upsampler} on {datamodule.name} at {config.image_size}², stages {stages}",
-            strategy=_GAN_STRATEGIES.get(config.strategy, config.strategy),
+            strategy=_gan_strategy(config),
         )
 
     def scores_line(self, record: ResultRecord) -> str:

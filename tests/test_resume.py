@@ -146,3 +146,28 @@ def test_lightning_reads_checkpoints_through_the_weights_only_loader(tmp_path):
     (tmp_path / "broken.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"broken.ckpt is not a readable checkpoint"):
         WeightsOnlyCheckpointIO().load_checkpoint(tmp_path / "broken.ckpt")
+
+
+class _CallsTheShell:
+    """Unpickling calls ``os.system``: a module torch's weights-only loader blocks outright."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_blocked_module_is_refused_without_torchs_advice_to_load_unsafely(tmp_path):
+    from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_checkpoint
+
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": {}, "payload": _CallsTheShell(marker)}, tmp_path / "last.ckpt")
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(tmp_path / "last.ckpt")
+    message = str(caught.value)
+    assert "holds more than training state (Unsupported global: " in message and "system" in message
+    assert "weights_only" not in message and "\n" not in message
+    assert not marker.exists()

@@ -41,7 +41,12 @@ def _first_reason(err: BaseException) -> str:
     found = re.search(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global| Please|\n|$)", text)
     if found:
         return found.group(1).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    blocked = re.search(r"GLOBAL (\S+)", text)  # "Trying to load unsupported GLOBAL posix.system whose module …"
+    if blocked:
+        return f"Unsupported global: {blocked.group(1)}"
+    # torch's first paragraph recommends loading with weights_only=False: never repeat that advice.
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and "weights_only" not in line and "Weights only load failed" not in line]
     return lines[0] if lines else type(err).__name__
 
 

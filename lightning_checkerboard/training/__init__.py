@@ -15,7 +15,7 @@ from lightning_checkerboard.training._quiet import print_rank_zero
 from lightning_checkerboard.training.config import ConfigError, GANConfig, RunConfig, StyleTransferConfig
 from lightning_checkerboard.training.parts import RunParts, image_datamodule, upsampler_stages
 from lightning_checkerboard.training.run_dir import RUN_DIR_ENV, ResumedRun, make_run_directory, open_resumed_run
-from lightning_checkerboard.training.skeleton import Recipe, RunResult, train
+from lightning_checkerboard.training.skeleton import Recipe, RunResult, process_count, train
 from lightning_checkerboard.training.super_resolution_config import SuperResolutionConfig
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "make_run_directory",
     "open_resumed_run",
     "print_rank_zero",
+    "process_count",
     "train",
     "upsampler_stages",
 ]

@@ -73,7 +73,7 @@ from lightning_checkerboard.training.run_dir import (
     open_resumed_run,
 )
 
-__all__ = ["Recipe", "RunResult", "train"]
+__all__ = ["Recipe", "RunResult", "process_count", "train"]
 
 C = TypeVar("C", bound=RunConfig)
 
@@ -252,20 +252,27 @@ def _hardware(config: RunConfig, strategy: str | None = None) -> dict[str, Any]:
                 strategy=strategy or config.strategy, precision=config.precision)
 
 
+def process_count(config: RunConfig) -> int:
+    """How many processes a run with these hardware settings starts (a bare ``Trainer`` of them says).
+
+    Raises:
+        ConfigError: settings Lightning refuses here (no such accelerator, an unknown precision …).
+    """
+    with silent_lightning():  # the real Trainer says which hardware it uses; this one only counts processes
+        try:
+            return pl.Trainer(**_hardware(config), logger=False, enable_progress_bar=False,
+                              enable_model_summary=False, enable_checkpointing=False).world_size
+        except Exception as err:  # Lightning's MisconfigurationException and friends: one line, not a traceback
+            raise ConfigError(f"the hardware settings do not work here: {' '.join(str(err).split())}") from None
+
+
 def _check_processes(config: RunConfig) -> None:
     """The hardware settings work here, and each count of ``config.sample_counts()`` gives every process a share.
-
-    A bare ``Trainer`` of the same settings says how many processes the run starts.
 
     Raises:
         ConfigError: settings Lightning refuses, or a count below the number of processes.
     """
-    with silent_lightning():  # the real Trainer says which hardware it uses; this one only counts processes
-        try:
-            processes = pl.Trainer(**_hardware(config), logger=False, enable_progress_bar=False,
-                                   enable_model_summary=False, enable_checkpointing=False).world_size
-        except Exception as err:  # Lightning's MisconfigurationException and friends: one line, not a traceback
-            raise ConfigError(f"the hardware settings do not work here: {' '.join(str(err).split())}") from None
+    processes = process_count(config)
     for name, count in config.sample_counts().items():
         if count < processes:
             raise ConfigError(f"{name} must be at least the number of processes ({processes}), so that each "
