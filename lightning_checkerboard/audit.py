@@ -77,10 +77,10 @@ def load_factory(spec: str) -> nn.Module:
     return model
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0, or 2 for bad arguments)."""
+def main(argv: Sequence[str] | None = None, prog: str = "python -m lightning_checkerboard.audit") -> int:
+    """Run the command (``prog`` names it in usage lines); returns the exit status (0, or 2 for bad arguments)."""
     parser = argparse.ArgumentParser(
-        prog="python -m lightning_checkerboard.audit",
+        prog=prog,
         description="List the upsampling sites of a model with their overlap, fusability and checkerboard score.",
     )
     parser.add_argument("model", help="package.module:factory, a callable returning the nn.Module")

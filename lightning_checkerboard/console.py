@@ -31,14 +31,14 @@ def _score(argv: list[str]) -> int:
 def _audit(argv: list[str]) -> int:
     from lightning_checkerboard.audit import main as audit_main
 
-    return audit_main(argv)
+    return audit_main(argv, prog=f"{PROG} audit")
 
 
 def _leaderboard(argv: list[str]) -> int:
     from lightning_checkerboard.cli import run_cli
     from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
 
-    return run_cli(leaderboard_main, argv)
+    return run_cli(lambda args: leaderboard_main(args, prog=f"{PROG} leaderboard"), argv)
 
 
 #: Command name -> (runner, one-line description).

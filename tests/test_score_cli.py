@@ -296,7 +296,7 @@ def test_required_fid_without_weights_is_a_one_line_error(capsys, tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("LIGHTNING_CHECKERBOARD_OFFLINE", "1")
     code, out, err = _score(capsys, clean_folder, "--reference", "photos", "--fid", "required")
-    _assert_one_line_error(code, out, err, "policy='required'")
+    _assert_one_line_error(code, out, err, "--fid required: no Inception weights")
 
 
 def test_the_json_report_holds_every_number_and_the_protocol(capsys, tmp_path, clean, monkeypatch):
@@ -426,3 +426,12 @@ def test_installed_console_script_scores_a_folder(tmp_path, clean_folder):
     module = subprocess.run([sys.executable, "-m", "lightning_checkerboard.score", str(tmp_path / "missing")],
                             capture_output=True, text=True, timeout=300)
     _assert_one_line_error(module.returncode, module.stdout, module.stderr, "unknown GENERATED source")
+
+
+def test_array_mistakes_say_what_to_do_in_one_line(tmp_path, capsys):
+    np.save(tmp_path / "chw.npy", np.random.default_rng(0).random((4, 3, 32, 32)))
+    np.save(tmp_path / "nan.npy", np.full((4, 32, 32, 3), np.nan, dtype=np.float32))
+    for name, match in (("chw.npy", "transpose(0, 2, 3, 1)"), ("nan.npy", "holds NaN or inf")):
+        code = main([str(tmp_path / name)])
+        out, err = capsys.readouterr()
+        _assert_one_line_error(code, out, err, match)

@@ -20,8 +20,8 @@ from lightning_checkerboard.leaderboard.pipeline import build
 from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lightning_checkerboard.leaderboard",
+def build_parser(prog: str = "python -m lightning_checkerboard.leaderboard") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Collect result records, aggregate seeds, write the leaderboard.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="build")
     sub = commands.add_parser("build", help="collect, aggregate and write the leaderboard",
@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m lightning_checkerboard.leaderboard") -> int:
+    args = build_parser(prog).parse_args(argv)
     filters = None
     if args.filters is not None:
         try:

@@ -195,6 +195,11 @@ class ArrayImages(ImageSource):
         super().__init__(text)
         if array.ndim == 3:
             array = array[..., None]
+        if array.ndim == 4 and array.shape[1] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+            raise ScoreError(
+                f"{text}: the array looks like N x C x H x W (shape {tuple(array.shape)}); images are read as "
+                "N x H x W x C: save array.transpose(0, 2, 3, 1)."
+            )
         if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or array.shape[0] == 0:
             raise ScoreError(
                 f"{text}: the array must be N x H x W x C with C 1, 3 or 4 (or N x H x W) and N >= 1; "
@@ -219,11 +224,12 @@ class ArrayImages(ImageSource):
         image = np.asarray(self.array[index])[..., :3]
         if image.dtype != np.uint8:
             image = image.astype(np.float32)
-            if not np.isfinite(image).all() or image.min() < 0.0 or image.max() > 1.0:
+            if not np.isfinite(image).all():
+                raise ScoreError(f"{self.label(index)}: float images must lie in [0, 1]; this one holds NaN or inf.")
+            if image.min() < 0.0 or image.max() > 1.0:
                 raise ScoreError(
-                    f"{self.label(index)}: float images must lie in [0, 1] with no NaN or inf "
-                    f"(got values in [{float(np.nanmin(image)):.4g}, {float(np.nanmax(image)):.4g}]); "
-                    "pass uint8 for 0..255 data."
+                    f"{self.label(index)}: float images must lie in [0, 1] (got values in "
+                    f"[{float(image.min()):.4g}, {float(image.max()):.4g}]); pass uint8 for 0..255 data."
                 )
         return image.transpose(2, 0, 1)
 

@@ -100,7 +100,8 @@ def resolve_device(text: str | None) -> torch.device:
         device = torch.device(text)
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as exc:  # unknown names, and CUDA builds without a GPU
-        reason = " ".join(str(exc).split())[:120]
+        reason = " ".join(str(exc).split())
+        reason = reason.split(". ")[0].rstrip(".") if len(reason) > 120 else reason.rstrip(".")
         raise ScoreError(f"--device {text!r} is not usable here ({reason}); use --device cpu.") from None
     return device
 
@@ -124,7 +125,9 @@ def _make_fid(options: ScoreOptions, device: torch.device):
         try:
             fid = FID(policy=options.fid, weights_path=options.fid_weights, reset_real_features=True)
         except (FileNotFoundError, RuntimeError) as exc:  # RuntimeError: --fid required without weights
-            raise ScoreError(" ".join(str(exc).split())) from None
+            reason = " ".join(str(exc).split()).split("; ")[0].rstrip(".")
+            reason = reason.split(", but ", 1)[-1]  # the library's "FID needs weights and policy='required', but …"
+            raise ScoreError(f"--fid {options.fid}: {reason}; pass --fid-weights PATH, or use --fid auto.") from None
     return fid.to(device)
 
 
