@@ -151,7 +151,7 @@ def test_folder_corrupt_file_is_an_error_when_asked(tmp_path):
 def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
     dm = ImageDataModule(f"folder:{tmp_path}", cache_dir=tmp_path)
-    with pytest.raises(DatasetError, match=r"no image files found in .*--dataset photos"):
+    with pytest.raises(DatasetError, match=r"no image files found in .*embedded 'photos' dataset"):
         dm.setup("fit")
 
 
@@ -184,7 +184,7 @@ def test_hub_name_offline_fails_at_once_with_one_line(monkeypatch):
 
     for name in ("cifar10", "hf:someone/images:train"):
         start = time.perf_counter()
-        message = r"not in the local Hugging Face cache.*offline.*--dataset photos"
+        message = r"not in the local Hugging Face cache.*offline.*embedded 'photos' dataset"
         with pytest.raises(DatasetError, match=message) as err:
             ImageDataModule(name)
         assert time.perf_counter() - start < 2.0

@@ -359,7 +359,7 @@ def test_log_to_wandb_offline_writes_the_files_and_says_nothing_was_logged(monke
     code = run_cli(leaderboard_main, ["build", "--from", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
                                       "--log-to-wandb"])
     assert code == 1
-    assert "--log-to-wandb: not logged, W&B is offline" in capsys.readouterr().err
+    assert "W&B tables: not logged, W&B is offline" in capsys.readouterr().err
     assert (tmp_path / "out" / "index.html").is_file()
 
 

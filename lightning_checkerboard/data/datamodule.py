@@ -259,7 +259,7 @@ class ImageDataModule(pl.LightningDataModule):
             raise DatasetError(
                 f"Dataset {self.name!r} has {len(train)} training images, fewer than one batch of "
                 f"{self.batch_size}" + (f" for each of {world} processes" if world > 1 else "")
-                + "; lower --batch-size or use more data (train_samples)."
+                + "; lower batch_size or use more data (train_samples)."
             )
         # Lightning has restored a checkpoint's progress by the time it asks for the loader, so a
         # resumed run continues the batch stream exactly where the interrupted one stopped.

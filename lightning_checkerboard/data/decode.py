@@ -229,7 +229,7 @@ def unreadable_error(dataset: str, label: str, reason: str) -> DatasetError:
     """The error for an unreadable image under ``corrupt="error"``."""
     return DatasetError(
         f"Dataset {dataset!r}: cannot read image {label} ({reason}); remove or repair it, or pass "
-        "corrupt='skip' (--corrupt skip) to skip unreadable images."
+        "corrupt='skip' to skip unreadable images."
     )
 
 
@@ -239,7 +239,7 @@ def warn_skipped(dataset: str, report: DecodeReport) -> None:
         shown = ", ".join(report.skipped[:3]) + (", ..." if len(report.skipped) > 3 else "")
         warnings.warn(
             f"Dataset {dataset!r}: skipped {len(report.skipped)} unreadable image(s) ({shown}); "
-            "pass corrupt='error' (--corrupt error) to stop on them instead.",
+            "pass corrupt='error' to stop on them instead.",
             UserWarning,
             stacklevel=3,
         )

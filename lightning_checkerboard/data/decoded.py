@@ -102,7 +102,7 @@ def _readable(images: np.ndarray, colour: bool, failures: list) -> torch.Tensor:
 def _none_readable(dataset: str, split: str, report: DecodeReport) -> DatasetError:
     return DatasetError(
         f"Dataset {dataset!r}: none of the {split} images could be read ({len(report.skipped)} skipped); "
-        "check the files, or use --dataset photos."
+        "check the files, or train on the embedded 'photos' dataset."
     )
 
 

@@ -88,7 +88,7 @@ class FolderImages:
         if not entries:
             raise DatasetError(
                 f"Dataset {dataset!r}: no image files found in {root} (subfolders included); add .png or .jpg "
-                "images, or use --dataset photos."
+                "images, or train on the embedded 'photos' dataset."
             )
         self._root = str(root)
         self._paths = [relative for relative, _, _ in entries]

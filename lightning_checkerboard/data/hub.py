@@ -31,7 +31,7 @@ __all__ = [
     "load_hub_images",
 ]
 
-_FALLBACK = "use --dataset photos (bundled, no network), or --dataset folder:<path> with your own images"
+_FALLBACK = "use the embedded 'photos' dataset (no network), or 'folder:<path>' with your own images"
 _TRUE = frozenset({"1", "ON", "YES", "TRUE"})
 
 

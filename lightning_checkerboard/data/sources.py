@@ -149,7 +149,7 @@ def seeded_split(
     if held < 1:
         raise DatasetError(
             f"Dataset {name!r} has only {total} image(s); at least {_MAX_HELDOUT_FRACTION} are needed to hold some "
-            "out for the metrics. Add images, or use --dataset photos."
+            "out for the metrics. Add images, or train on the embedded 'photos' dataset."
         )
     if held < heldout_samples:
         warnings.warn(

@@ -24,7 +24,7 @@ def build(sources: Sequence[str], out: str | os.PathLike, *, filters: dict[str, 
     """
     found: Collection = collect(sources, filters=filters, timeout=timeout)
     if not found.runs and not found.rejected:
-        raise CollectError(f"--from {' '.join(sources)}: no result records found")
+        raise CollectError(f"no result records found in {', '.join(map(str, sources))}")
     board = aggregate(found_run.record for found_run in found.runs)
     board.rejected = list(found.rejected)
     if command is None:

@@ -18,7 +18,7 @@ def log_to_wandb(board: Leaderboard, project: str, entity: str | None = None, ti
 
     mode, reason = choose_wandb_mode(timeout)
     if mode != "online":
-        return f"--log-to-wandb: not logged, W&B is {mode} ({reason})"
+        return f"W&B tables: not logged, W&B is {mode} ({reason})"
     import wandb
 
     columns = ["rank", "learned", "upsampler", "n", "seeds", *(f"{key} mean" for key, _, _ in METRICS),
@@ -36,4 +36,4 @@ def log_to_wandb(board: Leaderboard, project: str, entity: str | None = None, ti
         url = run.url
     finally:
         run.finish()
-    return f"--log-to-wandb: {len(board.tables)} table(s) logged to {url}"
+    return f"W&B tables: {len(board.tables)} table(s) logged to {url}"
