@@ -315,3 +315,33 @@ def test_a_waiting_rank_gives_up_with_a_clear_error_when_nobody_builds(folder, t
     with pytest.raises(DatasetError, match=r"waited 0 s for local rank 0 to build the data cache .* data_cache=False"):
         ensure_cached(tmp_path, dataset="folder:x", split="all", image_size=8, fingerprint="f", count=3,
                       fill=lambda out: (True, []), local_rank=1, timeout=0.3)
+
+
+def test_a_waiting_rank_stops_at_once_with_rank_zeros_reason_when_its_build_fails(tmp_path):
+    import threading
+    import time
+
+    from lightning_checkerboard.data.cache import ensure_cached
+
+    settings = {"dataset": "folder:x", "split": "all", "image_size": 8, "fingerprint": "f", "count": 3}
+    waited: dict[str, object] = {}
+
+    def wait() -> None:
+        began = time.monotonic()
+        try:
+            ensure_cached(tmp_path, **settings, fill=lambda out: (True, []), local_rank=1, timeout=60)
+        except DatasetError as err:
+            waited["error"], waited["seconds"] = str(err), time.monotonic() - began
+
+    def fail(out):
+        raise OSError("disk full")
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    with pytest.raises(DatasetError, match="disk full"):
+        ensure_cached(tmp_path, **settings, fill=fail, local_rank=0)
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert "could not build the data cache" in waited["error"] and "disk full" in waited["error"]
+    assert waited["seconds"] < 30  # not the 60 s timeout

@@ -257,7 +257,13 @@ def ensure_cached(
             if problem is not None:
                 warnings.warn(f"Dataset {dataset!r}: the data cache {entry}.json is corrupt ({problem}); "
                               "rebuilding it.", UserWarning, stacklevel=3)
-            return _build(entry, identity, fill)
+            failed = _failure_note(entry)
+            failed.unlink(missing_ok=True)
+            try:
+                return _build(entry, identity, fill)
+            except Exception as exc:  # the ranks waiting for this entry stop with the same reason, not a timeout
+                failed.write_text(" ".join(str(exc).split()) or type(exc).__name__, encoding="utf-8")
+                raise
     except OSError as exc:
         raise DatasetError(
             f"Dataset {dataset!r}: cannot write the data cache in {entry.parent} ({type(exc).__name__}: {exc}); "
@@ -265,12 +271,25 @@ def ensure_cached(
         ) from exc
 
 
+def _failure_note(entry: Path) -> Path:
+    """Where local rank 0 leaves the reason its build of ``entry`` failed, for the ranks that wait."""
+    return entry.with_name(entry.name + ".failed")
+
+
 def _wait(entry: Path, identity: dict, timeout: float) -> CachedImages:
     idle_since = time.monotonic()
+    started = time.time() - 2 * _POLL_S  # a note older than this wait is from an earlier run
     while True:
         opened, _ = _open(entry, identity)
         if opened is not None:
             return opened
+        note = _failure_note(entry)
+        try:
+            if note.stat().st_mtime >= started:
+                raise DatasetError(f"Dataset {identity['dataset']!r}: local rank 0 could not build the data cache "
+                                   f"{entry}.json: {note.read_text(encoding='utf-8')}")
+        except FileNotFoundError:
+            pass
         if _lock_is_held(entry):  # local rank 0 is building: however long it takes, it is progress
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > timeout:
