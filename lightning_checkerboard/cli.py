@@ -113,8 +113,9 @@ RUN_FLAG_HELP = {
     "batch_size": "images per training batch",
     "max_steps": "training iterations",
     "seed": "seed of the model and the training noise",
-    "data_seed": "seed of the embedded data's crops and splits",
-    "num_workers": "data-loader worker processes (the data is served from memory: 0 is usually fastest)",
+    "data_seed": "seed of the embedded data's crops and of every dataset's held-out split",
+    "num_workers": "data-loader worker processes (cached or in-memory data: 0 is usually fastest; with "
+                   "--no-data-cache on data too large for memory they decode batches in parallel)",
     "eval_every": "measure artifacts, save samples and a checkpoint every N iterations (0: only at the end)",
     "eval_samples": "images per measurement",
     "logger": "wandb (online when logged in and reachable, else offline), csv, tensorboard or none",
