@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="keep the generated folders here (default: a temporary folder)")
     parser.add_argument("--png-count", type=positive_int, default=20_000)
     parser.add_argument("--jpeg-count", type=positive_int, default=5_000)
-    parser.add_argument("--rounds", type=positive_int, default=1, help="first-setup rounds per folder (default 1)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="first-setup rounds per folder; the median is reported (default 3)")
     parser.add_argument("--steps", type=positive_int, default=6, help="timed GANTask iterations (default 6)")
     parser.add_argument("--out", type=Path, default=Path("leaderboards/bench_data.md"))
     args = parser.parse_args(argv)
