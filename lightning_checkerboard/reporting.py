@@ -20,6 +20,7 @@ import torch
 __all__ = [
     "far_above",
     "format_mean_std",
+    "format_number",
     "mean_std",
     "provenance",
     "summarize",
@@ -31,6 +32,16 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     values = [float(v) for v in values]
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def format_number(value: object, digits: int, unit: str = "") -> str:
+    """``value`` with ``digits`` decimals and ``unit``, or ``"unavailable"`` when it is not a number.
+
+    Example:
+        >>> format_number(32.2871, 2, " dB"), format_number(None, 2)
+        ('32.29 dB', 'unavailable')
+    """
+    return f"{value:.{digits}f}{unit}" if isinstance(value, (int, float)) else "unavailable"
 
 
 def format_mean_std(stats: Sequence[float], digits: int = 2) -> str:

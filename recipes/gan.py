@@ -30,6 +30,7 @@ from lightning_checkerboard.metrics.fid import FID_POLICIES
 from lightning_checkerboard.models import num_stages_for
 from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
 from lightning_checkerboard.records import ResultRecord
+from lightning_checkerboard.reporting import format_number
 from lightning_checkerboard.tasks import GANTask
 from lightning_checkerboard.tasks.gan import LOSSES
 from lightning_checkerboard.training import (
@@ -53,10 +54,6 @@ def _gan_strategy(config: GANConfig) -> str:
     if config.strategy == "auto" and process_count(config) > 1:
         return _GAN_STRATEGIES["ddp"]
     return _GAN_STRATEGIES.get(config.strategy, config.strategy)
-
-
-def _number(value: object, digits: int) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "unavailable"
 
 
 def _at_least(value: object, floor: float) -> object:
@@ -105,14 +102,14 @@ class GAN(Recipe[GANConfig]):
     def scores_line(self, record: ResultRecord) -> str:
         """``checkerboard score: 0.000 levels (< 2.62 at 95 %, ratio 0.0000), SWD 91.2 (untrained 310.4), …``."""
         metrics, baseline = record.metrics, record.baseline
-        swd = f"SWD {_number(metrics.get('swd'), 1)}"
+        swd = f"SWD {format_number(metrics.get('swd'), 1)}"
         if isinstance(baseline.get("swd"), (int, float)):
             swd += f" (untrained {baseline['swd']:.1f})"
-        return (f"checkerboard score: {_number(metrics.get('checkerboard'), 3)} levels "
-                f"(< {_number(_at_least(metrics.get('checkerboard_upper'), 0.01), 2)} at 95 %, "
-                f"ratio {_number(metrics.get('checkerboard_ratio'), 4)}), {swd}, "
-                f"spectral distance {_number(metrics.get('spectral_distance'), 3)}, "
-                f"FID {_number(metrics.get('fid'), 2)}")
+        return (f"checkerboard score: {format_number(metrics.get('checkerboard'), 3)} levels "
+                f"(< {format_number(_at_least(metrics.get('checkerboard_upper'), 0.01), 2)} at 95 %, "
+                f"ratio {format_number(metrics.get('checkerboard_ratio'), 4)}), {swd}, "
+                f"spectral distance {format_number(metrics.get('spectral_distance'), 3)}, "
+                f"FID {format_number(metrics.get('fid'), 2)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

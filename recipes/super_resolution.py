@@ -28,16 +28,13 @@ from lightning_checkerboard.data.photo_holdout import HeldoutPhotosDataModule
 from lightning_checkerboard.data.photos import PHOTO_NAMES
 from lightning_checkerboard.models.super_resolution import ACTIVATIONS, SUPPORTED_SCALES, num_stages_for_scale
 from lightning_checkerboard.records import ResultRecord
+from lightning_checkerboard.reporting import format_number
 from lightning_checkerboard.tasks import SuperResolutionTask
 from lightning_checkerboard.tasks.super_resolution import SR_LOSSES
 from lightning_checkerboard.training import Recipe, ResumedRun, RunParts, SuperResolutionConfig, image_datamodule, upsampler_stages
 
 #: Held-out images in the sample grids: bicubic | output | target triplets, two per row.
 GRID_SAMPLES = 8
-
-
-def _number(value: object, digits: int, unit: str = "") -> str:
-    return f"{value:.{digits}f}{unit}" if isinstance(value, (int, float)) else "unavailable"
 
 
 class SuperResolution(Recipe[SuperResolutionConfig]):
@@ -85,12 +82,13 @@ class SuperResolution(Recipe[SuperResolutionConfig]):
     def scores_line(self, record: ResultRecord) -> str:
         """``PSNR 32.29 dB, SSIM 0.9120 (bicubic 30.69 dB, 0.8890; untrained 28.10 dB), residual checkerboard …``."""
         m, base = record.metrics, record.baseline
-        return (f"PSNR {_number(m.get('psnr'), 2, ' dB')}, SSIM {_number(m.get('ssim'), 4)} "
-                f"(bicubic {_number(m.get('psnr_bicubic'), 2, ' dB')}, {_number(m.get('ssim_bicubic'), 4)}; "
-                f"untrained {_number(base.get('psnr'), 2, ' dB')}), residual checkerboard "
-                f"{_number(m.get('residual_checkerboard'), 3)} levels (< "
-                f"{_number(m.get('residual_checkerboard_upper'), 2)} at 95 %), output checkerboard "
-                f"{_number(m.get('checkerboard'), 3)} levels (untrained {_number(base.get('checkerboard'), 3)})")
+        num = format_number
+        return (f"PSNR {num(m.get('psnr'), 2, ' dB')}, SSIM {num(m.get('ssim'), 4)} "
+                f"(bicubic {num(m.get('psnr_bicubic'), 2, ' dB')}, {num(m.get('ssim_bicubic'), 4)}; "
+                f"untrained {num(base.get('psnr'), 2, ' dB')}), residual checkerboard "
+                f"{num(m.get('residual_checkerboard'), 3)} levels (< "
+                f"{num(m.get('residual_checkerboard_upper'), 2)} at 95 %), output checkerboard "
+                f"{num(m.get('checkerboard'), 3)} levels (untrained {num(base.get('checkerboard'), 3)})")
 
 
 def build_parser() -> argparse.ArgumentParser:
