@@ -4,6 +4,11 @@ Importing this package registers the built-in layers; third-party layers arrive 
 ``lightning_checkerboard.upsamplers`` entry-point group the first time the registry is read.
 """
 
+from lightning_checkerboard.upsamplers.content_aware import (
+    BilinearAdditiveUpsample,
+    CarafeUpsample,
+    DySampleUpsample,
+)
 from lightning_checkerboard.upsamplers.layers import (
     DeconvBlurUpsample,
     DeconvUpsample,
@@ -24,8 +29,11 @@ from lightning_checkerboard.upsamplers.registry import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BilinearAdditiveUpsample",
+    "CarafeUpsample",
     "DeconvBlurUpsample",
     "DeconvUpsample",
+    "DySampleUpsample",
     "PixelShuffleUpsample",
     "ResizeConvUpsample",
     "Upsampler",

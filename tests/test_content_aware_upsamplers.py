@@ -1,0 +1,186 @@
+"""DySample, CARAFE and bilinear additive upsampling: loop references, initial state and options.
+
+The registry-wide checks (shape, dtype, backward, determinism, scales 3 and 4) run on these layers
+through ``test_upsamplers.py``; this file checks what each computes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import _loop_upsamplers as loop
+from lightning_checkerboard import create_upsampler, list_upsamplers
+
+NEW = ("bilinear_additive", "carafe", "dysample")
+
+
+def _randomise(layer, std=0.4, seed=0):
+    """Give every parameter a visible value, so offsets and kernels differ across positions."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator, dtype=param.dtype) * std)
+    return layer
+
+
+def test_the_new_layers_are_registered():
+    assert set(NEW) <= set(list_upsamplers())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"groups": 2},
+        {"dynamic_scope": True},
+        {"style": "pl", "groups": 1},
+        {"style": "pl", "groups": 2, "dynamic_scope": True},
+        {"scale": 3, "groups": 1},
+    ],
+    ids=["lp", "lp-g2", "lp-dyscope", "pl", "pl-g2-dyscope", "x3"],
+)
+@pytest.mark.parametrize("out_channels", [8, 3])
+def test_dysample_matches_the_loop_reference(options, out_channels):
+    in_channels = 8 if options.get("scale", 2) == 2 else 9
+    layer = _randomise(create_upsampler("dysample", in_channels, out_channels, **options).double())
+    x = torch.randn(2, in_channels, 3, 4, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), loop.dysample(layer, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"kernel_size": 3, "encoder_size": 1}, {"scale": 3, "kernel_size": 3}, {"compressed_channels": 2}],
+    ids=["paper", "k3-e1", "x3", "c2"],
+)
+@pytest.mark.parametrize("out_channels", [3, 2])
+def test_carafe_matches_the_loop_reference(options, out_channels):
+    options = {"compressed_channels": 4, **options}
+    layer = _randomise(create_upsampler("carafe", 3, out_channels, **options).double(), std=0.8)
+    x = torch.randn(2, 3, 4, 3, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), loop.carafe(layer, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "out_channels", "options"),
+    [(8, 4, {}), (6, 4, {}), (8, 3, {"reduction": 4}), (8, 2, {"conv": False}), (6, 3, {"scale": 3})],
+    ids=["r2", "r1", "r4", "no-conv", "x3"],
+)
+def test_bilinear_additive_matches_the_loop_reference(in_channels, out_channels, options):
+    layer = _randomise(create_upsampler("bilinear_additive", in_channels, out_channels, **options).double())
+    x = torch.randn(2, in_channels, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), loop.bilinear_additive(layer, x), rtol=1e-10, atol=1e-10)
+
+
+def test_an_untrained_dysample_samples_where_bilinear_upsampling_does():
+    torch.manual_seed(0)
+    layer = create_upsampler("dysample", 8, 8)
+    x = torch.randn(2, 8, 5, 6)
+    with torch.no_grad():
+        layer.offset.weight.zero_()
+    torch.testing.assert_close(layer(x), F.interpolate(x, scale_factor=2, mode="bilinear"), rtol=0, atol=1e-6)
+    # And the default init is within a hair of it: the offset conv starts at std 0.001.
+    fresh = create_upsampler("dysample", 8, 8)
+    drift = (fresh.sampling_positions(x) - layer.sampling_positions(x)).abs().max()
+    assert 0 < drift < 0.01
+
+
+def test_dysample_sampling_positions_sit_at_sub_pixel_centres_before_training():
+    layer = create_upsampler("dysample", 4, 4, groups=1, scale=2)
+    with torch.no_grad():
+        layer.offset.weight.zero_()
+    positions = layer.sampling_positions(torch.randn(1, 4, 2, 3))
+    assert positions.shape == (1, 1, 4, 6, 2)
+    torch.testing.assert_close(positions[0, 0, 0, :, 0], torch.tensor([-0.25, 0.25, 0.75, 1.25, 1.75, 2.25]))
+    torch.testing.assert_close(positions[0, 0, :, 0, 1], torch.tensor([-0.25, 0.25, 0.75, 1.25]))
+
+
+def test_an_untrained_carafe_is_nearest_upsampling_of_a_box_average():
+    torch.manual_seed(0)
+    layer = create_upsampler("carafe", 4, 4, kernel_size=3)
+    with torch.no_grad():
+        layer.encoder.weight.zero_()
+    x = torch.randn(2, 4, 5, 6)
+    box = F.conv2d(x, torch.full((4, 1, 3, 3), 1 / 9), padding=1, groups=4)
+    torch.testing.assert_close(layer(x), F.interpolate(box, scale_factor=2), rtol=0, atol=1e-6)
+
+
+def test_carafe_kernels_sum_to_one_at_every_output_pixel():
+    layer = _randomise(create_upsampler("carafe", 3, 2), std=1.0)
+    kernels = layer.kernels(torch.randn(2, 3, 4, 4))
+    assert kernels.shape == (2, 25, 8, 8)
+    torch.testing.assert_close(kernels.sum(dim=1), torch.ones(2, 8, 8))
+
+
+def test_parameter_free_bilinear_additive_is_a_resize_of_group_sums():
+    layer = create_upsampler("bilinear_additive", 8, 2, conv=False)
+    assert not list(layer.parameters())
+    x = torch.randn(1, 8, 3, 5)
+    expected = F.interpolate(x.view(1, 2, 4, 3, 5).sum(2), scale_factor=2, mode="bilinear")
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_layers_that_keep_channels_add_no_channel_map():
+    assert create_upsampler("dysample", 8, 8).proj is None
+    assert create_upsampler("carafe", 8, 8).proj is None
+    assert create_upsampler("dysample", 8, 3).proj.out_channels == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "in_channels", "options", "message"),
+    [
+        ("dysample", 8, {"style": "xy"}, "style must be one of 'lp', 'pl'; got 'xy'."),
+        ("dysample", 6, {"style": "pl"}, "style='pl' needs in_channels divisible by scale² (4); got in_channels=6."),
+        ("dysample", 6, {"groups": 4}, "groups must divide in_channels (6); got groups=4."),
+        ("dysample", 8, {"style": "pl", "groups": 4}, "groups must divide in_channels/scale² (2); got groups=4."),
+        ("dysample", 8, {"groups": 0}, "groups must be a positive integer; got 0."),
+        ("carafe", 8, {"kernel_size": 4}, "kernel_size must be an odd positive integer; got 4."),
+        ("carafe", 8, {"encoder_size": 0}, "encoder_size must be a positive integer; got 0."),
+        ("carafe", 8, {"compressed_channels": 0}, "compressed_channels must be a positive integer; got 0."),
+        ("bilinear_additive", 8, {"reduction": 3}, "reduction must divide in_channels (8); got reduction=3."),
+        ("bilinear_additive", 8, {"conv": False, "reduction": 2},
+         "bilinear_additive without conv needs in_channels = reduction·out_channels; got in_channels=8, "
+         "out_channels=3, reduction=2."),
+    ],
+)
+def test_bad_options_raise_one_clear_line(name, in_channels, options, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        create_upsampler(name, in_channels, 3, **options)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_a_constant_input_stays_flat_before_training(name):
+    """The article's probe at the layer: no phase of an untrained layer is painted differently."""
+    torch.manual_seed(0)
+    out = create_upsampler(name, 4, 4)(torch.ones(1, 4, 8, 8))[..., 4:-4, 4:-4]
+    assert out.std(dim=(-2, -1)).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["dysample", "carafe"])
+def test_trained_phases_can_differ_which_is_what_the_benchmark_measures(name):
+    """With their predictors away from zero, both layers paint the phases of a constant input unequally
+    only where the input varies: a constant input has one offset or kernel per phase, and for a
+    constant input any sampling position or normalised kernel returns the constant."""
+    layer = _randomise(create_upsampler(name, 4, 4), std=1.0)
+    x = torch.ones(1, 4, 8, 8)
+    interior = layer(x)[..., 4:-4, 4:-4]
+    assert interior.std(dim=(-2, -1)).max() < 1e-5
+    ramp = torch.linspace(0, 1, 8).expand(1, 4, 8, 8).contiguous()
+    with torch.no_grad():
+        out = layer(ramp)[..., 4:-4, 4:-4]
+    steps = out[..., :, 1:] - out[..., :, :-1]
+    assert abs(float(steps[..., 0::2].mean() - steps[..., 1::2].mean())) > 1e-3
+
+
+def test_bf16_forward_keeps_the_dtype_and_samples_in_float32():
+    layer = create_upsampler("dysample", 8, 4).to(torch.bfloat16)
+    x = torch.randn(1, 8, 64, 64).to(torch.bfloat16)
+    out = layer(x)
+    assert out.dtype == torch.bfloat16 and out.shape == (1, 4, 128, 128)
+    assert layer.sampling_positions(x).dtype == torch.float32
+    # Positions far from the origin keep their quarter-pixel offsets (bf16 alone would round them).
+    fractions = layer.sampling_positions(x)[0, 0, 0, 120:124, 0] % 1
+    torch.testing.assert_close(fractions, torch.tensor([0.75, 0.25, 0.75, 0.25]), rtol=0, atol=0.01)
