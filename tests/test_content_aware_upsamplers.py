@@ -184,3 +184,18 @@ def test_bf16_forward_keeps_the_dtype_and_samples_in_float32():
     # Positions far from the origin keep their quarter-pixel offsets (bf16 alone would round them).
     fractions = layer.sampling_positions(x)[0, 0, 0, 120:124, 0] % 1
     torch.testing.assert_close(fractions, torch.tensor([0.75, 0.25, 0.75, 0.25]), rtol=0, atol=0.01)
+
+
+@pytest.mark.parametrize(("name", "predictor"), [("dysample", "offset"), ("carafe", "encoder")])
+def test_a_dcgan_generator_keeps_the_layers_own_predictor_init(name, predictor):
+    from lightning_checkerboard.models import DCGANGenerator
+
+    torch.manual_seed(0)
+    gen = DCGANGenerator(name, image_size=16, base_channels=8)
+    layers = [m for m in gen.modules() if hasattr(m, "reset_predictor")]
+    assert len(layers) == 2
+    for layer in layers:
+        weight = getattr(layer, predictor).weight
+        assert 0.0005 < float(weight.std()) < 0.002  # the designed std 0.001, not DCGAN's 0.02
+        if layer.proj is not None:
+            assert 0.01 < float(layer.proj.weight.std()) < 0.03  # the rest gets DCGAN's init

@@ -37,8 +37,9 @@ def num_stages_for(image_size: int) -> int:
 def dcgan_init_(module: nn.Module) -> None:
     """DCGAN initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0.
 
-    Layers that carry an initialisation of their own design (ICNR pixel shuffle) re-apply it on
-    top of the normal draw, so ``pixel_shuffle_icnr`` still starts as nearest upsampling.
+    Layers that carry an initialisation of their own design re-apply it on top of the normal draw:
+    ICNR pixel shuffle still starts as nearest upsampling, and layers with a ``reset_predictor``
+    method (``dysample``'s offsets, ``carafe``'s kernel encoder) start as their papers designed.
     """
     for sub in module.modules():
         if isinstance(sub, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -51,6 +52,8 @@ def dcgan_init_(module: nn.Module) -> None:
     for sub in module.modules():
         if getattr(sub, "init", None) == "icnr":
             sub.reset_icnr(weight_init=lambda w: nn.init.normal_(w, 0.0, 0.02))
+        if callable(getattr(sub, "reset_predictor", None)):
+            sub.reset_predictor()
 
 
 class DCGANGenerator(nn.Module):

@@ -93,12 +93,22 @@ class DySampleUpsample(Upsampler):
         conv_in = in_channels // unit
         conv_out = 2 * self.groups * self.scale**2 // unit
         self.offset = nn.Conv2d(conv_in, conv_out, 1)
+        if self.dynamic_scope:
+            self.scope = nn.Conv2d(conv_in, conv_out, 1, bias=False)
+        self.reset_predictor()
+        self.proj = _channel_map(in_channels, out_channels, bias)
+
+    @torch.no_grad()
+    def reset_predictor(self) -> None:
+        """Restart the offset predictor as designed: offsets near zero (normal, std 0.001), scope 0.
+
+        A model-wide initialisation (e.g. DCGAN's ``N(0, 0.02)`` on every convolution) calls this
+        afterwards, so the layer still starts where bilinear upsampling samples.
+        """
         nn.init.normal_(self.offset.weight, std=0.001)
         nn.init.zeros_(self.offset.bias)
         if self.dynamic_scope:
-            self.scope = nn.Conv2d(conv_in, conv_out, 1, bias=False)
             nn.init.zeros_(self.scope.weight)
-        self.proj = _channel_map(in_channels, out_channels, bias)
 
     def _initial_positions(self, like: Tensor) -> Tensor:
         # Sub-pixel a (along an axis) of input pixel i sits at i + (a + 0.5)/s - 0.5 in input
@@ -200,9 +210,18 @@ class CarafeUpsample(Upsampler):
         self.encoder = nn.Conv2d(
             compressed_channels, self.scale**2 * kernel_size**2, encoder_size, padding=encoder_size // 2
         )
+        self.reset_predictor()
+        self.proj = _channel_map(in_channels, out_channels, bias)
+
+    @torch.no_grad()
+    def reset_predictor(self) -> None:
+        """Restart the kernel encoder as designed: near zero (normal, std 0.001), so kernels start even.
+
+        A model-wide initialisation (e.g. DCGAN's ``N(0, 0.02)`` on every convolution) calls this
+        afterwards.
+        """
         nn.init.normal_(self.encoder.weight, std=0.001)
         nn.init.zeros_(self.encoder.bias)
-        self.proj = _channel_map(in_channels, out_channels, bias)
 
     def kernels(self, x: Tensor) -> Tensor:
         """The reassembly kernels: ``(B, kernel_size², scale·H, scale·W)``, each summing to one."""
