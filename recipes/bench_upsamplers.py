@@ -7,7 +7,9 @@ Usage:
 Every variant is timed in interleaved rounds (the order rotates each round, so drift and
 thermal effects hit all variants alike); a variant's figure is the median over rounds of its
 time divided by ``deconv``'s time in the same round. The resize-conv layers are timed on both
-their fused and reference paths.
+their fused and reference paths. The layers newer than the article (``dysample``, ``carafe``,
+``bilinear_additive``) get a second table: their time over fused ``nearest_conv``'s in the same
+round, the resize-convolution they would replace.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ SHAPES = [(64, 256, 128, 16), (64, 128, 64, 32), (16, 64, 3, 64)]
 # Layers with two exact implementations: both are timed, labelled by path.
 TWO_PATHS = {"nearest_conv": ("fused", "reference"), "bilinear_conv": ("fused", "reference")}
 BASELINE = "deconv"
+#: The reference of the newer layers' table, and the layers it lists.
+RESIZE_BASELINE = "nearest_conv (fused)"
+MODERN = ("dysample", "carafe", "bilinear_additive")
 
 
 def _variants() -> list[tuple[str, dict]]:
@@ -69,8 +74,8 @@ def _time(step: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def bench_shape(shape, device: torch.device, repeats: int) -> dict[str, tuple[float, float]]:
-    """``{label: (median ratio to deconv, median seconds)}`` for one shape on one device."""
+def bench_shape(shape, device: torch.device, repeats: int) -> dict[str, tuple[float, float, float]]:
+    """``{label: (median ratio to deconv, median seconds, median ratio to fused nearest_conv)}`` for one shape."""
     variants = _variants()
     steps = {_label(n, o): _make_step(n, o, shape, device) for n, o in variants}
     labels = list(steps)
@@ -78,6 +83,7 @@ def bench_shape(shape, device: torch.device, repeats: int) -> dict[str, tuple[fl
         _time(steps[label], device)
     seconds: dict[str, list[float]] = {label: [] for label in labels}
     ratios: dict[str, list[float]] = {label: [] for label in labels}
+    resize_ratios: dict[str, list[float]] = {label: [] for label in labels}
     for round_ in range(repeats):
         shift = round_ % len(labels)
         order = labels[shift:] + labels[:shift]
@@ -85,7 +91,11 @@ def bench_shape(shape, device: torch.device, repeats: int) -> dict[str, tuple[fl
         for label in labels:
             seconds[label].append(times[label])
             ratios[label].append(times[label] / times[BASELINE])
-    return {label: (statistics.median(ratios[label]), statistics.median(seconds[label])) for label in labels}
+            resize_ratios[label].append(times[label] / times[RESIZE_BASELINE])
+    return {
+        label: (statistics.median(ratios[label]), statistics.median(seconds[label]), statistics.median(resize_ratios[label]))
+        for label in labels
+    }
 
 
 def _shape_name(shape) -> str:
@@ -114,6 +124,14 @@ def render(results: dict[str, dict], repeats: int) -> str:
         for label in per_shape[shapes[0]]:
             cells = [f"{per_shape[s][label][0]:.2f}× ({per_shape[s][label][1] * 1e3:.1f} ms)" for s in shapes]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        modern = [label for label in per_shape[shapes[0]] if label in MODERN]
+        if modern:
+            lines += ["", f"Layers newer than the article, as a ratio to `{RESIZE_BASELINE}` in the same rounds:", ""]
+            lines.append("| upsampler | " + " | ".join(_shape_name(s) for s in shapes) + " |")
+            lines.append("|---|" + "---:|" * len(shapes))
+            for label in modern:
+                cells = [f"{per_shape[s][label][2]:.2f}×" for s in shapes]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines += ["", "Goals:", ""]
         for s in shapes:
             fused = per_shape[s]["nearest_conv (fused)"][0]
@@ -160,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             per_label = bench_shape(shape, device, args.repeats)
             results[name][shape] = per_label
             print(f"[{device.type}] {_shape_name(shape)}")
-            for label, (ratio, sec) in per_label.items():
+            for label, (ratio, sec, _) in per_label.items():
                 print(f"  {label:28s} {ratio:6.2f}×  {sec * 1e3:9.1f} ms")
     report = render(results, args.repeats)
     if args.out.exists():  # keep the sections other recipes write: <!-- name:start --> ... <!-- name:end -->

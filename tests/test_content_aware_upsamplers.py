@@ -196,6 +196,6 @@ def test_a_dcgan_generator_keeps_the_layers_own_predictor_init(name, predictor):
     assert len(layers) == 2
     for layer in layers:
         weight = getattr(layer, predictor).weight
-        assert 0.0005 < float(weight.std()) < 0.002  # the designed std 0.001, not DCGAN's 0.02
+        assert 0.0005 < float(weight.detach().std()) < 0.002  # the designed std 0.001, not DCGAN's 0.02
         if layer.proj is not None:
-            assert 0.01 < float(layer.proj.weight.std()) < 0.03  # the rest gets DCGAN's init
+            assert 0.01 < float(layer.proj.weight.detach().std()) < 0.03  # the rest gets DCGAN's init

@@ -10,7 +10,10 @@ of claim, each measured here with the project's own tools, one module each:
   by the stride and compounds through stacks (:func:`overlap_ratios`);
 - :mod:`~lightning_checkerboard.experiments.gradients`: strided convolutions put checkerboards into
   gradients (:func:`gradient_diagnostics` of a discriminator's input gradient on real images, signed
-  or as per-pixel energy, for the :data:`GRADIENT_CONFIGS` of its first layer).
+  or as per-pixel energy, for the :data:`GRADIENT_CONFIGS` of its first layer);
+- :mod:`~lightning_checkerboard.experiments.sampling` (beyond the article): whether DySample's learned
+  sampling grid stays even across sub-pixel phases (:func:`sampling_phases`,
+  :func:`model_sampling_phases`).
 
 ``recipes/init_probe.py``, ``recipes/gradient_probe.py``, ``recipes/overlap_figures.py`` and
 ``recipes/article_report.py`` print these numbers; ``tests/test_article_claims.py`` asserts them. The
@@ -35,6 +38,7 @@ from lightning_checkerboard.experiments.init import (
     untrained_samples,
 )
 from lightning_checkerboard.experiments.overlap import overlap_ratios
+from lightning_checkerboard.experiments.sampling import model_sampling_phases, sampling_phases
 from lightning_checkerboard.functional.gradients import discriminator_input_gradient, gradient_energy, phase_energy_ratio
 from lightning_checkerboard.reporting import far_above, format_mean_std, mean_std, provenance, summarize, summary_cells
 
@@ -52,9 +56,11 @@ __all__ = [
     "init_configs",
     "init_diagnostics",
     "mean_std",
+    "model_sampling_phases",
     "overlap_ratios",
     "phase_energy_ratio",
     "provenance",
+    "sampling_phases",
     "summarize",
     "summary_cells",
     "untrained_discriminator",

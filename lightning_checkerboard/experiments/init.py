@@ -13,17 +13,20 @@ from lightning_checkerboard._validation import check_int
 from lightning_checkerboard.experiments._diagnostics import checkerboard_diagnostics
 from lightning_checkerboard.models.dcgan import DCGANGenerator, num_stages_for
 
-__all__ = ["ARTIFACT_FREE_INIT", "init_configs", "init_diagnostics", "untrained_samples"]
+__all__ = ["ARTIFACT_FREE_INIT", "MODERN_LAYERS", "init_configs", "init_diagnostics", "untrained_samples"]
 
 #: Single-layer upsamplers whose untrained stacks the article (and ICNR) predict to be pattern-free.
 ARTIFACT_FREE_INIT = ("nearest_conv", "bilinear_conv", "pixel_shuffle_icnr", "deconv_blur")
+#: Layers newer than the article, probed the same way (their papers make no claim about artifacts).
+MODERN_LAYERS = ("dysample", "carafe", "bilinear_additive")
 
 
 def init_configs(stages: int) -> dict[str, str]:
     """The article's generator configurations, label → upsampler spec for a ``stages``-stage generator.
 
     Uniform stacks of every layer the article discusses, plus the mixed stacks of its figure
-    ("deconv only in the last layer(s)"), which keep ``nearest_conv`` in the earlier stages.
+    ("deconv only in the last layer(s)"), which keep ``nearest_conv`` in the earlier stages, then
+    uniform stacks of the newer :data:`MODERN_LAYERS`.
 
     Args:
         stages: stride-2 stages of the generator (3 for a DCGAN at 32²); at least 3, so that "the last
@@ -51,6 +54,7 @@ def init_configs(stages: int) -> dict[str, str]:
         "all pixel_shuffle": "pixel_shuffle",
         "all pixel_shuffle_icnr": "pixel_shuffle_icnr",
         "all deconv_blur": "deconv_blur",
+        **{f"all {name}": name for name in MODERN_LAYERS},
     }
 
 
