@@ -5,7 +5,8 @@
 
 Reads ``leaderboards/init.json`` and ``leaderboards/gradients.json`` (written by the probes; a
 missing one is an error that names the command to run) and, when present, ``style_transfer.json``
-(``recipes/style_figure.py``) and ``super_resolution.json`` (``recipes/super_resolution_report.py``),
+(``recipes/style_figure.py``), ``super_resolution.json`` (``recipes/super_resolution_report.py``) and
+``dysample_phases.json`` (``recipes/dysample_phases.py``),
 computes the overlap ratios itself (exact
 integer counts, instant), and writes ``leaderboards/article.md``: one line per claim with the
 measured number, whether it holds by the same predicates the tests in
@@ -82,6 +83,26 @@ def sr_claims(sr: dict) -> list[tuple[str, str, bool | str, str]]:
              SR_COMMAND) for answer in sr["answers"]]
 
 
+def dysample_claim(phases: dict) -> tuple[str, str, bool | str, str]:
+    """The row of DySample's sampling grid, from ``dysample_phases.json`` (``recipes/dysample_phases.py``)."""
+    summary = phases["summary"]
+    untrained = [v for name, entry in summary.items() if "untrained" in name for v in entry["largest_relative_spread"]]
+    trained = {name: entry for name, entry in summary.items() if "trained" in name and "untrained" not in name}
+    if not untrained or not trained:
+        raise UsageError("dysample_phases.json has no untrained or no trained networks; rerun "
+                         "recipes/dysample_phases.py with --runs folders that hold dysample runs")
+    runs = [entry for name, entries in phases["groups"].items() if name in trained for entry in entries]
+    scores = ", ".join(f"{entry['checkerboard']:.2f}" for entry in runs if entry.get("checkerboard") is not None)
+    measured = (f"largest relative spread of the phases' mean offsets: untrained {max(untrained):.4f} at most; "
+                + "; ".join(f"{name}: {format_mean_std(mean_std(entry['largest_relative_spread']), 3)}"
+                            for name, entry in trained.items())
+                + f"; those runs' output checkerboard {scores} levels ([dysample_phases.md](dysample_phases.md))")
+    return ("(not the article) Training makes DySample's offsets depend on the sub-pixel phase: its sampling grid, "
+            "even at the start, turns uneven",
+            measured, far_above([v for e in trained.values() for v in e["largest_relative_spread"]], untrained),
+            phases["command"])
+
+
 def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
     """The rows of the report: (claim, measured, holds, command)."""
     r1, r2 = overlap_ratios(ndim=1), overlap_ratios(ndim=2)
@@ -152,6 +173,21 @@ def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
          f"share of gradient RMS: stride 2 {format_mean_std(gt['2']['summary']['score'], 3)}, stride 1 "
          f"{format_mean_std(gt['1']['summary']['score'], 3)}", far_above(g_scores(gt, 2), g_scores(gt, 1)), g_cmd),
     ]
+    if {"all dysample", "all carafe", "all bilinear_additive"} <= set(cfg):  # init.json with the newer layers
+        lowest_deconv = min(s for c in deconv_like for s in scores(c))
+        rows += [
+            ("(Liu et al. 2023, not the article) DySample starts pattern-free: untrained, it samples where bilinear "
+             "upsampling does", f"all dysample: {summary('all dysample')} levels",
+             max(scores("all dysample")) < ZERO, init_cmd),
+            ("(Wang et al. 2019, not the article) CARAFE starts far below every deconvolution stack: untrained, each "
+             "stage is nearest upsampling of a box average (every 2×2 block one value), which the score reads at a "
+             "few tenths of a level",
+             f"all carafe: {summary('all carafe')} levels; lowest deconv-like seed {lowest_deconv:.2f}",
+             far_above([s for c in deconv_like for s in scores(c)], scores("all carafe")), init_cmd),
+            ("(Wojna et al. 2019, not the article) Bilinear additive upsampling, then a convolution, has none",
+             f"all bilinear_additive: {summary('all bilinear_additive')} levels",
+             max(scores("all bilinear_additive")) < ZERO, init_cmd),
+        ]
     if "2k3" in gu and "2k3" in gt:  # gradients.json from the probe with the 3×3, stride-2 first layer
         for phase, entry in (("untrained", gu), (f"after {grads['steps']} GAN iterations", gt)):
             rows.append((
@@ -171,14 +207,17 @@ def _factors(high: list[float], low: list[float], floor: float = 1e-3) -> str:
     return f"{means:.1f}× in the mean, {closest:.1f}× lowest seed over highest"
 
 
-def _rows(init: dict, grads: dict, style: dict | None, sr: dict | None) -> list[tuple[str, str, bool | str, str]]:
+def _rows(init: dict, grads: dict, style: dict | None, sr: dict | None,
+          phases: dict | None = None) -> list[tuple[str, str, bool | str, str]]:
     return (claims(init, grads) + ([style_claim(style)] if style is not None else [])
-            + (sr_claims(sr) if sr is not None else []))
+            + (sr_claims(sr) if sr is not None else []) + ([dysample_claim(phases)] if phases is not None else []))
 
 
-def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None = None) -> str:
-    """The markdown of ``leaderboards/article.md`` (with the style-transfer and super-resolution rows when given)."""
-    rows = _rows(init, grads, style, sr)
+def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None = None,
+           phases: dict | None = None) -> str:
+    """The markdown of ``leaderboards/article.md`` (with the style-transfer, super-resolution and DySample rows
+    when given)."""
+    rows = _rows(init, grads, style, sr, phases)
     lines = [
         "# The article's claims, measured",
         "",
@@ -223,8 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     style = json.loads(style_path.read_text(encoding="utf-8")) if style_path.is_file() else None
     sr_path = args.dir / "super_resolution.json"
     sr = json.loads(sr_path.read_text(encoding="utf-8")) if sr_path.is_file() else None
-    path = atomic_write_text(args.dir / "article.md", render(init, grads, style, sr))
-    rows = _rows(init, grads, style, sr)
+    phases_path = args.dir / "dysample_phases.json"
+    phases = json.loads(phases_path.read_text(encoding="utf-8")) if phases_path.is_file() else None
+    path = atomic_write_text(args.dir / "article.md", render(init, grads, style, sr, phases))
+    rows = _rows(init, grads, style, sr, phases)
     print(f"wrote {path}: {sum(holds is True for _, _, holds, _ in rows)} of {len(rows)} claims hold, "
           f"{sum(isinstance(holds, str) for _, _, holds, _ in rows)} in part")
     return 0

@@ -199,3 +199,42 @@ def test_a_dcgan_generator_keeps_the_layers_own_predictor_init(name, predictor):
         assert 0.0005 < float(weight.detach().std()) < 0.002  # the designed std 0.001, not DCGAN's 0.02
         if layer.proj is not None:
             assert 0.01 < float(layer.proj.weight.detach().std()) < 0.03  # the rest gets DCGAN's init
+
+
+def test_a_dysample_generator_trains_under_bf16_autocast():
+    from lightning_checkerboard.models import DCGANGenerator
+
+    torch.manual_seed(0)
+    gen = DCGANGenerator("dysample", image_size=16, base_channels=8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        images = gen(torch.randn(4, gen.latent_dim))
+    assert images.shape == (4, 3, 16, 16) and torch.isfinite(images).all()
+    images.float().square().mean().backward()
+    offsets = [m.offset.weight.grad for m in gen.modules() if hasattr(m, "offset")]
+    assert len(offsets) == 2 and all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in offsets)
+
+
+def test_a_two_process_ddp_bf16_gan_run_with_dysample_finishes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lightning_checkerboard.records import read_record
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LIGHTNING_CHECKERBOARD_RUN_DIR", None)
+    result = subprocess.run(
+        [sys.executable, str(root / "recipes" / "gan.py"), "--dataset", "digits", "--image-size", "16",
+         "--batch-size", "8", "--gen-channels", "8", "--disc-channels", "8", "--fid", "off", "--upsampler", "dysample",
+         "--max-steps", "3", "--eval-every", "0", "--eval-samples", "32", "--logger", "none", "--accelerator", "cpu",
+         "--devices", "2", "--precision", "bf16-mixed", "--output-dir", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = tmp_path.glob("gan/digits/dysample/*")
+    record = read_record(run_dir)
+    assert (record.status, record.steps, record.upsampler_stages) == ("finished", 3, ["dysample", "dysample"])
+    assert (record.config["precision"], record.config["devices"]) == ("bf16-mixed", "2")
+    assert all(torch.isfinite(torch.tensor(record.metrics[k])) for k in ("checkerboard", "swd", "spectral_distance"))
