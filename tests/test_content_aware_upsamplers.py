@@ -238,3 +238,12 @@ def test_a_two_process_ddp_bf16_gan_run_with_dysample_finishes(tmp_path):
     assert (record.status, record.steps, record.upsampler_stages) == ("finished", 3, ["dysample", "dysample"])
     assert (record.config["precision"], record.config["devices"]) == ("bf16-mixed", "2")
     assert all(torch.isfinite(torch.tensor(record.metrics[k])) for k in ("checkerboard", "swd", "spectral_distance"))
+
+
+@pytest.mark.parametrize("name", ["dysample", "carafe"])
+def test_content_adaptive_layers_are_not_linear_maps(name):
+    layer = _randomise(create_upsampler(name, 4, 4).double())
+    assert layer.content_adaptive and not create_upsampler("bilinear_additive", 4, 4).content_adaptive
+    x = torch.randn(1, 4, 5, 5, dtype=torch.float64)
+    with torch.no_grad():
+        assert not torch.allclose(layer(2 * x), 2 * layer(x))

@@ -15,9 +15,12 @@ import lightning_checkerboard as lcb
 from lightning_checkerboard.upsamplers import registry
 
 REQUIRED = [
+    "bilinear_additive",
     "bilinear_conv",
+    "carafe",
     "deconv",
     "deconv_k3",
+    "dysample",
     "nearest_conv",
     "pixel_shuffle",
     "pixel_shuffle_icnr",

@@ -102,7 +102,7 @@ def upsampler_matrix(layer: nn.Module, in_size: int | tuple[int, int]) -> Tensor
 
     Args:
         layer: a module with ``in_channels``; it must be linear up to a bias (no normalisation in
-            training mode, no nonlinearity).
+            training mode, no nonlinearity, not ``content_adaptive`` like ``dysample`` and ``carafe``).
         in_size: the input's spatial size, ``h`` or ``(h, w)``. Keep it small: the matrix has
             ``(C_out·H·W) × (C_in·h·w)`` entries.
 
@@ -120,6 +120,9 @@ def upsampler_matrix(layer: nn.Module, in_size: int | tuple[int, int]) -> Tensor
     in_channels = getattr(layer, "in_channels", None)
     if not isinstance(in_channels, int):
         raise TypeError(f"layer must expose an integer in_channels; got {type(layer).__name__}.")
+    if getattr(layer, "content_adaptive", False):
+        raise ValueError(f"{type(layer).__name__} is content-adaptive: what it does depends on its input, so it is "
+                         "not a linear map and has no matrix.")
     try:
         param = next(layer.parameters())
         dtype, device = param.dtype, param.device

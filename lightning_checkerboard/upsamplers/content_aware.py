@@ -63,6 +63,8 @@ class DySampleUpsample(Upsampler):
         bias: bias of the channel-mapping convolution.
     """
 
+    content_adaptive = True
+
     def __init__(
         self,
         in_channels: int,
@@ -188,6 +190,8 @@ class CarafeUpsample(Upsampler):
         compressed_channels: channels after the compressor (the paper uses 64).
         bias: bias of the channel-mapping convolution.
     """
+
+    content_adaptive = True
 
     def __init__(
         self,

@@ -48,7 +48,14 @@ INITS = ("default", "icnr")
 
 
 class Upsampler(nn.Module):
-    """Base class of the built-in layers: stores and checks the uniform constructor arguments."""
+    """Base class of the built-in layers: stores and checks the uniform constructor arguments.
+
+    ``content_adaptive`` is ``True`` for layers whose weights depend on the input (``dysample``,
+    ``carafe``): they are not linear maps, so they have no :func:`upsampler_matrix
+    <lightning_checkerboard.functional.upsampler_matrix>`.
+    """
+
+    content_adaptive: bool = False
 
     def __init__(self, in_channels: int, out_channels: int, *, scale: int = 2) -> None:
         super().__init__()
