@@ -247,3 +247,13 @@ def test_content_adaptive_layers_are_not_linear_maps(name):
     x = torch.randn(1, 4, 5, 5, dtype=torch.float64)
     with torch.no_grad():
         assert not torch.allclose(layer(2 * x), 2 * layer(x))
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "out_channels", "reduction"),
+    [(128, 64, 2), (64, 16, 4), (32, 3, 8), (16, 3, 4), (6, 4, 1), (3, 5, 1), (4, 4, 1)],
+)
+def test_bilinear_additive_sums_as_many_channels_as_leave_enough_for_the_output(in_channels, out_channels, reduction):
+    layer = create_upsampler("bilinear_additive", in_channels, out_channels)
+    assert layer.reduction == reduction
+    assert layer.conv.in_channels == in_channels // reduction

@@ -259,8 +259,9 @@ class BilinearAdditiveUpsample(Upsampler):
         in_channels: input channels.
         out_channels: output channels.
         scale: upsampling factor.
-        reduction: channels summed per group; default ``in_channels // out_channels`` when that
-            divides evenly, else 1 (no summing).
+        reduction: channels summed per group; default the largest divisor of ``in_channels`` that
+            leaves at least ``out_channels`` sums (``in_channels // out_channels`` when that divides
+            evenly: 2 for 128 → 64; 8 for 32 → 3, whose 4 sums the convolution maps to 3).
         conv: follow with a 3×3 convolution (``False``: parameter-free).
         padding: the convolution's border padding, ``"zeros"`` or ``"reflect"``.
         bias: bias of the convolution.
@@ -279,8 +280,9 @@ class BilinearAdditiveUpsample(Upsampler):
     ) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
         if reduction is None:
-            fits = in_channels % out_channels == 0
-            reduction = in_channels // out_channels if fits else 1
+            # Sum as many channels as divide evenly while leaving at least out_channels of them.
+            fits = [r for r in range(1, in_channels + 1) if in_channels % r == 0 and in_channels // r >= out_channels]
+            reduction = max(fits, default=1)
         self.reduction = check_int(reduction, "reduction", minimum=1)
         if in_channels % self.reduction:
             raise ValueError(f"reduction must divide in_channels ({in_channels}); got reduction={reduction}.")
