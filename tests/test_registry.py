@@ -234,3 +234,21 @@ def test_broken_plugin_warns_and_leaves_the_registry_usable(tmp_path, monkeypatc
     with pytest.warns(RuntimeWarning, match="Skipping upsampler plugin 'plugin_broken'"):
         names = lcb.list_upsamplers()
     assert "plugin_broken" not in names and "deconv" in names
+
+
+def test_the_wandb_sweep_covers_every_registered_upsampler_at_the_grid_budget():
+    """``recipes/sweep.yaml`` runs the committed GAN grid on many machines: same layers, same budget."""
+    from pathlib import Path
+
+    import yaml
+
+    from _recipes import load_recipe
+
+    root = Path(__file__).resolve().parents[1]
+    sweep = yaml.safe_load((root / "recipes" / "sweep.yaml").read_text(encoding="utf-8"))
+    parameters = sweep["parameters"]
+    assert parameters["upsampler"]["values"] == lcb.list_upsamplers()
+    budget = load_recipe("run_grid").BUDGETS["gan"]
+    fixed = dict(zip(budget[0::2], budget[1::2]))
+    assert {f"--{name}": str(spec["value"]) for name, spec in parameters.items()
+            if "value" in spec and name != "logger"} == fixed
