@@ -39,9 +39,10 @@ def test_the_new_layers_are_registered():
         {"dynamic_scope": True},
         {"style": "pl", "groups": 1},
         {"style": "pl", "groups": 2, "dynamic_scope": True},
+        {"style": "pl", "groups": 4},
         {"scale": 3, "groups": 1},
     ],
-    ids=["lp", "lp-g2", "lp-dyscope", "pl", "pl-g2-dyscope", "x3"],
+    ids=["lp", "lp-g2", "lp-dyscope", "pl", "pl-g2-dyscope", "pl-g4", "x3"],
 )
 @pytest.mark.parametrize("out_channels", [8, 3])
 def test_dysample_matches_the_loop_reference(options, out_channels):
@@ -135,7 +136,9 @@ def test_layers_that_keep_channels_add_no_channel_map():
         ("dysample", 8, {"style": "xy"}, "style must be one of 'lp', 'pl'; got 'xy'."),
         ("dysample", 6, {"style": "pl"}, "style='pl' needs in_channels divisible by scale² (4); got in_channels=6."),
         ("dysample", 6, {"groups": 4}, "groups must divide in_channels (6); got groups=4."),
-        ("dysample", 8, {"style": "pl", "groups": 4}, "groups must divide in_channels/scale² (2); got groups=4."),
+        ("dysample", 8, {"style": "pl", "groups": 3}, "groups must divide in_channels (8); got groups=3."),
+        ("bilinear_additive", 6, {"conv": False, "padding": "edge"},
+         "padding must be one of 'zeros', 'reflect'; got 'edge'."),
         ("dysample", 8, {"groups": 0}, "groups must be a positive integer; got 0."),
         ("carafe", 8, {"kernel_size": 4}, "kernel_size must be an odd positive integer; got 4."),
         ("carafe", 8, {"encoder_size": 0}, "encoder_size must be a positive integer; got 0."),
@@ -151,28 +154,71 @@ def test_bad_options_raise_one_clear_line(name, in_channels, options, message):
         create_upsampler(name, in_channels, 3, **options)
 
 
-@pytest.mark.parametrize("name", NEW)
-def test_a_constant_input_stays_flat_before_training(name):
-    """The article's probe at the layer: no phase of an untrained layer is painted differently."""
+def test_the_untrained_layers_start_as_designed_at_their_default_init():
+    """Not zeroed by hand: the std-0.001 predictors leave DySample within a hair of bilinear upsampling and
+    CARAFE within a hair of nearest upsampling of a box average."""
     torch.manual_seed(0)
-    out = create_upsampler(name, 4, 4)(torch.ones(1, 4, 8, 8))[..., 4:-4, 4:-4]
-    assert out.std(dim=(-2, -1)).max() < 1e-4
+    x = torch.rand(2, 8, 6, 7)
+    dysample = create_upsampler("dysample", 8, 8)
+    torch.testing.assert_close(dysample(x), F.interpolate(x, scale_factor=2, mode="bilinear"), rtol=0, atol=2e-3)
+    carafe = create_upsampler("carafe", 8, 8, kernel_size=3)
+    box = F.conv2d(x, torch.full((8, 1, 3, 3), 1 / 9), padding=1, groups=8)
+    torch.testing.assert_close(carafe(x), F.interpolate(box, scale_factor=2), rtol=0, atol=5e-3)
 
 
-@pytest.mark.parametrize("name", ["dysample", "carafe"])
-def test_trained_phases_can_differ_which_is_what_the_benchmark_measures(name):
-    """With their predictors away from zero, both layers paint the phases of a constant input unequally
-    only where the input varies: a constant input has one offset or kernel per phase, and for a
-    constant input any sampling position or normalised kernel returns the constant."""
-    layer = _randomise(create_upsampler(name, 4, 4), std=1.0)
-    x = torch.ones(1, 4, 8, 8)
-    interior = layer(x)[..., 4:-4, 4:-4]
-    assert interior.std(dim=(-2, -1)).max() < 1e-5
-    ramp = torch.linspace(0, 1, 8).expand(1, 4, 8, 8).contiguous()
+def test_training_like_weights_make_the_phases_differ_where_the_start_keeps_them_equal():
+    """What the leaderboards measure after training: phase-dependent offsets (DySample) and kernels (CARAFE)."""
+    from lightning_checkerboard.experiments import sampling_phases
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6)
+    fresh, trained = create_upsampler("dysample", 4, 4), _randomise(create_upsampler("dysample", 4, 4), std=1.0)
+    assert sampling_phases(fresh, x)["relative_spread"] < 0.01 < 0.1 < sampling_phases(trained, x)["relative_spread"]
+    for layer, apart in ((create_upsampler("carafe", 4, 4), False), (_randomise(create_upsampler("carafe", 4, 4)), True)):
+        with torch.no_grad():
+            kernels = layer.kernels(x)
+        difference = (kernels[..., 0::2, 0::2] - kernels[..., 1::2, 1::2]).abs().max()
+        assert bool(difference > 0.05) is apart, float(difference)
+
+
+def test_dysample_offset_channels_move_samples_the_way_the_paper_lays_them_out():
+    """Channel layout checked against geometry, not against a copy of the formula: the first ``scale²``
+    offset channels move samples along x, the next along y, in input pixels times the static 0.25."""
+    x = torch.randn(1, 4, 6, 7, dtype=torch.float64)
+    upsampled = F.interpolate(x, scale_factor=2, mode="bilinear")
+    for axis, channels in ((-1, slice(0, 4)), (-2, slice(4, 8))):
+        layer = create_upsampler("dysample", 4, 4, groups=1).double()
+        with torch.no_grad():
+            layer.offset.weight.zero_()
+            layer.offset.bias[channels] = 4.0  # 4 × 0.25 = one input pixel towards larger index
+        shifted = layer(x)
+        # One input pixel is two output pixels: away from the far border, output j reads where
+        # bilinear upsampling's output j + 2 does.
+        expected = upsampled.narrow(axis, 2, upsampled.shape[axis] - 4)
+        got = shifted.narrow(axis, 0, shifted.shape[axis] - 4)
+        torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize(("style", "scale"), [("pl", 2), ("lp", 3), ("pl", 3)])
+def test_zeroed_dysample_is_bilinear_upsampling_in_every_style_and_scale(style, scale):
+    layer = create_upsampler("dysample", 9 if scale == 3 else 8, 9 if scale == 3 else 8, scale=scale, style=style,
+                             groups=1).double()
     with torch.no_grad():
-        out = layer(ramp)[..., 4:-4, 4:-4]
-    steps = out[..., :, 1:] - out[..., :, :-1]
-    assert abs(float(steps[..., 0::2].mean() - steps[..., 1::2].mean())) > 1e-3
+        layer.offset.weight.zero_()
+    x = torch.randn(1, layer.in_channels, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), F.interpolate(x, scale_factor=scale, mode="bilinear"))
+
+
+def test_carafe_taps_are_laid_out_row_major_around_the_source_pixel():
+    """A kernel that puts all its weight on tap (row r, column r + 1) reads the right-hand neighbour."""
+    layer = create_upsampler("carafe", 2, 2, kernel_size=3).double()
+    with torch.no_grad():
+        layer.encoder.weight.zero_()
+        layer.encoder.bias.zero_()
+        layer.encoder.bias[(1 * 3 + 2) * 4:(1 * 3 + 2) * 4 + 4] = 60.0  # tap n = 5 at all four phases
+    x = torch.randn(1, 2, 4, 5, dtype=torch.float64)
+    right = F.interpolate(F.pad(x, (0, 1))[..., 1:], scale_factor=2)  # x(i, j + 1), zero past the edge
+    torch.testing.assert_close(layer(x), right, rtol=0, atol=1e-12)
 
 
 def test_bf16_forward_keeps_the_dtype_and_samples_in_float32():

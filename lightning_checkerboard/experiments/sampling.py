@@ -29,8 +29,10 @@ def sampling_phases(layer: DySampleUpsample, x: Tensor) -> dict[str, float | lis
         ``phase_mean_x`` / ``phase_mean_y``: mean displacement of each of the ``scale²`` phases
         (row-major sub-pixel order) over the batch, channel groups and positions; ``spread``: the
         largest difference between two phases' means on either axis, in input pixels;
-        ``relative_spread``: the spread as a share of the sample spacing ``1/scale`` (0 is an even grid;
-        at scale 2, 0.1 makes neighbouring gaps 0.45 and 0.55 px instead of 0.5 each);
+        ``relative_spread``: the spread as a share of the sample spacing ``1/scale``. 0 is an even
+        grid. Any difference between phases is a period-``scale`` structure: between phases of one
+        row it bunches samples (at scale 2, x means 0.05 px apart make the gaps 0.45 and 0.55 px, a
+        relative spread of 0.1); between rows it shears alternate rows against each other;
         ``rms_displacement``: how far samples move at all.
 
     Example:
@@ -60,6 +62,9 @@ def sampling_phases(layer: DySampleUpsample, x: Tensor) -> dict[str, float | lis
 @torch.no_grad()
 def model_sampling_phases(model: nn.Module, *inputs: Tensor) -> list[dict[str, object]]:
     """:func:`sampling_phases` of every DySample layer of ``model`` on one forward pass of ``inputs``.
+
+    The pass runs in the model's current mode, without gradients: a model in training mode updates its
+    BatchNorm running statistics, as any forward pass would.
 
     Returns:
         one dict per layer, in module order, with its ``layer`` name, ``scale``, input ``size`` and the

@@ -120,8 +120,9 @@ def upsampler_matrix(layer: nn.Module, in_size: int | tuple[int, int]) -> Tensor
     in_channels = getattr(layer, "in_channels", None)
     if not isinstance(in_channels, int):
         raise TypeError(f"layer must expose an integer in_channels; got {type(layer).__name__}.")
-    if getattr(layer, "content_adaptive", False):
-        raise ValueError(f"{type(layer).__name__} is content-adaptive: what it does depends on its input, so it is "
+    adaptive = next((m for m in layer.modules() if getattr(m, "content_adaptive", False)), None)
+    if adaptive is not None:
+        raise ValueError(f"{type(adaptive).__name__} is content-adaptive: what it does depends on its input, so it is "
                          "not a linear map and has no matrix.")
     try:
         param = next(layer.parameters())

@@ -13,9 +13,11 @@ name                          layer
 
 All three take the uniform constructor ``(in_channels, out_channels, *, scale=2, ...)``. DySample and
 CARAFE keep channels in their papers; here a 1×1 convolution maps ``in_channels`` to
-``out_channels`` when the two differ (after sampling for DySample, whose channel groups sample at
-different positions; before reassembly for CARAFE, whose kernels are shared by all channels, so the
-order does not change the result and the cheaper one is used). Everything is plain PyTorch: CARAFE's
+``out_channels`` when the two differ: after sampling for DySample, whose channel groups sample at
+different positions; before reassembly for CARAFE, at the lower resolution where it is cheaper. CARAFE's
+kernels are shared by all channels, so the order changes nothing except within ``kernel_size // 2``
+input pixels of the border, where zero padding makes the kernels sum to less than one and the channel
+map's bias is scaled with them. Everything is plain PyTorch: CARAFE's
 reassembly is an ``unfold`` and a batched product, DySample's sampling is ``grid_sample``.
 """
 
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_checkerboard._validation import check_choice, check_int
+from lightning_checkerboard.functional.resize_conv import PADDING_MODES
 from lightning_checkerboard.upsamplers.layers import ResizeConvUpsample, Upsampler
 from lightning_checkerboard.upsamplers.registry import register_upsampler
 
@@ -57,10 +60,11 @@ class DySampleUpsample(Upsampler):
             allow (the paper uses 4).
         style: ``"lp"`` (offsets from the low-resolution input, then pixel shuffle) or ``"pl"``
             (pixel-shuffle the input first, then a 1×1 convolution with ``scale²`` times fewer inputs;
-            needs ``in_channels`` divisible by ``groups·scale²``).
+            needs ``in_channels`` divisible by ``scale²``).
         dynamic_scope: scale the offsets by a learned ``0.5·sigmoid(·)`` per position (the paper's
             "+" variants) instead of the static factor 0.25.
-        bias: bias of the channel-mapping convolution.
+        bias: bias of the channel-mapping convolution (there is none when ``in_channels ==
+            out_channels``).
     """
 
     content_adaptive = True
@@ -84,16 +88,13 @@ class DySampleUpsample(Upsampler):
                 f"style='pl' needs in_channels divisible by scale² ({unit}); got in_channels={in_channels}."
             )
         if groups is None:
-            groups = next(g for g in _DEFAULT_GROUPS if in_channels % (g * unit) == 0)
+            groups = next(g for g in _DEFAULT_GROUPS if in_channels % g == 0)
         self.groups = check_int(groups, "groups", minimum=1)
-        if in_channels % (self.groups * unit):
-            raise ValueError(
-                f"groups must divide in_channels{'/scale²' if unit > 1 else ''} "
-                f"({in_channels // unit}); got groups={groups}."
-            )
+        if in_channels % self.groups:
+            raise ValueError(f"groups must divide in_channels ({in_channels}); got groups={groups}.")
         self.dynamic_scope = bool(dynamic_scope)
         conv_in = in_channels // unit
-        conv_out = 2 * self.groups * self.scale**2 // unit
+        conv_out = 2 * self.groups * self.scale**2 // unit  # "pl": 2·groups per high-resolution pixel
         self.offset = nn.Conv2d(conv_in, conv_out, 1)
         if self.dynamic_scope:
             self.scope = nn.Conv2d(conv_in, conv_out, 1, bias=False)
@@ -188,7 +189,8 @@ class CarafeUpsample(Upsampler):
         kernel_size: reassembly kernel size ``k_up`` (odd; the paper uses 5).
         encoder_size: content-encoder kernel size ``k_encoder`` (odd; the paper uses 3).
         compressed_channels: channels after the compressor (the paper uses 64).
-        bias: bias of the channel-mapping convolution.
+        bias: bias of the channel-mapping convolution (there is none when ``in_channels ==
+            out_channels``).
     """
 
     content_adaptive = True
@@ -253,7 +255,8 @@ class BilinearAdditiveUpsample(Upsampler):
     (the default) a 3×3 convolution maps the reduced channels to ``out_channels`` — the paper's
     decoders follow the upsampling with convolutions, and a generator stage needs learnable weights —
     computed with ``bilinear_conv``'s fused path. Without it the layer has no parameters and
-    ``in_channels`` must be ``reduction·out_channels``.
+    ``in_channels`` must be ``reduction·out_channels``. With nothing to sum (``in_channels <
+    2·out_channels``) the layer is ``bilinear_conv``.
 
     Args:
         in_channels: input channels.
@@ -262,7 +265,8 @@ class BilinearAdditiveUpsample(Upsampler):
         reduction: channels summed per group; default the largest divisor of ``in_channels`` that
             leaves at least ``out_channels`` sums (``in_channels // out_channels`` when that divides
             evenly: 2 for 128 → 64; 8 for 32 → 3, whose 4 sums the convolution maps to 3).
-        conv: follow with a 3×3 convolution (``False``: parameter-free).
+        conv: follow with a 3×3 convolution (``False``: parameter-free; ``padding`` and ``bias``
+            then have nothing to apply to).
         padding: the convolution's border padding, ``"zeros"`` or ``"reflect"``.
         bias: bias of the convolution.
     """
@@ -287,6 +291,7 @@ class BilinearAdditiveUpsample(Upsampler):
         if in_channels % self.reduction:
             raise ValueError(f"reduction must divide in_channels ({in_channels}); got reduction={reduction}.")
         reduced = in_channels // self.reduction
+        check_choice(padding, "padding", PADDING_MODES)
         if not conv and reduced != out_channels:
             raise ValueError(
                 f"bilinear_additive without conv needs in_channels = reduction·out_channels; got "
