@@ -8,8 +8,8 @@ differs between phases (:func:`~lightning_checkerboard.experiments.sampling_phas
 upsampling's even grid; a spread makes neighbouring samples bunch and leaves a period-``scale``
 pattern. It does so for untrained generators (DCGAN at 32², width 32, as ``recipes/init_probe.py``)
 and super-resolution networks (the recipe's default), over ``--seeds`` seeds, and for every finished
-``dysample`` run of the GAN and super-resolution tasks under ``--runs`` (the trained weights, read
-weights-only from ``checkpoints/last.ckpt``, beside the checkerboard score the run recorded). Writes
+``dysample`` run of the GAN, super-resolution and style-transfer tasks under ``--runs`` (the trained
+weights from ``checkpoints/last.ckpt``, beside the checkerboard score the run recorded). Writes
 ``leaderboards/dysample_phases.md`` and ``dysample_phases.json`` (read by ``recipes/article_report.py``).
 """
 
@@ -36,6 +36,10 @@ from lightning_checkerboard.training.super_resolution_config import SuperResolut
 
 #: Noise vectors per trained generator, and held-out images per super-resolution network.
 SAMPLES = 256
+#: Held-out content photos per style-transfer network (128² each).
+STYLE_IMAGES = 16
+#: The tasks whose trained networks are measured.
+TASKS = ("gan", "super_resolution", "style_transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +73,11 @@ def untrained_super_resolution(seed: int) -> list[dict]:
 
 
 def trained(run_dir: Path, record) -> list[dict]:
+    if record.task == "style_transfer":
+        style = _recipe("style_figure")
+        task = style.load_task(run_dir)
+        count = min(STYLE_IMAGES, record.config["eval_samples"])
+        return _layers(model_sampling_phases(task.net, style.heldout_content(record, count)))
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     if record.task == "gan":
         task = GANTask(**checkpoint["hyper_parameters"])
@@ -79,13 +88,12 @@ def trained(run_dir: Path, record) -> list[dict]:
     task = SuperResolutionTask(**checkpoint["hyper_parameters"])
     task.load_state_dict(checkpoint["state_dict"])
     task.eval()
-    return _layers(model_sampling_phases(task, task.degrade(_sr_report().heldout_images(record))))
+    return _layers(model_sampling_phases(task, task.degrade(_recipe("super_resolution_report").heldout_images(record))))
 
 
-def _sr_report():
-    """``recipes/super_resolution_report.py``, the recipe beside this one (it rebuilds a run's held-out images)."""
-    spec = importlib.util.spec_from_file_location("super_resolution_report", Path(__file__).with_name(
-        "super_resolution_report.py"))
+def _recipe(name: str):
+    """``recipes/<name>.py``, a recipe beside this one (it rebuilds a run's held-out images)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -107,7 +115,7 @@ def measure(folders: list[Path], seeds: int) -> dict:
             record = found.record
             if record.status != "finished" or "dysample" not in record.upsampler_stages:
                 continue
-            if record.task not in ("gan", "super_resolution"):
+            if record.task not in TASKS:
                 continue
             groups[f"{record.task}, trained {record.max_steps} iterations"].append({
                 "seed": record.seed, "layers": trained(found.run_dir, record),
@@ -134,7 +142,8 @@ def _markdown(results: dict) -> str:
         "0.45 and 0.55 px. Untrained: DCGAN generators at 32² (width 32, DCGAN init with DySample's own offset "
         f"init, BatchNorm in training mode, {SAMPLES} noise vectors) and the super-resolution recipe's default "
         "network (16 random 32² inputs). Trained: the finished `dysample` runs of the leaderboards, weights from "
-        f"their last checkpoint, on {SAMPLES} fixed noise vectors (EMA generator) or the held-out photos.",
+        f"their last checkpoint, on {SAMPLES} fixed noise vectors (EMA generator), the held-out photos "
+        f"(super-resolution) or up to {STYLE_IMAGES} held-out content photos (style transfer).",
         "",
         "| networks | n | largest relative spread per network | mean ± std |",
         "| --- | --- | --- | --- |",

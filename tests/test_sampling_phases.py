@@ -62,10 +62,17 @@ def test_the_recipe_measures_untrained_networks_and_the_trained_runs_it_finds(tm
     assert sr.run_cli(sr.main, ["--image-size", "16", "--batch-size", "8", "--features", "8", "--hidden-channels", "4",
                                 "--eval-samples", "8", "--max-steps", "2", "--eval-every", "0", "--logger", "none",
                                 "--upsampler", "dysample", "--output-dir", str(runs)]) == 0
+    style = load_recipe("style_transfer")
+    assert style.run_cli(style.main, ["--content-dataset", "digits", "--image-size", "16", "--base-channels", "4",
+                                      "--max-steps", "2", "--eval-every", "0", "--eval-samples", "8", "--style", "gravel",
+                                      "--loss-network", "random", "--upsampler", "dysample", "--logger", "none",
+                                      "--output-dir", str(runs)]) == 0
     assert phases.main(["--runs", str(runs), "--seeds", "1", "--out", str(tmp_path)]) == 0
     payload = json.loads((tmp_path / "dysample_phases.json").read_text())
     assert sorted(payload["groups"]) == ["gan, trained 2 iterations", "gan, untrained",
+                                         "style_transfer, trained 2 iterations",
                                          "super_resolution, trained 2 iterations", "super_resolution, untrained"]
+    assert len(payload["groups"]["style_transfer, trained 2 iterations"][0]["layers"]) == 2
     trained_gan = payload["groups"]["gan, trained 2 iterations"][0]
     assert [layer["layer"] for layer in trained_gan["layers"]] == ["stages.0.0", "stages.1.0"]
     assert trained_gan["checkerboard"] is not None
