@@ -91,13 +91,16 @@ def dysample_claim(phases: dict) -> tuple[str, str, bool | str, str]:
     if not untrained or not trained:
         raise UsageError("dysample_phases.json has no untrained or no trained networks; rerun "
                          "recipes/dysample_phases.py with --runs folders that hold dysample runs")
-    runs = [entry for name, entries in phases["groups"].items() if name in trained for entry in entries]
-    scores = ", ".join(f"{entry['checkerboard']:.2f}" for entry in runs if entry.get("checkerboard") is not None)
-    scores = f"{scores} levels" if scores else "not recorded"
+    per_task = []
+    for name in trained:
+        values = [f"{e['checkerboard']:.2f}" for e in phases["groups"][name] if e.get("checkerboard") is not None]
+        if values:
+            per_task.append(f"{name.split(',')[0]} {', '.join(values)}")
+    scores = f"{'; '.join(per_task)} levels" if per_task else "not recorded"
     measured = (f"largest relative spread of the phases' mean offsets: untrained {max(untrained):.4f} at most; "
                 + "; ".join(f"{name}: {format_mean_std(mean_std(entry['largest_relative_spread']), 3)}"
                             for name, entry in trained.items())
-                + f"; those runs' output checkerboard {scores} ([dysample_phases.md](dysample_phases.md))")
+                + f"; those runs' output checkerboard: {scores} ([dysample_phases.md](dysample_phases.md))")
     return ("(not the article) Training makes DySample's offsets depend on the sub-pixel phase: its sampling grid "
             "starts even and turns uneven",
             measured, far_above([v for e in trained.values() for v in e["largest_relative_spread"]], untrained),

@@ -256,7 +256,12 @@ def test_deconv_leaves_a_residual_pattern_in_super_resolution_and_nearest_conv_n
 
 def test_every_upsampler_ends_above_bicubic_in_every_seed(super_resolution):
     gains = {name: _sr(super_resolution, name, "gain_db") for name in super_resolution["runs"]}
-    assert min(g for values in gains.values() for g in values) > 1.0
+    # The article's layers gain 1.2 dB or more; the three newer ones (DySample, CARAFE and bilinear additive,
+    # which sums 32 channels into 4 before its conv) about 0.9-1.0 dB.
+    assert min(g for values in gains.values() for g in values) > 0.8
+    newer = ("dysample", "carafe", "bilinear_additive")
+    assert max(g for name in newer for g in gains[name]) < min(g for name in gains if name not in newer
+                                                                for g in gains[name])
     assert max(gains, key=lambda name: mean_std(gains[name])[0]) == "pixel_shuffle"
     assert super_resolution["answers"][0]["holds"] is True and super_resolution["answers"][3]["holds"] is True
 
@@ -285,3 +290,23 @@ def test_carafe_starts_far_below_the_deconvolution_stacks_and_paints_every_phase
     images = untrained_samples("carafe", seed=0, num_samples=16, image_size=32, base_channels=16)
     blocks = images.unflatten(-2, (16, 2)).unflatten(-1, (16, 2))  # (..., 16, 2, 16, 2)
     assert (blocks - blocks[..., :1, :, :1]).abs().max() < 1e-3 * (images.max() - images.min())
+
+
+# -- DySample's sampling grid: the committed measurement (recipes/dysample_phases.py) -----------------
+
+
+def test_trained_dysample_grids_turn_uneven_where_untrained_ones_stay_even():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "leaderboards" / "dysample_phases.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))["summary"]
+    untrained = [v for name, e in summary.items() if "untrained" in name for v in e["largest_relative_spread"]]
+    trained = {name.split(",")[0]: e["largest_relative_spread"] for name, e in summary.items()
+               if ", trained" in name}
+    assert sorted(trained) == ["gan", "style_transfer", "super_resolution"]
+    assert all(len(values) == 3 for values in trained.values())
+    assert max(untrained) < 0.01
+    assert far_above([v for values in trained.values() for v in values], untrained)
+    # The GAN's generators move their phases apart the most: means up to half a sample spacing apart.
+    assert min(trained["gan"]) > 0.9 > 0.3 > max(trained["super_resolution"] + trained["style_transfer"])
