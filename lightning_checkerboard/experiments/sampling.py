@@ -45,9 +45,9 @@ def sampling_phases(layer: DySampleUpsample, x: Tensor) -> dict[str, float | lis
     if not isinstance(layer, DySampleUpsample):
         raise TypeError(f"layer must be a DySampleUpsample; got {type(layer).__name__}.")
     s, groups = layer.scale, layer.groups
-    offsets = layer.offsets(x).double()
-    batch, _, height, width = offsets.shape
-    displacement = (offsets - layer._initial_positions(offsets)).view(batch, 2, groups, s * s, height, width)
+    moved = layer.displacements(x).double()
+    batch, _, height, width = moved.shape
+    displacement = moved.view(batch, 2, groups, s * s, height, width)
     means = displacement.mean(dim=(0, 2, 4, 5))  # (2, s²)
     spread = float((means.max(dim=1).values - means.min(dim=1).values).max())
     return {

@@ -124,12 +124,11 @@ class DySampleUpsample(Upsampler):
         pos = torch.stack([x_off.repeat(self.groups), y_off.repeat(self.groups)])  # (2, groups·s²)
         return pos.reshape(1, -1, 1, 1)
 
-    def offsets(self, x: Tensor) -> Tensor:
-        """Sub-pixel positions relative to their input pixel's centre, in input pixels.
+    def displacements(self, x: Tensor) -> Tensor:
+        """The learned part of :meth:`offsets`: how far each sample moves from bilinear upsampling's position.
 
         Returns:
-            ``(B, 2·groups·scale², H, W)``: channel ``(xy·groups + g)·scale² + a·scale + c`` is the
-            x (``xy=0``) or y (``xy=1``) position of sub-pixel ``(a, c)`` of group ``g``.
+            ``(B, 2·groups·scale², H, W)`` in input pixels, laid out as :meth:`offsets`.
         """
         s = self.scale
         if self.style == "pl":
@@ -139,7 +138,17 @@ class DySampleUpsample(Upsampler):
         else:
             raw = self.offset(x)
             factor = self.scope(x).sigmoid() * 0.5 if self.dynamic_scope else 0.25
-        return raw * factor + self._initial_positions(raw)
+        return raw * factor
+
+    def offsets(self, x: Tensor) -> Tensor:
+        """Sub-pixel positions relative to their input pixel's centre, in input pixels.
+
+        Returns:
+            ``(B, 2·groups·scale², H, W)``: channel ``(xy·groups + g)·scale² + a·scale + c`` is the
+            x (``xy=0``) or y (``xy=1``) position of sub-pixel ``(a, c)`` of group ``g``.
+        """
+        moved = self.displacements(x)
+        return moved + self._initial_positions(moved)
 
     def sampling_positions(self, x: Tensor) -> Tensor:
         """Where each output pixel samples the input, in input pixel index coordinates.
