@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 import subprocess
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -50,6 +51,7 @@ from lightning_checkerboard._record_checks import (
     RecordError,
     checked_fields,
 )
+from lightning_checkerboard._untrusted import UntrustedFileError, read_bytes, resolve_inside
 
 __all__ = [
     "MAX_ITEMS",
@@ -213,28 +215,43 @@ def write_record(record: ResultRecord, run_dir: str | os.PathLike) -> Path:
     return atomic_write_json(Path(run_dir) / RECORD_FILENAME, record.to_dict())
 
 
-def read_record(path: str | os.PathLike) -> ResultRecord:
+def read_record(path: str | os.PathLike, root: str | os.PathLike | None = None) -> ResultRecord:
     """Read a record from a ``result.json`` file or a run directory that holds one.
 
+    The file is untrusted: it must be a regular file that lies, once symbolic links are followed,
+    inside ``root`` (by default the run directory, the folder that holds it), and at most
+    :data:`MAX_RECORD_BYTES` bytes are read, counted as they arrive (``/dev/zero`` reports a size of
+    0). A FIFO or a device is refused without waiting on it.
+
+    Args:
+        path: a ``result.json`` or the run directory that holds one.
+        root: the folder the record must stay in; ``None`` for the run directory.
+
     Raises:
-        RecordError: an unreadable, malformed, oversized or incompatible file, or a bad field.
+        RecordError: a missing, unreadable, malformed, oversized or incompatible file, a link that
+            leaves ``root``, something other than a regular file, or a bad field.
     """
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_FILENAME
+    root = path.parent if root is None else Path(root)
     try:
-        size = path.stat().st_size
+        # A size known up front gives the clearer message; the bounded read is what enforces it.
+        info = os.stat(resolve_inside(path, root))
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_RECORD_BYTES:
+            raise RecordError(f"{path}: {info.st_size} bytes, more than a record may hold ({MAX_RECORD_BYTES}).")
+        data = read_bytes(path, root=root, max_bytes=MAX_RECORD_BYTES)
     except FileNotFoundError:
         raise RecordError(f"{path}: no result record.") from None
+    except UntrustedFileError as err:
+        if not os.path.lexists(path):
+            raise RecordError(f"{path}: no result record.") from None
+        raise RecordError(str(err).replace("such a file may hold", "a record may hold")) from None
     except OSError as err:
-        raise RecordError(f"{path}: unreadable ({err}).") from None
-    if size > MAX_RECORD_BYTES:
-        raise RecordError(f"{path}: {size} bytes, more than a record may hold ({MAX_RECORD_BYTES}).")
+        raise RecordError(f"{path}: unreadable ({err.strerror or err}).") from None
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordError(f"{path}: no result record.") from None
-    except (OSError, ValueError) as err:
+        payload = json.loads(data.decode("utf-8"))
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError both are
         raise RecordError(f"{path}: unreadable ({err}).") from None
     except RecursionError:  # json nests by recursion: thousands of brackets end it
         raise RecordError(f"{path}: unreadable (nested too deep).") from None
