@@ -47,12 +47,13 @@ class _OwnForwardTracer(fx.Tracer):
         return m is not self._traced
 
 
-def _trace(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.Module] | None:
-    """The graph of ``module``'s own forward, traced on a shallow copy, and that copy.
+def trace_or_reason(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.Module] | str:
+    """The graph of ``module``'s own forward, traced on a shallow copy, and that copy; else why not.
 
     The copy shares children and parameters but has its own attribute dict, so the tracer's tensor
     constants stay off the module. A forward that writes attributes on ``self`` has effects a graph
-    does not keep: such a module is not traced (``None``), like one whose forward refuses symbolic values.
+    does not keep: such a module is not traced, like one whose forward refuses symbolic values. The
+    reason is one line: the tracer's error (its first line) or the attributes written.
     """
     view = copy.copy(module)
     view.training = training  # the root only: its children are leaves, never run
@@ -61,13 +62,22 @@ def _trace(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.
         with torch.set_grad_enabled(grad):
             graph = _OwnForwardTracer(view).trace(view)
     except Exception as error:  # any forward may refuse symbolic values; that module is then left as is
-        log.debug("fuse_resize_conv: cannot trace %s: %s", type(module).__name__, error)
-        return None
+        lines = str(error).strip().splitlines()
+        return f"torch.fx cannot trace its forward: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
     after = {k: v for k, v in vars(view).items() if not k.startswith("_tensor_constant")}
     if after.keys() != before.keys() or any(after[k] is not before[k] for k in after):
-        log.debug("fuse_resize_conv: %s's forward writes attributes on self; left as is.", type(module).__name__)
-        return None
+        written = sorted(k for k in after.keys() | before.keys() if after.get(k) is not before.get(k))
+        return f"its forward writes attributes on self ({', '.join(written)}), which a graph does not keep"
     return graph, view
+
+
+def _trace(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.Module] | None:
+    """:func:`trace_or_reason`, with ``None`` (and the reason logged) for a module that cannot be traced."""
+    traced = trace_or_reason(module, training, grad)
+    if isinstance(traced, str):
+        log.debug("fuse_resize_conv: %s left as is: %s", type(module).__name__, traced)
+        return None
+    return traced
 
 
 def _input_of(node: fx.Node) -> Any:
