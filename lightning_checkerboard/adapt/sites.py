@@ -2,32 +2,61 @@
 
 A site is one of
 
-- ``transposed_conv``: an ``nn.ConvTranspose2d`` with a stride above 1;
-- ``pixel_shuffle``: an ``nn.Conv2d`` followed by an ``nn.PixelShuffle`` in an ``nn.Sequential``;
-- ``resize_conv``: an ``nn.Upsample``, an optional pad module and an ``nn.Conv2d`` in an ``nn.Sequential``;
+- ``transposed_conv``: a transposed convolution (``nn.ConvTranspose2d`` or an ``F.conv_transpose2d``
+  call) with a stride above 1;
+- ``pixel_shuffle``: a convolution whose output goes only to a pixel shuffle (``nn.PixelShuffle`` or
+  ``F.pixel_shuffle``);
+- ``resize_conv``: a resize (``nn.Upsample`` or ``F.interpolate``), optionally a pointwise activation
+  (``nn.GELU``, ``F.relu``, ...) and a pad, then a convolution, each the only user of the one before;
+- ``resize``: a resize that no convolution takes directly (a U-Net's ``nn.Upsample`` before a
+  concatenation, the nearest-upsampled residual of a super-resolution network);
 - ``resize_conv`` also for diffusers' ``Upsample2D`` in its nearest-then-conv configuration (it is called
-  with an ``output_size`` that registry layers do not take, so :func:`replace_upsamplers` refuses it);
+  with an ``output_size`` that registry layers do not take, so :func:`replace_upsamplers
+  <lightning_checkerboard.adapt.replace_upsamplers>` refuses it);
 - a layer of the package itself (:class:`~lightning_checkerboard.upsamplers.layers.Upsampler`: what the
   registry builds, and what :func:`~lightning_checkerboard.adapt.fuse_resize_conv` leaves), of the kind
   it computes.
 
-Resizes written as calls inside a ``forward`` are not sites here: they have no module to hook or swap.
+Where they are looked for. Without an example input, statically: every module of the model, the
+children of each ``nn.Sequential`` in order, and each other module's own ``forward`` traced with
+``torch.fx`` (children as leaves), so a resize written as an ``F.interpolate`` call is found too; a
+forward that cannot be traced is listed with the tracer's reason (:func:`search_upsampling_sites`).
+With an example input, on the model's execution: one forward on that input, with hooks on every module
+and a ``TorchFunctionMode`` that sees every functional call, so sites inside forwards that ``torch.fx``
+cannot trace (shape branches, asserts, attribute writes) and chains that cross module boundaries are
+found; sites the static search finds but the input does not run are kept.
+
+Sites are named by their ``path``: the module holding the site's weights (the convolution, the transposed
+convolution, the package layer), or the resize module of a ``resize`` site; a site whose weighted layer
+is a call is named ``"owner:function"`` (the module whose ``forward`` makes the call, then the
+function: ``"decoder:interpolate"``, with ``#2``, ``#3``, ... for later calls of the same function in
+that forward).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from lightning_checkerboard.adapt._diffusers import is_diffusers_upsample2d, upsample2d_conv, upsample2d_padding
-from lightning_checkerboard.adapt.layer import FusedResizeConv2d
+from lightning_checkerboard.adapt._fx import trace_or_reason
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d, resize_conv2d
 from lightning_checkerboard.adapt.patterns import (
-    conv_padding,
-    fusable_padding,
+    Resize,
+    _conv_padding,
+    _integer_scale,
+    _resize,
+    bind_call,
+    pad_of_call,
     pad_of_module,
-    resize_of_module,
 )
 from lightning_checkerboard.functional.overlap import overlap_ratio
 from lightning_checkerboard.upsamplers.layers import (
@@ -38,7 +67,7 @@ from lightning_checkerboard.upsamplers.layers import (
     Upsampler,
 )
 
-__all__ = ["UpsamplingSite", "find_upsampling_sites"]
+__all__ = ["SiteSearch", "UpsamplingSite", "find_upsampling_sites", "search_upsampling_sites"]
 
 
 @dataclass(frozen=True)
@@ -46,40 +75,76 @@ class UpsamplingSite:
     """One place where a model upsamples.
 
     Attributes:
-        path: the module path the site is named by: the layer holding its weights (the conv of a
-            ``Sequential`` pattern, the transposed conv, or the package layer).
-        kind: ``"transposed_conv"``, ``"transposed_conv+blur"``, ``"pixel_shuffle"``, ``"resize_conv"``
-            or the class name of another package layer.
-        modules: paths of the modules that make up the site, in order; the last one's output is the
-            site's output.
-        in_channels: channels in.
-        out_channels: channels out.
-        kernel: the convolution's kernel size (``None`` where a layer does not say).
+        path: the site's name (see the module docstring): the module holding its weights, the resize
+            module of a ``resize`` site, or ``"owner:function"`` for a call.
+        kind: ``"transposed_conv"``, ``"transposed_conv+blur"``, ``"pixel_shuffle"``, ``"resize_conv"``,
+            ``"resize"`` or the class name of another package layer.
+        modules: paths of the modules that make up the site, in order (a pointwise activation between
+            a resize and its convolution is not one: it stays where it is when the site is replaced).
+        in_channels: channels in (``None`` where unknown: a resize found without an example input).
+        out_channels: channels out (``None`` where unknown).
+        kernel: the convolution's kernel size (``None`` where a layer does not say, or for a resize).
         stride: the upsampling factor (``None`` where it is not one integer for both axes).
         overlap: max/min overlap ratio in 2-D of the transposed convolution the site amounts to (1.0:
             even overlap); ``None`` where unknown.
-        fusable: ``"yes"`` if :func:`~lightning_checkerboard.adapt.fuse_resize_conv` can fuse it exactly,
-            ``"fused"`` if it already runs fused, else ``"no"``.
-        replaceable: whether a registry layer can take its place: same call, output exactly ``stride``
-            times the input; else ``reason`` says why not.
+        fusable: ``"yes"`` if :func:`~lightning_checkerboard.adapt.fuse_resize_conv` fuses it exactly,
+            ``"fused"`` if it already runs fused, else ``"no"`` (``note`` says why).
+        replaceable: whether a registry layer can take its place: output exactly ``stride`` times the
+            input, and a module to put it in; else ``reason`` says why not.
         reason: why no registry layer can take its place (empty when one can).
+        owner: the module whose ``forward`` runs the site ("" for the model itself).
+        found: ``"modules"`` (a module, or children of an ``nn.Sequential``), ``"forward"`` (a traced
+            ``forward``) or ``"execution"`` (only the run on the example input saw it).
+        calls: the functions called for the site (``"owner:interpolate"``, ...), empty for module sites.
+        bias: whether the site's convolution adds a bias (``None`` where unknown); a resize has none.
+        note: why ``fuse_resize_conv`` cannot fuse it (empty when it can, or when it has no convolution
+            to fuse with).
     """
 
     path: str
     kind: str
     modules: tuple[str, ...]
-    in_channels: int
-    out_channels: int
+    in_channels: int | None
+    out_channels: int | None
     kernel: int | None
     stride: int | None
     overlap: float | None
     fusable: str
     replaceable: bool
     reason: str = ""
+    owner: str = ""
+    found: str = "modules"
+    calls: tuple[str, ...] = ()
+    bias: bool | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SiteSearch:
+    """What :func:`search_upsampling_sites` found.
+
+    Attributes:
+        sites: every site, in module order (static search) or in execution order (with an example input;
+            sites the input did not run come last).
+        untraced: ``(module path, reason)`` of every module whose own ``forward`` could not be traced with
+            ``torch.fx``, so its calls were not searched statically.
+        outputs: each site's output on the example input, by path (empty without one).
+    """
+
+    sites: tuple[UpsamplingSite, ...]
+    untraced: tuple[tuple[str, str], ...]
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---- the pieces of a site, read from a module or from a call
+
+
+def _pair(value: object) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _square(value: object) -> int | None:
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    values = _pair(value)
     return values[0] if values[0] == values[1] and isinstance(values[0], int) else None
 
 
@@ -87,90 +152,390 @@ def _qualify(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _transposed_conv(path: str, conv: nn.ConvTranspose2d) -> UpsamplingSite:
-    stride, kernel = _square(conv.stride), _square(conv.kernel_size)
+def _torch_forward(module: nn.Module) -> bool:
+    """Whether ``module`` runs a forward that torch defines (not a subclass's own, not one set on it)."""
+    return "forward" not in vars(module) and getattr(type(module).forward, "__module__", "").startswith("torch.nn")
+
+
+@dataclass(frozen=True)
+class _Conv:
+    in_channels: int | None
+    out_channels: int | None
+    kernel: tuple
+    stride: tuple
+    padding: Any
+    dilation: tuple
+    groups: int
+    padding_mode: str = "zeros"
+    bias: bool | None = None
+    output_padding: tuple = (0, 0)
+
+    @property
+    def fusable_padding(self) -> str | None:
+        return _conv_padding(self.kernel, self.stride, self.dilation, self.groups, self.padding, self.padding_mode)
+
+    def keeps_size(self, extra_padding: int = 0) -> bool:
+        if self.padding == "same":
+            return extra_padding == 0 and self.stride == (1, 1)
+        pads = (0, 0) if self.padding == "valid" else _pair(self.padding)
+        return self.stride == (1, 1) and all(
+            2 * (pads[a] + extra_padding) == self.dilation[a] * (self.kernel[a] - 1) for a in range(2))
+
+
+def _conv_of_module(conv: nn.Module) -> _Conv:
+    return _Conv(conv.in_channels, conv.out_channels, tuple(conv.kernel_size), tuple(conv.stride),
+                 conv.padding if isinstance(conv.padding, str) else tuple(conv.padding), tuple(conv.dilation),
+                 conv.groups, conv.padding_mode, conv.bias is not None,
+                 tuple(getattr(conv, "output_padding", (0, 0))))
+
+
+_CONV = inspect.Signature([
+    inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+    for n, d in (("input", inspect.Parameter.empty), ("weight", inspect.Parameter.empty), ("bias", None),
+                 ("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1))])
+_CONV_TRANSPOSE = inspect.Signature([
+    inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d)
+    for n, d in (("input", inspect.Parameter.empty), ("weight", inspect.Parameter.empty), ("bias", None),
+                 ("stride", 1), ("padding", 0), ("output_padding", 0), ("groups", 1), ("dilation", 1))])
+_INTERPOLATE = inspect.signature(F.interpolate)
+
+
+def _conv_of_call(args: Sequence, kwargs: Mapping, weight_shape: tuple | None, transposed: bool) -> _Conv | None:
+    call = bind_call(_CONV_TRANSPOSE if transposed else _CONV, args, kwargs)
+    if call is None:
+        return None
+    groups = call["groups"] if isinstance(call["groups"], int) else 1
+    kernel, in_channels, out_channels = (None, None), None, None
+    if weight_shape is not None and len(weight_shape) == 4:
+        kernel = tuple(weight_shape[-2:])
+        if transposed:
+            in_channels, out_channels = weight_shape[0], weight_shape[1] * groups
+        else:
+            in_channels, out_channels = weight_shape[1] * groups, weight_shape[0]
+    padding = call["padding"] if isinstance(call["padding"], str) else _pair(call["padding"])
+    bias = None if call["bias"] is None and weight_shape is None else call["bias"] is not None
+    return _Conv(in_channels, out_channels, kernel, _pair(call["stride"]), padding, _pair(call["dilation"]), groups,
+                 "zeros", bias, _pair(call.get("output_padding", 0)))
+
+
+@dataclass(frozen=True)
+class _Resize:
+    exact: Resize | None  # what fuse_resize_conv can fuse
+    scale: int | None  # the integer factor, whatever the mode
+    text: str  # how it is written, for messages
+    fixed_size: bool  # an output size, not a factor
+
+
+def _resize_info(size: object, scale_factor: object, mode: object, align_corners: object,
+                 antialias: object = False) -> _Resize:
+    exact = _resize(size, scale_factor, mode, align_corners, antialias)
+    scale = _integer_scale(scale_factor) if size is None and scale_factor is not None else None
+    text = f"size={size}, scale_factor={scale_factor}, mode={mode!r}"
+    if align_corners:
+        text += ", align_corners=True"
+    return _Resize(exact, scale, text, size is not None)
+
+
+def _pad_width(padding: object) -> int | None:
+    values = list(padding) if isinstance(padding, (tuple, list)) else [padding]
+    return values[0] if values and all(v == values[0] for v in values) and isinstance(values[0], int) else None
+
+
+_PAD_MODULES = (nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d)
+_ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.Tanh,
+                nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.PReLU, nn.Softplus)
+_ACT_FUNCTIONS = {
+    F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.leaky_relu, F.leaky_relu_, F.gelu, F.silu, F.mish,
+    F.elu, F.celu, F.selu, F.hardswish, F.hardsigmoid, F.hardtanh, F.softplus, F.sigmoid, F.tanh, torch.sigmoid,
+    torch.tanh, Tensor.relu, Tensor.relu_, Tensor.sigmoid, Tensor.sigmoid_, Tensor.tanh, Tensor.tanh_,
+}
+_ACT_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"}
+# Calls that read a tensor's metadata, not its values: not a use that breaks a chain.
+_METADATA_METHODS = {"size", "dim", "shape", "numel", "ndim", "dtype", "device"}
+_NAMED_CALLS = {F.interpolate: "interpolate", F.pad: "pad", torch.conv2d: "conv2d",
+                torch.conv_transpose2d: "conv_transpose2d", torch.pixel_shuffle: "pixel_shuffle"}
+
+
+def _is_adapted_block(module: nn.Module) -> bool:
+    return (is_diffusers_upsample2d(module) and getattr(module, "use_conv", False)
+            and getattr(module, "interpolate", False) and not getattr(module, "use_conv_transpose", False)
+            and isinstance(upsample2d_conv(module), nn.Conv2d))
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    """Whether a run treats ``module`` as one step (its inner calls unseen)."""
+    if isinstance(module, Upsampler) or _is_adapted_block(module):
+        return True
+    return not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and _torch_forward(module)
+
+
+# ---- steps: one record per call, whether read from a graph, a Sequential or a run
+
+
+@dataclass(eq=False)
+class _Step:
+    kind: str  # resize, pad, act, conv, tconv, shuffle, layer, fused, other
+    name: str
+    owner: str
+    is_module: bool = False
+    module: nn.Module | None = None
+    source: _Step | None = None
+    consumers: list[_Step] = field(default_factory=list)
+    users: int = 0
+    resize: _Resize | None = None
+    pad: str | None = None  # the fusable padding kind of a one-pixel pad
+    pad_width: int | None = None
+    conv: _Conv | None = None
+    factor: int | None = None
+    fused: tuple[str, int, str] | None = None  # (mode, scale, padding) of a fused call
+    input_shape: tuple[int, ...] | None = None
+    output: Any = None
+
+
+def _module_step(module: nn.Module, path: str, owner: str) -> _Step:
+    step = _Step("other", path, owner, is_module=True, module=module)
+    if isinstance(module, Upsampler) or _is_adapted_block(module):
+        step.kind = "layer"
+    elif isinstance(module, nn.Upsample) and type(module).forward is nn.Upsample.forward:
+        step.kind = "resize"
+        step.resize = _resize_info(module.size, module.scale_factor, module.mode, module.align_corners)
+    elif isinstance(module, _PAD_MODULES) and _torch_forward(module):
+        step.kind, step.pad, step.pad_width = "pad", pad_of_module(module), _pad_width(module.padding)
+    elif isinstance(module, nn.ConvTranspose2d) and _torch_forward(module):
+        step.kind, step.conv = "tconv", _conv_of_module(module)
+    elif isinstance(module, nn.Conv2d) and _torch_forward(module):
+        step.kind, step.conv = "conv", _conv_of_module(module)
+    elif isinstance(module, nn.PixelShuffle) and _torch_forward(module):
+        step.kind, step.factor = "shuffle", module.upscale_factor
+    elif isinstance(module, _ACT_MODULES) and _torch_forward(module):
+        step.kind = "act"
+    return step
+
+
+def _call_name(function: str, owner: str, counters: dict[str, int]) -> str:
+    counters[function] = counters.get(function, 0) + 1
+    count = counters[function]
+    return f"{owner}:{function}" + (f"#{count}" if count > 1 else "")
+
+
+def _call_step(function: Callable, args: Sequence, kwargs: Mapping, owner: str, counters: dict[str, int],
+               weight_shape: Callable[[Any], tuple | None]) -> _Step:
+    """A step for a call of ``function``; ``weight_shape`` reads the shape of a weight argument."""
+    name = _NAMED_CALLS.get(function)
+    if function is resize_conv2d:
+        name = "interpolate"  # a fused chain is named like the call it replaced
+    step = _Step("other", _call_name(name, owner, counters) if name else f"{owner}:call", owner)
+    if function is F.interpolate:
+        call = bind_call(_INTERPOLATE, args, kwargs)
+        if call is not None:
+            step.kind = "resize"
+            step.resize = _resize_info(call["size"], call["scale_factor"], call["mode"], call["align_corners"],
+                                       call["antialias"])
+    elif function is F.pad:
+        pad = args[1] if len(args) > 1 else kwargs.get("pad")
+        if isinstance(pad, (tuple, list)) and len(pad) == 4:
+            step.kind, step.pad, step.pad_width = "pad", pad_of_call(args, kwargs), _pad_width(pad)
+    elif function in (torch.conv2d, torch.conv_transpose2d):
+        transposed = function is torch.conv_transpose2d
+        weight = args[1] if len(args) > 1 else kwargs.get("weight")
+        conv = _conv_of_call(args, kwargs, weight_shape(weight), transposed)
+        if conv is not None:
+            step.kind, step.conv = ("tconv" if transposed else "conv"), conv
+    elif function is torch.pixel_shuffle:
+        factor = args[1] if len(args) > 1 else kwargs.get("upscale_factor")
+        if isinstance(factor, int):
+            step.kind, step.factor = "shuffle", factor
+    elif function in _ACT_FUNCTIONS:
+        step.kind = "act"
+    elif function is resize_conv2d:
+        weight = args[1] if len(args) > 1 else kwargs.get("weight")
+        shape = weight_shape(weight)
+        step.kind, step.fused = "fused", (kwargs.get("mode"), kwargs.get("scale"), kwargs.get("padding"))
+        if shape is not None and len(shape) == 4:
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            step.conv = _Conv(shape[1], shape[0], tuple(shape[-2:]), (1, 1), (1, 1), (1, 1), 1, "zeros",
+                              bias is not None)
+    return step
+
+
+def _link(step: _Step, source: _Step | None) -> None:
+    if source is not None:
+        step.source = source
+        source.consumers.append(step)
+
+
+# ---- chains of steps -> sites
+
+
+def _single(step: _Step) -> _Step | None:
+    return step.consumers[0] if step.users == 1 and len(step.consumers) == 1 else None
+
+
+def _chains(steps: Sequence[_Step]) -> Iterator[tuple[str, list[_Step]]]:
+    taken: set[int] = set()
+    for step in steps:
+        if id(step) in taken:
+            continue
+        if step.kind == "resize":
+            chain, following = [step], _single(step)
+            if following is not None and following.kind == "act":
+                chain.append(following)
+                following = _single(following)
+            if following is not None and following.kind == "pad":
+                chain.append(following)
+                following = _single(following)
+            if following is not None and following.kind == "conv":
+                chain.append(following)
+                taken.update(map(id, chain))
+                yield "resize_conv", chain
+            else:
+                yield "resize", [step]
+        elif step.kind == "conv":
+            following = _single(step)
+            if following is not None and following.kind == "shuffle":
+                taken.add(id(following))
+                yield "pixel_shuffle", [step, following]
+        elif step.kind == "tconv" and step.conv is not None and any(s != 1 for s in step.conv.stride):
+            yield "transposed_conv", [step]
+        elif step.kind in ("layer", "fused"):
+            yield step.kind, [step]
+
+
+def _common(chain: list[_Step], found: str) -> dict[str, Any]:
+    weighted = next((s for s in chain if s.is_module and s.kind in ("conv", "tconv", "layer")), None)
+    return {
+        "path": weighted.name if weighted is not None else chain[0].name,
+        "modules": tuple(s.name for s in chain if s.is_module and s.kind != "act"),
+        "owner": chain[0].owner,
+        "found": found,
+        "calls": tuple(s.name for s in chain if not s.is_module),
+    }
+
+
+def _transposed_conv_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    conv = chain[0].conv
+    stride, kernel = _square(conv.stride), _square(conv.kernel)
     reason = ""
     if stride is None or kernel is None:
-        reason = (f"its stride {tuple(conv.stride)} or kernel {tuple(conv.kernel_size)} differs between axes, "
+        reason = (f"its stride {conv.stride} or kernel {conv.kernel} differs between axes or is unknown, "
                   "which no registry layer matches")
     else:
         for axis in range(2):
-            k, p, d, op = conv.kernel_size[axis], conv.padding[axis], conv.dilation[axis], conv.output_padding[axis]
+            k, p, d, op = conv.kernel[axis], _pair(conv.padding)[axis], conv.dilation[axis], conv.output_padding[axis]
             if d * (k - 1) + op + 1 - 2 * p != stride:
                 reason = (f"its output is (n-1)*{stride} - 2*{p} + {d}*({k}-1) + {op} + 1, not {stride}*n, "
                           "which no registry layer matches")
                 break
-    overlap = overlap_ratio(kernel, stride, ndim=2) if stride and kernel else None
-    return UpsamplingSite(path, "transposed_conv", (path,), conv.in_channels, conv.out_channels, kernel,
-                          stride, overlap, "no", not reason, reason)
+    overlap = overlap_ratio(kernel, stride, ndim=2) if stride and kernel and kernel >= 1 and stride >= 1 else None
+    return UpsamplingSite(kind="transposed_conv", in_channels=conv.in_channels, out_channels=conv.out_channels,
+                          kernel=kernel, stride=stride, overlap=overlap, fusable="no", replaceable=not reason,
+                          reason=reason, bias=conv.bias, **_common(chain, found))
 
 
-def _keeps_size(conv: nn.Conv2d, extra_padding: int = 0) -> bool:
-    if conv.padding == "same":
-        return extra_padding == 0 and tuple(conv.stride) == (1, 1)
-    if conv.padding == "valid":
-        pads = (0, 0)
-    else:
-        pads = tuple(conv.padding)
-    return tuple(conv.stride) == (1, 1) and all(
-        2 * (pads[a] + extra_padding) == conv.dilation[a] * (conv.kernel_size[a] - 1) for a in range(2)
-    )
-
-
-def _pad_width(module: nn.Module) -> int | None:
-    padding = getattr(module, "padding", None)
-    values = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,)
-    return values[0] if values and all(v == values[0] for v in values) and isinstance(values[0], int) else None
-
-
-def _is_pad(module: nn.Module) -> bool:
-    return isinstance(module, (nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)) and (
-        _pad_width(module) is not None)
-
-
-def _pixel_shuffle(path: str, names: list[str], conv: nn.Conv2d, shuffle: nn.PixelShuffle) -> UpsamplingSite:
-    stride, kernel = shuffle.upscale_factor, _square(conv.kernel_size)
+def _pixel_shuffle_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    conv, stride = chain[0].conv, chain[1].factor
+    kernel = _square(conv.kernel)
     reason = ""
-    if not _keeps_size(conv):
+    if not conv.keeps_size():
         reason = "its convolution changes the size before the shuffle, so its output is not a scaled input"
-    if conv.out_channels % stride**2:
+    if conv.out_channels is not None and conv.out_channels % stride**2:
         reason = f"its convolution's {conv.out_channels} channels are not a multiple of {stride}²"
     # A sub-pixel convolution is a transposed convolution of kernel stride*k: every output is painted
     # by the same number of taps.
-    overlap = overlap_ratio(stride * kernel, stride, ndim=2) if kernel else None
-    return UpsamplingSite(_qualify(path, names[0]), "pixel_shuffle", tuple(_qualify(path, n) for n in names),
-                          conv.in_channels, conv.out_channels // stride**2, kernel, stride, overlap, "no",
-                          not reason, reason)
+    overlap = overlap_ratio(stride * kernel, stride, ndim=2) if kernel and stride > 1 else None
+    out_channels = conv.out_channels // stride**2 if conv.out_channels is not None else None
+    return UpsamplingSite(kind="pixel_shuffle", in_channels=conv.in_channels, out_channels=out_channels, kernel=kernel,
+                          stride=stride if stride > 1 else None, overlap=overlap, fusable="no",
+                          replaceable=not reason, reason=reason, bias=conv.bias, **_common(chain, found))
 
 
-def _resize_conv(path: str, names: list[str], modules: list[nn.Module]) -> UpsamplingSite:
-    upsample, conv = modules[0], modules[-1]
-    pad = modules[1] if len(modules) == 3 else None
-    resize = resize_of_module(upsample)
-    kernel = _square(conv.kernel_size)
-    reason = ""
-    if resize is None:
-        reason = (f"its nn.Upsample (size={upsample.size}, scale_factor={upsample.scale_factor}, "
-                  f"mode={upsample.mode!r}) is not an integer resize, which the registry layers make")
-    elif not _keeps_size(conv, _pad_width(pad) if pad is not None else 0):
-        reason = "its convolution changes the size after the resize, so its output is not a scaled input"
-    stride = resize.scale if resize is not None else None
-    fusable = "no"
-    if resize is not None and fusable_padding(resize, pad_of_module(pad) if pad is not None else None,
-                                              conv_padding(conv)) is not None:
-        fusable = "yes"
+def _resize_overlap(resize: _Resize) -> float | None:
     # A resize is a transposed convolution with its filter (a box of `s` taps, a triangle of 2s):
     # even overlap, whatever conv follows.
-    overlap = None
-    if resize is not None:
-        overlap = overlap_ratio(resize.scale * (2 if resize.mode == "bilinear" else 1), resize.scale, ndim=2)
-    return UpsamplingSite(_qualify(path, names[-1]), "resize_conv", tuple(_qualify(path, n) for n in names),
-                          conv.in_channels, conv.out_channels, kernel, stride, overlap, fusable, not reason, reason)
+    if resize.scale is None:
+        return None
+    return overlap_ratio(resize.scale * (1 if resize.exact is not None and resize.exact.mode == "nearest" else 2),
+                         resize.scale, ndim=2)
 
 
-def _package_layer(path: str, layer: Upsampler) -> UpsamplingSite:
-    kernel, overlap, fusable, kind = None, None, "no", type(layer).__name__
-    s = layer.scale
+def _resize_reason(resize: _Resize) -> str:
+    if resize.fixed_size:
+        return f"its resize ({resize.text}) sets an output size, not a factor, which registry layers do not take"
+    if resize.scale is None:
+        return f"its resize ({resize.text}) is not an integer resize, which the registry layers make"
+    return ""
+
+
+def _resize_conv_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    resize_step, conv_step = chain[0], chain[-1]
+    act = next((s for s in chain if s.kind == "act"), None)
+    pad = next((s for s in chain if s.kind == "pad"), None)
+    resize, conv = resize_step.resize, conv_step.conv
+    reason = _resize_reason(resize)
+    if not reason and not conv.keeps_size(pad.pad_width or 0 if pad is not None else 0):
+        reason = "its convolution changes the size after the resize, so its output is not a scaled input"
+    if not reason and pad is not None and pad.pad_width is None:
+        reason = "its pad is not the same on every side, so its output is not a scaled input"
+    if not reason and not conv_step.is_module:
+        reason = f"its convolution is an F.conv2d call in the forward of {_owner(conv_step.owner)}: no module to swap"
+    note = _fuse_note(resize, act, pad, conv)
+    return UpsamplingSite(kind="resize_conv", in_channels=conv.in_channels, out_channels=conv.out_channels,
+                          kernel=_square(conv.kernel), stride=resize.scale, overlap=_resize_overlap(resize),
+                          fusable="no" if note else "yes", replaceable=not reason, reason=reason, bias=conv.bias,
+                          note=note, **_common(chain, found))
+
+
+def _owner(owner: str) -> str:
+    return repr(owner) if owner else "the model"
+
+
+def _fuse_note(resize: _Resize, act: _Step | None, pad: _Step | None, conv: _Conv) -> str:
+    if resize.exact is None:
+        return f"its resize ({resize.text}) is neither nearest at an integer factor nor bilinear ×2 without align_corners"
+    if act is not None and resize.exact.mode != "nearest":
+        return "an activation between a bilinear resize and the convolution does not commute with the resize"
+    if conv.fusable_padding is None:
+        return ("its convolution is not 3×3, stride 1, dilation 1, groups 1, padded by 0 or 1 pixel "
+                "with zeros, reflect or replicate")
+    if pad is not None and pad.pad is None:
+        return "its pad is not one pixel of zeros, reflect or replicate on every side"
+    from lightning_checkerboard.adapt.patterns import fusable_padding
+
+    if fusable_padding(resize.exact, pad.pad if pad is not None else None, conv.fusable_padding) is None:
+        if resize.exact.mode == "bilinear" and resize.exact.scale != 2:
+            return "the fused bilinear path is for ×2"
+        return "its padding (pad then padded convolution, or replicate after bilinear) has no fused form"
+    return ""
+
+
+def _resize_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    step = chain[0]
+    resize = step.resize
+    channels = step.input_shape[1] if step.input_shape is not None and len(step.input_shape) == 4 else None
+    reason = _resize_reason(resize)
+    if not reason and not step.is_module:
+        reason = (f"it is an F.interpolate call in the forward of {_owner(step.owner)} with no convolution "
+                  "after it: no module to swap")
+    if not reason and channels is None:
+        reason = "its channels are unknown without an example input"
+    return UpsamplingSite(kind="resize", in_channels=channels, out_channels=channels, kernel=None,
+                          stride=resize.scale, overlap=_resize_overlap(resize), fusable="no",
+                          replaceable=not reason, reason=reason, bias=False, **_common(chain, found))
+
+
+def _package_layer_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    layer = chain[0].module
+    if _is_adapted_block(layer):
+        conv = upsample2d_conv(layer)
+        fusable = "fused" if "forward" in vars(layer) else "yes" if upsample2d_padding(layer) is not None else "no"
+        return UpsamplingSite(
+            kind="resize_conv", in_channels=conv.in_channels, out_channels=conv.out_channels,
+            kernel=_square(conv.kernel_size), stride=2, overlap=overlap_ratio(2, 2, ndim=2), fusable=fusable,
+            replaceable=False, bias=conv.bias is not None,
+            reason="diffusers' Upsample2D is called with an output_size that registry layers do not take",
+            note="" if fusable != "no" else "its configuration (a norm, or another conv) has no fused form",
+            **_common(chain, found))
+    kernel, overlap, fusable, kind, s = None, None, "no", type(layer).__name__, layer.scale
     if isinstance(layer, DeconvUpsample):
         kind = "transposed_conv+blur" if isinstance(layer, DeconvBlurUpsample) else "transposed_conv"
         kernel = _square(layer.conv.kernel_size)
@@ -183,55 +548,293 @@ def _package_layer(path: str, layer: Upsampler) -> UpsamplingSite:
     elif isinstance(layer, PixelShuffleUpsample):
         kind, kernel = "pixel_shuffle", _square(layer.conv.kernel_size)
         overlap = overlap_ratio(s * kernel, s, ndim=2)
-    return UpsamplingSite(path, kind, (path,), layer.in_channels, layer.out_channels, kernel, s, overlap,
-                          fusable, True)
+    bias = next((m.bias is not None for m in layer.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))),
+                getattr(layer, "bias", None) is not None)
+    return UpsamplingSite(kind=kind, in_channels=layer.in_channels, out_channels=layer.out_channels, kernel=kernel,
+                          stride=s, overlap=overlap, fusable=fusable, replaceable=True, bias=bias,
+                          note="" if fusable != "no" or kind != "resize_conv" else "no fused bilinear path at this scale",
+                          **_common(chain, found))
 
 
-def _diffusers_upsample2d(path: str, block: nn.Module) -> UpsamplingSite:
-    conv = upsample2d_conv(block)
-    fusable = "fused" if "forward" in vars(block) else "yes" if upsample2d_padding(block) is not None else "no"
+def _fused_call_site(chain: list[_Step], found: str) -> UpsamplingSite:
+    step = chain[0]
+    mode, scale, _ = step.fused
+    conv = step.conv
     return UpsamplingSite(
-        path, "resize_conv", (path,), conv.in_channels, conv.out_channels, _square(conv.kernel_size), 2,
-        overlap_ratio(2, 2, ndim=2), fusable, False,
-        "diffusers' Upsample2D is called with an output_size that registry layers do not take",
-    )
+        kind="resize_conv", in_channels=conv.in_channels if conv else None,
+        out_channels=conv.out_channels if conv else None, kernel=3, stride=scale,
+        overlap=overlap_ratio(scale * (2 if mode == "bilinear" else 1), scale, ndim=2) if isinstance(scale, int) else None,
+        fusable="fused", replaceable=False, bias=conv.bias if conv else None,
+        reason=f"it runs fused in the rewritten forward of {_owner(step.owner)}: replace the original model's site",
+        **_common(chain, found))
 
 
-def _walk(module: nn.Module, path: str) -> Iterator[UpsamplingSite]:
-    if isinstance(module, Upsampler):
-        yield _package_layer(path, module)
-        return
-    if (is_diffusers_upsample2d(module) and getattr(module, "use_conv", False) and getattr(module, "interpolate", False)
-            and not getattr(module, "use_conv_transpose", False) and isinstance(upsample2d_conv(module), nn.Conv2d)):
-        yield _diffusers_upsample2d(path, module)
-        return
-    if isinstance(module, nn.ConvTranspose2d):
-        if any(s > 1 for s in module.stride):
-            yield _transposed_conv(path, module)
-        return
-    names = list(module._modules)
-    children = [module._modules[n] for n in names]
-    sequential = isinstance(module, nn.Sequential)
-    i = 0
-    while i < len(children):
-        child, following = children[i], children[i + 1 : i + 3]
-        if sequential and isinstance(child, nn.Conv2d) and following and isinstance(following[0], nn.PixelShuffle):
-            yield _pixel_shuffle(path, names[i : i + 2], child, following[0])
-            i += 2
+_SITE_BUILDERS = {"transposed_conv": _transposed_conv_site, "pixel_shuffle": _pixel_shuffle_site,
+                  "resize_conv": _resize_conv_site, "resize": _resize_site, "layer": _package_layer_site,
+                  "fused": _fused_call_site}
+
+
+def _sites(steps: Sequence[_Step], found: str) -> list[tuple[UpsamplingSite, _Step]]:
+    """Every site in ``steps`` with the step whose output is the site's output."""
+    return [(_SITE_BUILDERS[kind](chain, found), chain[-1]) for kind, chain in _chains(steps)]
+
+
+# ---- the static search: modules, Sequentials, traced forwards
+
+
+def _sequential_steps(seq: nn.Sequential, path: str) -> list[_Step]:
+    steps: list[_Step] = []
+    for name, child in seq._modules.items():
+        if child is None:
             continue
-        if sequential and isinstance(child, nn.Upsample) and following:
-            span = 2 if _is_pad(following[0]) and len(following) > 1 else 1
-            if type(following[span - 1]) is nn.Conv2d:
-                yield _resize_conv(path, names[i : i + span + 1], children[i : i + span + 1])
-                i += span + 1
-                continue
-        if child is not None:
-            yield from _walk(child, _qualify(path, names[i]))
-        i += 1
+        step = _module_step(child, _qualify(path, name), path)
+        if steps:
+            steps[-1].users = 1
+            _link(step, steps[-1])
+        steps.append(step)
+    if steps:
+        steps[-1].users = 1  # the Sequential's output
+    return steps
 
 
-def find_upsampling_sites(model: nn.Module) -> list[UpsamplingSite]:
-    """Every upsampling site of ``model``, in module order.
+def _attr_shape(node: Any, root: nn.Module) -> tuple | None:
+    if isinstance(node, fx.Node) and node.op == "get_attr":
+        value = root
+        for part in node.target.split("."):
+            value = getattr(value, part, None)
+        return tuple(value.shape) if isinstance(value, Tensor) else None
+    return None
+
+
+def _graph_steps(graph: fx.Graph, root: nn.Module, owner: str) -> list[_Step]:
+    steps: list[_Step] = []
+    of_node: dict[fx.Node, _Step] = {}
+    counters: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            step = _module_step(root.get_submodule(node.target), _qualify(owner, node.target), owner)
+        elif node.op == "call_function":
+            step = _call_step(node.target, node.args, node.kwargs, owner, counters, lambda w: _attr_shape(w, root))
+        elif node.op == "call_method":
+            step = _Step("act" if node.target in _ACT_METHODS else "other", f"{owner}:{node.target}", owner)
+        else:
+            continue
+        step.users = sum(1 for user in node.users if not (
+            (user.op == "call_method" and user.target in _METADATA_METHODS)
+            or (user.op == "call_function" and user.target is getattr and user.args[1:2] == ("shape",))))
+        first = node.args[0] if node.args else node.kwargs.get("input")
+        _link(step, of_node.get(first) if isinstance(first, fx.Node) else None)
+        of_node[node] = step
+        steps.append(step)
+    return steps
+
+
+def _static(model: nn.Module) -> tuple[list[tuple[UpsamplingSite, _Step]], list[tuple[str, str]]]:
+    found: list[tuple[int, int, UpsamplingSite, _Step]] = []
+    untraced: list[tuple[str, str]] = []
+    order = {path: i for i, (path, _) in enumerate(model.named_modules())}
+
+    def add(pairs: list[tuple[UpsamplingSite, _Step]], owner: str) -> None:
+        for n, (site, step) in enumerate(pairs):
+            found.append((order.get(site.path, order.get(owner, 0)), n, site, step))
+
+    def visit(module: nn.Module, path: str) -> None:
+        if isinstance(module, Upsampler) or _is_adapted_block(module):
+            add(_sites([_module_step(module, path, path.rpartition(".")[0])], "modules"), path)
+            return
+        if isinstance(module, nn.ConvTranspose2d):
+            add(_sites([_module_step(module, path, path.rpartition(".")[0])], "modules"), path)
+            return
+        if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward and "forward" not in vars(module):
+            add([p for p in _sites(_sequential_steps(module, path), "modules")
+                 if p[0].kind not in ("transposed_conv",) and p[1].kind != "layer"], path)
+        elif not _is_leaf(module) and not isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+            traced = trace_or_reason(module, module.training, torch.is_grad_enabled())
+            if isinstance(traced, str):
+                untraced.append((path, traced))
+            else:
+                graph, view = traced
+                pairs = _sites(_graph_steps(graph, view, path), "forward")
+                add([p for p in pairs if not (p[1].is_module and p[1].kind in ("tconv", "layer"))], path)
+        for name, child in module._modules.items():
+            if child is not None:
+                visit(child, _qualify(path, name))
+
+    visit(model, "")
+    found.sort(key=lambda item: (item[0], item[1]))
+    unique: dict[str, tuple[UpsamplingSite, _Step]] = {}
+    for _, _, site, step in found:
+        unique.setdefault(site.path, (site, step))
+    return list(unique.values()), untraced
+
+
+# ---- the run: hooks on every module, a TorchFunctionMode for every call
+
+
+class _Recorder(TorchFunctionMode):
+    """Steps of one forward: a step per leaf module call and per functional call outside leaves."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.paths: dict[int, str] = {}
+        for path, module in model.named_modules():
+            self.paths.setdefault(id(module), path)
+        self.model = model
+        self.steps: list[_Step] = []
+        self.produced: dict[int, _Step] = {}
+        self.kept: list[Any] = []  # tracked outputs stay alive, so their ids stay theirs
+        self.owners: list[tuple[str, dict[str, int]]] = [("", {})]
+        self.inside = 0  # depth inside a leaf module
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> _Recorder:
+        for module in self.model.modules():
+            self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
+            self.handles.append(module.register_forward_hook(self._post, with_kwargs=True))
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self.handles:
+            handle.remove()
+        super().__exit__(*exc)
+
+    def _uses(self, *values: Any) -> None:
+        for value in tree_flatten(values)[0]:
+            step = self.produced.get(id(value)) if isinstance(value, Tensor) else None
+            if step is not None:
+                step.users += 1
+
+    def _track(self, step: _Step, first: Any, output: Any) -> None:
+        _link(step, self.produced.get(id(first)) if isinstance(first, Tensor) else None)
+        if isinstance(first, Tensor):
+            step.input_shape = tuple(first.shape)
+        if isinstance(output, Tensor):
+            step.output = output
+            self.produced[id(output)] = step
+            self.kept.append(output)
+        self.steps.append(step)
+
+    def _pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if self.inside:
+            self.inside += 1
+        elif _is_leaf(module):
+            self.inside = 1
+            self._uses(args, kwargs)
+        else:
+            self.owners.append((self.paths.get(id(module), "?"), {}))
+
+    def _post(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        if self.inside > 1:
+            self.inside -= 1
+        elif self.inside == 1:
+            self.inside = 0
+            path = self.paths.get(id(module), "?")
+            step = _module_step(module, path, self.owners[-1][0])
+            self._track(step, args[0] if args else next(iter(kwargs.values()), None), output)
+        elif len(self.owners) > 1:
+            self.owners.pop()
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        output = func(*args, **kwargs)
+        if self.inside or not isinstance(output, Tensor):
+            return output  # inside a leaf, or metadata (size, shape, dim): not a use of the values
+        self._uses(args, kwargs)
+        owner, counters = self.owners[-1]
+        step = _call_step(func, args, kwargs, owner, counters,
+                          lambda w: tuple(w.shape) if isinstance(w, Tensor) else None)
+        first = args[0] if args else kwargs.get("input")
+        if step.kind in ("resize", "conv", "tconv", "shuffle") or (
+                step.kind in ("act", "pad") and isinstance(first, Tensor) and id(first) in self.produced):
+            self._track(step, first, output)
+        return output
+
+
+def _restore_buffers(model: nn.Module) -> Callable[[], None]:
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
+
+    def restore() -> None:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                if name in buffers:
+                    buffer.copy_(buffers[name])
+
+    return restore
+
+
+def _run(model: nn.Module, args: Sequence, kwargs: Mapping) -> list[tuple[UpsamplingSite, _Step]]:
+    # A forward in train mode updates BatchNorm statistics; the search puts every buffer back.
+    restore = _restore_buffers(model)
+    try:
+        with torch.no_grad(), _Recorder(model) as recorder:
+            model(*args, **kwargs)
+    finally:
+        restore()
+    unique: dict[str, tuple[UpsamplingSite, _Step]] = {}
+    for site, step in _sites(recorder.steps, "execution"):
+        unique.setdefault(site.path, (site, step))
+    return list(unique.values())
+
+
+def _merge(ran: UpsamplingSite, static: UpsamplingSite | None, untraced: Mapping[str, str]) -> UpsamplingSite:
+    """A site seen in the run, with what the static search knows of it (how it can be rewritten)."""
+    from dataclasses import replace
+
+    if static is not None:
+        return replace(ran, found=static.found, fusable=static.fusable, note=static.note,
+                       in_channels=ran.in_channels if ran.in_channels is not None else static.in_channels,
+                       out_channels=ran.out_channels if ran.out_channels is not None else static.out_channels)
+    # Only the run saw it: a call in a forward that cannot be traced, or a chain across modules.
+    blocked = untraced.get(ran.owner)
+    changes: dict[str, Any] = {}
+    if ran.fusable == "yes":
+        changes["fusable"] = "no"
+        changes["note"] = (f"the forward of {_owner(ran.owner)} cannot be rewritten: {blocked}" if blocked else
+                           "its pieces are in different modules' forwards, which are rewritten one at a time")
+    if ran.calls and ran.replaceable:
+        changes["replaceable"] = False
+        changes["reason"] = (f"its {', '.join(c.partition(':')[2] for c in ran.calls)} call(s) are in the forward "
+                             f"of {_owner(ran.owner)}, which cannot be rewritten: {blocked}" if blocked else
+                             "its calls could not be found in a traced forward")
+    return replace(ran, **changes) if changes else ran
+
+
+def search_upsampling_sites(model: nn.Module, args: Sequence[Any] | None = None,
+                            kwargs: Mapping[str, Any] | None = None) -> SiteSearch:
+    """Every upsampling site of ``model``, the modules that could not be traced and, with inputs, the outputs.
+
+    Args:
+        model: any ``nn.Module``.
+        args: positional inputs of one forward; ``None`` (the default) for the static search only.
+        kwargs: keyword inputs of that forward.
+
+    Returns:
+        A :class:`SiteSearch`.
+
+    Raises:
+        TypeError: if ``model`` is not an ``nn.Module``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    static, untraced = _static(model)
+    if args is None and not kwargs:
+        return SiteSearch(tuple(site for site, _ in static), tuple(untraced))
+    by_path = {site.path: site for site, _ in static}
+    blocked = dict(untraced)
+    ran = _run(model, tuple(args or ()), dict(kwargs or {}))
+    sites = [_merge(site, by_path.get(site.path), blocked) for site, _ in ran]
+    seen = {site.path for site in sites}
+    sites += [site for site, _ in static if site.path not in seen]
+    outputs = {site.path: step.output for site, step in ran if step.output is not None}
+    return SiteSearch(tuple(sites), tuple(untraced), outputs)
+
+
+def find_upsampling_sites(model: nn.Module, *example_args: Any, **example_kwargs: Any) -> list[UpsamplingSite]:
+    """Every upsampling site of ``model``: statically, or on its execution when inputs are given.
+
+    Without inputs, the modules, ``nn.Sequential`` children and traced ``forward`` methods are searched
+    (module order). With inputs, ``model(*example_args, **example_kwargs)`` runs once without grad (buffers
+    restored afterwards) and every site it runs is listed in execution order, then those it did not run.
 
     Example:
         >>> model = nn.Sequential(nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.Upsample(scale_factor=2),
@@ -239,6 +842,5 @@ def find_upsampling_sites(model: nn.Module) -> list[UpsamplingSite]:
         >>> [(s.path, s.kind, s.stride, s.fusable) for s in find_upsampling_sites(model)]
         [('0', 'transposed_conv', 2, 'no'), ('2', 'resize_conv', 2, 'yes'), ('3', 'pixel_shuffle', 2, 'no')]
     """
-    return list(_walk(model, ""))
-
-
+    args = example_args if example_args or example_kwargs else None
+    return list(search_upsampling_sites(model, args, example_kwargs).sites)
