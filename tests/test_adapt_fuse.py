@@ -13,8 +13,15 @@ from torch.overrides import TorchFunctionMode
 
 from lightning_checkerboard import fuse_resize_conv
 from lightning_checkerboard.adapt import FusedResizeConv2d
+from lightning_checkerboard.adapt import layer as adapt_layer
 
 RTOL = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _always_the_tied_path(monkeypatch):
+    """Tiny test shapes would take the plain path by cost; these tests hold the tied one to exactness."""
+    monkeypatch.setattr(adapt_layer, "fused_is_faster", lambda *args: True)
 
 
 def _assert_same_outputs_and_grads(original: nn.Module, fused: nn.Module, x: torch.Tensor) -> None:

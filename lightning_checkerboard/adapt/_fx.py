@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from lightning_checkerboard.adapt.layer import resize_conv2d
+from lightning_checkerboard.adapt.layer import conv_refusal, fused_conv_call, mark_unpicklable, refuse, resize_conv2d
 from lightning_checkerboard.adapt.patterns import (
     Resize,
     bind_conv2d,
@@ -112,25 +112,32 @@ def _attr_shape(node: Any, root: nn.Module) -> tuple[int, ...] | None:
     return None
 
 
-def _conv_of(node: fx.Node, root: nn.Module) -> tuple[str, Callable[[fx.Graph], tuple[Any, Any]]] | None:
-    """A 3×3 conv node's padding kind and how to get its ``(weight, bias)`` as graph values."""
+def _conv_of(node: fx.Node, root: nn.Module) -> tuple[str, Callable[[fx.Graph, Any, dict], fx.Node]] | None:
+    """A 3×3 conv node's padding kind and how to insert its fused call ``(graph, input, options) -> node``.
+
+    A conv module is passed whole to :func:`fused_conv_call`, which reads its effective weight (its
+    parametrizations and weight hooks) at every call; an ``F.conv2d`` call's weight and bias are the
+    graph values it was given.
+    """
     if node.op == "call_module":
-        conv = root.get_submodule(node.target)
-        padding = conv_padding(conv)
+        padding = conv_padding(root.get_submodule(node.target))
         if padding is None:
             return None
 
-        def params(graph: fx.Graph) -> tuple[Any, Any]:
-            bias = graph.get_attr(f"{node.target}.bias") if conv.bias is not None else None
-            return graph.get_attr(f"{node.target}.weight"), bias
+        def call_module(graph: fx.Graph, x: Any, options: dict) -> fx.Node:
+            return graph.call_function(fused_conv_call, (x, graph.get_attr(node.target)), options)
 
-        return padding, params
+        return padding, call_module
     if node.op == "call_function" and node.target is torch.conv2d:
         call = bind_conv2d(node.args, node.kwargs)
         if call is None:
             return None
         padding = conv_call_padding(call, _attr_shape(call["weight"], root))
-        return (padding, lambda graph: (call["weight"], call["bias"])) if padding is not None else None
+
+        def call_function(graph: fx.Graph, x: Any, options: dict) -> fx.Node:
+            return graph.call_function(resize_conv2d, (x, call["weight"], call["bias"]), options)
+
+        return (padding, call_function) if padding is not None else None
     return None
 
 
@@ -138,8 +145,11 @@ def _only_user(node: Any, user: fx.Node) -> bool:
     return isinstance(node, fx.Node) and list(node.users) == [user]
 
 
-def _rewrite(graph: fx.Graph, root: nn.Module) -> list[tuple[Resize, str]]:
-    """Replace every exactly fusable resize → (pad) → 3×3 conv chain in ``graph``; return what was fused."""
+def _rewrite(graph: fx.Graph, root: nn.Module, report: bool = False) -> list[tuple[Resize, str]]:
+    """Replace every exactly fusable resize → (pad) → 3×3 conv chain in ``graph``; return what was fused.
+
+    A chain whose conv module cannot run fused (:func:`conv_refusal`) is kept, and with ``report`` said so.
+    """
     fused = []
     for conv_node in list(graph.nodes):
         conv = _conv_of(conv_node, root)
@@ -157,14 +167,14 @@ def _rewrite(graph: fx.Graph, root: nn.Module) -> list[tuple[Resize, str]]:
         padding = fusable_padding(resize, pad, conv[0])
         if padding is None:
             continue
+        reason = conv_refusal(root.get_submodule(conv_node.target)) if conv_node.op == "call_module" else None
+        if reason is not None:
+            if report:
+                refuse(f"{type(root).__name__}.{conv_node.target}", reason)
+            continue
         chain.append(source)
         with graph.inserting_before(conv_node):
-            weight, bias = conv[1](graph)
-            new = graph.call_function(
-                resize_conv2d,
-                (_input_of(source), weight, bias),
-                {"mode": resize.mode, "scale": resize.scale, "padding": padding},
-            )
+            new = conv[1](graph, _input_of(source), {"mode": resize.mode, "scale": resize.scale, "padding": padding})
         conv_node.replace_all_uses_with(new)
         for node in chain:  # conv first: each node's only user is gone before it is erased
             graph.erase_node(node)
@@ -183,7 +193,7 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
         ``(resize, padding)`` of every chain fused; empty when the module was left unchanged.
     """
     traced = _trace(module, module.training, True)
-    if traced is None or not _rewrite(*traced):
+    if traced is None or not _rewrite(*traced, report=True):
         return []
     codes = set()
     for training in (True, False):
@@ -206,5 +216,6 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
     code = graph.python_code("self")
     namespace = dict(code.globals)
     exec(compile(code.src, f"<fused forward of {type(module).__qualname__}>", "exec"), namespace)  # noqa: S102
+    mark_unpicklable(module)
     module.forward = types.MethodType(namespace["forward"], module)
     return fused

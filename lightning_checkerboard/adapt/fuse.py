@@ -25,11 +25,12 @@ import logging
 import warnings
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from lightning_checkerboard.adapt._diffusers import fuse_adapted
 from lightning_checkerboard.adapt._fx import fuse_forward
-from lightning_checkerboard.adapt.layer import FusedResizeConv2d
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d, conv_refusal, refuse
 from lightning_checkerboard.adapt.patterns import conv_padding, fusable_padding, pad_of_module, resize_of_module
 from lightning_checkerboard.upsamplers.layers import ResizeConvUpsample, Upsampler
 
@@ -83,6 +84,11 @@ def _fuse_sequential(path: str, seq: nn.Sequential) -> list[FusedSite]:
             i += 1
             continue
         conv = seq._modules[names[j]]
+        reason = conv_refusal(conv)
+        if reason is not None:
+            refuse(_qualify(path, names[j]), reason)
+            i = j + 1
+            continue
         for name in names[i:j]:
             setattr(seq, name, nn.Identity())
         setattr(seq, names[j], FusedResizeConv2d.from_conv(conv, mode=resize.mode, scale=resize.scale,
@@ -101,6 +107,23 @@ def _traceable(module: nn.Module) -> bool:
     # a module whose forward was replaced on the instance has been converted.
     return not (type(module).__module__.startswith("torch.") or isinstance(module, Upsampler)
                 or "forward" in vars(module))
+
+
+def _deepcopy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, also for modules holding computed tensors as plain attributes.
+
+    The hook-based ``weight_norm``, ``spectral_norm`` and ``prune`` keep ``weight`` as a tensor computed
+    from the parameters (not a graph leaf, which deepcopy refuses) and recompute it before every call;
+    the copy gets a detached snapshot in its place.
+    """
+    memo: dict[int, object] = {}
+    modules = list(model.modules())
+    modules += [module._conv for module in modules if isinstance(module, FusedResizeConv2d)]  # held, not children
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(model, memo)
 
 
 def fuse_resize_conv(model: nn.Module) -> nn.Module:
@@ -144,7 +167,7 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    fused = copy.deepcopy(model)
+    fused = _deepcopy(model)
     sites: list[FusedSite] = []
     for path, module in fused.named_modules():
         if isinstance(module, ResizeConvUpsample) and module.impl == "reference" and (
@@ -155,7 +178,7 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
         if _is_sequential(module):
             sites += _fuse_sequential(path, module)
     for path, module in list(fused.named_modules()):
-        adapted = fuse_adapted(module) if "forward" not in vars(module) else None
+        adapted = fuse_adapted(module, path) if "forward" not in vars(module) else None
         if adapted is not None:
             kind, resize, padding = adapted
             sites.append(FusedSite(path, kind, resize.mode, resize.scale, padding))

@@ -82,13 +82,43 @@ def tied_transposed_kernel(weight: Tensor, matrix: Tensor) -> Tensor:
 
     Returns ``(C_in, C_out, L, L)`` with ``K = M w Mᵀ`` for every channel pair, in the layout
     :func:`torch.nn.functional.conv_transpose2d` expects.
+
+    Example:
+        >>> w = torch.randn(3, 2, 3, 3)
+        >>> m = tied_kernel_matrix(resize_filter("nearest"))
+        >>> torch.allclose(tied_transposed_kernel(w, m), torch.einsum("ka,oiab,lb->iokl", m.float(), w, m.float()))
+        True
     """
     matrix = matrix.to(device=weight.device, dtype=weight.dtype)
-    return torch.einsum("ka,oiab,lb->iokl", matrix, weight, matrix)
+    c_out, c_in, k, _ = weight.shape
+    length = matrix.shape[0]
+    # One matrix product over all channel pairs: each L×L kernel is a fixed linear map (M ⊗ M) of the
+    # k×k taps. Transposing the small weight first writes K in conv_transpose2d's layout directly; an
+    # einsum here picks a batched layout that is several times slower at high channel counts.
+    taps = weight.transpose(0, 1).reshape(c_in * c_out, k * k)
+    return (taps @ torch.kron(matrix, matrix).t()).view(c_in, c_out, length, length)
+
+
+_MATRICES: dict[tuple[str, int], Tensor] = {}
 
 
 def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
-    return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
+    key = (mode, scale)
+    if torch.compiler.is_compiling():
+        return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
+    if key not in _MATRICES:  # a few small constant matrices, built once per process
+        _MATRICES[key] = tied_kernel_matrix(resize_filter(mode, scale))
+    return tied_transposed_kernel(weight, _MATRICES[key])
+
+
+def _replicate_pad1(x: Tensor) -> Tensor:
+    """Replicate-pad the last two axes by one sample, written with slices and concatenation.
+
+    Equal to ``F.pad(x, (1, 1, 1, 1), mode="replicate")``; that op's backward has a stride bug under
+    ``torch.compile`` in training, which this spelling does not hit.
+    """
+    x = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)
+    return torch.cat([x[..., :1, :], x, x[..., -1:, :]], dim=-2)
 
 
 def _check_conv_weight(weight: Tensor) -> None:
@@ -155,8 +185,7 @@ def nearest_conv2d(
     kernel = _tied(weight, "nearest", scale)
     if padding == "zeros":
         return F.conv_transpose2d(x, kernel, bias, stride=scale, padding=1)
-    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    return F.conv_transpose2d(padded, kernel, bias, stride=scale, padding=scale + 1)
+    return F.conv_transpose2d(_replicate_pad1(x), kernel, bias, stride=scale, padding=scale + 1)
 
 
 def _upsample_rows_extended(rows: Tensor) -> Tensor:
@@ -166,7 +195,8 @@ def _upsample_rows_extended(rows: Tensor) -> Tensor:
     formula with the input's edge replicated, as the fused transposed convolution sees it.
     """
     lead, n = rows.shape[:-1], rows.shape[-1]
-    flat = F.pad(rows.reshape(-1, 1, n), (1, 1), mode="replicate")
+    flat = rows.reshape(-1, 1, n)
+    flat = torch.cat([flat[..., :1], flat, flat[..., -1:]], dim=-1)
     bilinear_taps = resize_filter("bilinear").to(rows).view(1, 1, -1)
     out = F.conv_transpose1d(flat, bilinear_taps, stride=2, padding=2)
     return out.reshape(*lead, 2 * n + 2)
@@ -226,7 +256,7 @@ def bilinear_conv2d(
     check_choice(padding, "padding", PADDING_MODES)
     _check_conv_weight(weight)
     kernel = _tied(weight, "bilinear", 2)
-    out = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, bias, stride=2, padding=4)
+    out = F.conv_transpose2d(_replicate_pad1(x), kernel, bias, stride=2, padding=4)
 
     top = F.conv1d(_bilinear_border(x, padding, "top"), weight[:, :, 0, :])
     bottom = F.conv1d(_bilinear_border(x, padding, "bottom"), weight[:, :, 2, :])
