@@ -27,7 +27,7 @@ from torchmetrics.utilities.data import dim_zero_cat
 from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard._io import atomic_write_bytes
 from lightning_checkerboard._validation import check_int
-from lightning_checkerboard.metrics._inception import FEATURES, weights_sha256
+from lightning_checkerboard.metrics._inception import FEATURES
 
 __all__ = [
     "CACHE_FORMAT",
@@ -83,14 +83,17 @@ def check_real_cache_key(
 
 
 def real_cache_key(
-    fingerprint: str, size: tuple[int, int], num_samples: int, weights_path: str | os.PathLike, features: bool
+    fingerprint: str, size: tuple[int, int], num_samples: int, extractor_sha256: str, features: bool
 ) -> dict[str, Any]:
-    """The key stored in (and compared with) a cache file; arguments as :func:`check_real_cache_key` returns them."""
+    """The key stored in (and compared with) a cache file; arguments as :func:`check_real_cache_key` returns them.
+
+    ``extractor_sha256`` is the hex SHA-256 of the weights the extractor was built from.
+    """
     return {
         "fingerprint": fingerprint,
         "resolution": list(size),
         "num_samples": num_samples,
-        "extractor_sha256": weights_sha256(weights_path),
+        "extractor_sha256": extractor_sha256,
         "features": features,
     }
 
@@ -206,6 +209,7 @@ class RealStatisticsCache:
     extractor: str | None
     keep_features: bool
     weights_path: Path | None
+    weights_sha256: str | None
     real_features_sum: Tensor
     real_features_cov_sum: Tensor
     real_features: list[Tensor] | Tensor
@@ -242,7 +246,7 @@ class RealStatisticsCache:
         fingerprint, size, num_samples = check_real_cache_key(fingerprint, resolution, num_samples)
         if not self.available:
             return False
-        self._real_cache_key = real_cache_key(fingerprint, size, num_samples, self.weights_path, self.keep_features)
+        self._real_cache_key = real_cache_key(fingerprint, size, num_samples, self.weights_sha256, self.keep_features)
         cached = read_real_cache(self.real_cache_path(), self._real_cache_key)
         if cached is None:
             return False

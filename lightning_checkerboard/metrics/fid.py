@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.image.fid import NoTrainInceptionV3
 from torchmetrics.utilities.data import dim_zero_cat
 
 from lightning_checkerboard._validation import check_choice, check_int
@@ -37,9 +36,13 @@ from lightning_checkerboard.metrics._inception import (
     INCEPTION_WEIGHTS_FILENAME,
     OFFLINE_ENV_VAR,
     FIDUnavailableWarning,
+    InceptionWeightsError,
+    build_inception,
+    extractor_id_of_digest,
     inception_extractor_id,
     inception_input,
     inception_weights_status,
+    load_inception_weights,
     resolve_inception_weights,
     warn_unavailable_once,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "FID_POLICIES",
     "FIDUnavailableWarning",
     "INCEPTION_WEIGHTS_FILENAME",
+    "InceptionWeightsError",
     "OFFLINE_ENV_VAR",
     "default_fid_cache_dir",
     "inception_extractor_id",
@@ -77,6 +81,10 @@ class FID(RealStatisticsCache, Metric):
     States are the sums torchmetrics' ``FrechetInceptionDistance`` keeps (Σ features, Σ outer
     products, n, for real and for generated images), reduced with ``sum``, so DDP gives exactly the
     single-process result. Real statistics survive :meth:`reset` unless ``reset_real_features=True``.
+
+    The weights are read as data (:func:`~lightning_checkerboard.metrics._inception.load_inception_weights`):
+    a file whose unpickling would call a function, or that is not exactly the extractor's tensors, is
+    refused in one line and nothing in it runs.
 
     When no weights can be had and ``policy="auto"``, the metric warns once
     (:class:`FIDUnavailableWarning`), ignores updates, and :meth:`compute` returns ``nan``;
@@ -108,7 +116,9 @@ class FID(RealStatisticsCache, Metric):
     Args:
         policy: ``"auto"`` (warn and go on when no weights are found), ``"required"`` (raise), or
             ``"off"`` (inert: no weights looked up, updates ignored, ``compute()`` is ``nan``).
-        weights_path: Explicit Inception-v3 weights file; default: torch hub cache, then download.
+        weights_path: Explicit Inception-v3 weights file; default: torch hub cache, then download. A
+            file in the torch hub cache that is not the extractor's weights makes FID unavailable
+            (``"auto"``) or raises (``"required"``); an explicit one that is not always raises.
         cache_dir: Directory for cached real statistics; default :func:`default_fid_cache_dir`.
         download: Whether the weights may be downloaded when not found locally.
         reset_real_features: Whether :meth:`reset` also clears the real statistics.
@@ -123,6 +133,8 @@ class FID(RealStatisticsCache, Metric):
             precision/recall option is out of range.
         TypeError: If ``download``, ``reset_real_features`` or ``keep_features`` is not a bool.
         FileNotFoundError: If ``weights_path`` is given but does not exist.
+        InceptionWeightsError: (a ``ValueError``) If ``weights_path`` is given, or ``policy="required"``,
+            and the file is not Inception-v3 weights read as data: one line naming the file.
         RuntimeError: If ``policy="required"`` and no weights can be found.
 
     Shape:
@@ -186,6 +198,7 @@ class FID(RealStatisticsCache, Metric):
         self.kid_subset_size = check_int(kid_subset_size, "kid_subset_size", minimum=2)
         self.prc_neighborhood = check_int(prc_neighborhood, "prc_neighborhood", minimum=1)
         self.weights_path: Path | None = None
+        self.weights_sha256: str | None = None
         self.extractor: str | None = None
         self.unavailable_reason: str | None = None
         self._init_real_cache(cache_dir)
@@ -207,16 +220,24 @@ class FID(RealStatisticsCache, Metric):
             warn_unavailable_once(message)
             return
 
+        try:
+            loaded = load_inception_weights(weights)
+        except InceptionWeightsError as err:
+            if weights_path is not None or policy == "required":
+                raise  # an explicit file is the user's choice: a wrong one is an error, never skipped
+            # The torch hub cache's file is whatever some program left there: unusable, FID is unavailable.
+            self.unavailable_reason = str(err).rstrip(".")
+            warn_unavailable_once(self.unavailable_reason)
+            return
+
         self.weights_path = weights
-        self.extractor = inception_extractor_id(weights)
+        self.weights_sha256 = loaded.sha256
+        self.extractor = extractor_id_of_digest(loaded.sha256)
         # torchmetrics' wrapper of torch-fidelity's network stays in eval mode when Lightning calls
-        # .train() on the parent module; antialias=False selects torch-fidelity's TF-1.x resize.
-        self.inception = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=[str(FEATURES)],
-            feature_extractor_weights_path=str(weights),
-            antialias=False,
-        )
+        # .train() on the parent module; antialias=False selects torch-fidelity's TF-1.x resize. It is
+        # built from the state dict read above as data: torch-fidelity never opens the file itself.
+        self.inception = build_inception(loaded.state_dict)
+        del loaded
         for kind in ("real", "fake"):
             self.add_state(f"{kind}_features_sum", torch.zeros(FEATURES, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(
