@@ -29,6 +29,7 @@ from _hostile import (
 from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
 from lightning_checkerboard.leaderboard import build, collect_local, record_from_wandb_run
 from lightning_checkerboard.leaderboard.collect import _from_wandb_runs
+from lightning_checkerboard.leaderboard.render import OutputFolderError
 from lightning_checkerboard.records import RecordError
 from lightning_checkerboard.training import RUN_DIR_ENV, ConfigError, make_run_directory
 
@@ -91,10 +92,13 @@ def test_a_stale_manifest_or_an_assets_link_cannot_delete_or_write_outside_out(t
     (out / "leaderboard.json").write_text(json.dumps({"files": ["../victim.md", str(victim), 3]}))
     (out / "assets").symlink_to(elsewhere, target_is_directory=True)
     runs = write_hostile_records(tmp_path / "runs")
-    build([str(runs)], out)
+    with pytest.raises(OutputFolderError, match="holds other files and no leaderboard"):
+        build([str(runs)], out)  # a stray leaderboard.json does not make a leaderboard
+    with pytest.raises(OutsideFolderError, match="lies outside"):
+        build([str(runs)], out, force=True)  # the scatter plot would land in the linked folder
     assert victim.read_text() == "keep me"
     assert _files(elsewhere) == {"keep.png"}
-    assert not (out / "assets").is_symlink() and any((out / "assets").rglob("final.png"))
+    assert (out / "assets").is_symlink()  # not the build's to delete
 
 
 def test_path_inside_refuses_traversal_absolute_paths_links_and_the_root_itself(tmp_path):
@@ -326,6 +330,9 @@ def test_a_page_that_links_outside_out_ends_the_cli_with_one_line(tmp_path, caps
     (out / "README.md").symlink_to(victim)
     runs = write_hostile_records(tmp_path / "runs")
     assert run_cli(main, ["build", "--from", str(runs), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "holds other files and no leaderboard" in err
+    assert run_cli(main, ["build", "--from", str(runs), "--out", str(out), "--force"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "README.md lies outside" in err
     assert victim.read_text() == "keep me"

@@ -1,8 +1,10 @@
-"""``python -m lightning_checkerboard.leaderboard build --from <runs dir | wandb:entity/project> --out leaderboards/``.
+"""``python -m lightning_checkerboard.leaderboard build --from <runs dir | wandb:entity/project> --out my-leaderboard/``.
 
 User mistakes (a missing folder, a malformed ``wandb:`` path, unreadable filters, an unreachable
-W&B server, a file in ``--out`` that links outside it) end with one line on stderr and exit code 2.
-Records that cannot be read are listed under "Rejected files" in the index, not fatal.
+W&B server, a file in ``--out`` that links outside it, an ``--out`` that holds other files and no
+leaderboard, or a leaderboard of runs this build did not collect, without ``--force``) end with one
+line on stderr and exit code 2. Records, runs and pictures that cannot be read are listed under
+"Rejected files" in the index and counted on stdout, not fatal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from lightning_checkerboard._paths import OutsideFolderError
 from lightning_checkerboard.cli import UsageError, positive_float, run_cli
 from lightning_checkerboard.leaderboard.aggregate import aggregate
 from lightning_checkerboard.leaderboard.collect import CollectError, collect
-from lightning_checkerboard.leaderboard.pipeline import build
+from lightning_checkerboard.leaderboard.pipeline import build_leaderboard
+from lightning_checkerboard.leaderboard.render import OutputFolderError
 from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 
 
@@ -28,7 +31,11 @@ def build_parser(prog: str = "python -m lightning_checkerboard.leaderboard") -> 
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub.add_argument("--from", dest="sources", action="append", required=True, metavar="SOURCE",
                      help="a runs directory (searched for result.json) or wandb:<entity>/<project>; repeatable")
-    sub.add_argument("--out", type=Path, default=Path("leaderboards"), help="output folder")
+    sub.add_argument("--out", type=Path, default=Path("leaderboards"),
+                     help="output folder: new, empty, or a leaderboard this command wrote")
+    sub.add_argument("--force", action="store_true",
+                     help="write into a folder that holds other files, or replace a leaderboard of other runs "
+                          "(files of the same names are replaced; nothing else is deleted)")
     sub.add_argument("--filters", default=None, metavar="JSON",
                      help='W&B run filters as JSON, e.g. \'{"tags": "task:gan"}\'')
     sub.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait for the W&B server")
@@ -50,10 +57,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m lightning_checker
         if not isinstance(filters, dict):
             raise UsageError(f"--filters must be a JSON object; got {args.filters!r}")
     try:
-        written = build(args.sources, args.out, filters=filters, timeout=args.timeout)
-    except (CollectError, OutsideFolderError) as err:  # a link inside --out that points elsewhere
+        built = build_leaderboard(args.sources, args.out, filters=filters, timeout=args.timeout, force=args.force)
+    except (CollectError, OutsideFolderError, OutputFolderError) as err:  # OutsideFolderError: a link in --out
         raise UsageError(str(err)) from None
-    print(f"leaderboard: {len(written)} files in {args.out} (open {args.out / 'index.html'})")
+    rejected = f", {len(built.rejected)} left out (listed in {args.out / 'README.md'})" if built.rejected else ""
+    print(f"leaderboard: {built.runs} runs, {len(built.files)} files in {args.out}{rejected} "
+          f"(open {args.out / 'index.html'})")
     if args.log_to_wandb:
         # Aggregated again from the same sources: cheap, and build() stays a plain function.
         board = aggregate(found.record for found in collect(args.sources, filters, args.timeout).runs)

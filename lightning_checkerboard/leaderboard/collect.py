@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, resolve_inside
 from lightning_checkerboard.loggers import DEFAULT_WANDB_URL, wandb_server_reachable
 from lightning_checkerboard.records import (
     RECORD_FILENAME,
@@ -88,26 +89,99 @@ class Collection:
         self.rejected.extend(other.rejected)
 
 
+def _record_files(root: Path, found: Collection) -> list[Path]:
+    """Every ``result.json`` below ``root``, walking real folders only.
+
+    Folder links are never followed: one that stays inside ``root`` leads to a folder the walk reaches
+    anyway, and one that leaves ``root`` (or loops) is listed in ``found.rejected``, never searched. So
+    the walk ends on any tree and never reads outside ``root``. A ``result.json`` that is itself a link
+    is returned, for :func:`~lightning_checkerboard.records.read_record` to judge.
+    """
+    files: list[Path] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as err:
+            found.rejected.append((str(folder), f"{folder}: cannot be listed ({err.strerror or err}); not searched."))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_link, is_dir = entry.is_symlink(), entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_link:
+                if entry.name == RECORD_FILENAME:
+                    files.append(path)
+                elif os.path.isdir(path) or not os.path.exists(path):
+                    try:
+                        resolve_inside(path, root)
+                    except UntrustedFileError as err:
+                        found.rejected.append((str(path), f"{err} (a folder link; not searched)"))
+            elif is_dir:
+                if entry.name == RECORD_FILENAME:
+                    found.rejected.append((str(path), f"{path}: a folder, not a regular file; not a record."))
+                stack.append(path)
+            elif entry.name == RECORD_FILENAME:
+                files.append(path)
+    return sorted(files)
+
+
+def _picture_link_leaving(run_dir: Path) -> str | None:
+    """Why the run's pictures cannot be trusted: the first of ``samples/``, ``samples/final.png``,
+    ``spectra/`` and ``spectra/*.png`` whose links lead out of ``run_dir``; ``None`` when none does."""
+    spectra = run_dir / "spectra"
+    paths = [run_dir / "samples", run_dir / "samples" / "final.png", spectra]
+    try:
+        with os.scandir(resolve_inside(spectra, run_dir)) as listing:
+            paths += sorted(spectra / entry.name for entry in listing if entry.name.endswith(".png"))
+    except (OSError, UntrustedFileError):  # no spectra folder, or one the loop below refuses
+        pass
+    for path in paths:
+        if os.path.lexists(path):
+            try:
+                resolve_inside(path, run_dir)
+            except UntrustedFileError as err:
+                return str(err)
+    return None
+
+
 def collect_local(path: str | os.PathLike) -> Collection:
     """Every ``result.json`` below ``path`` (a folder, searched recursively, or one file).
 
+    Everything read is untrusted. A record must be a regular file inside its run directory (the folder
+    that holds it), read with a bounded read; the walk follows no folder link (one that leaves ``path``
+    or loops is listed as rejected); a run whose ``samples/``, ``samples/final.png``, ``spectra/`` or
+    spectra pictures link out of its run directory is rejected whole, with the reason. Nothing is
+    read from outside ``path``.
+
     Raises:
-        CollectError: ``path`` does not exist.
+        CollectError: ``path`` does not exist, or is neither a folder nor a regular file.
     """
     path = Path(path)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(path.rglob(RECORD_FILENAME))
+    found = Collection()
+    if path.is_dir():
+        files = _record_files(path, found)
+    elif path.is_file():
+        files = [path]  # a link that leaves its folder is refused by read_record, with the reason
+    elif os.path.lexists(path):
+        kind = describe_kind(os.stat(path).st_mode) if os.path.exists(path) else "a link that cannot be followed"
+        raise CollectError(f"--from {str(path)!r}: {kind}, not a runs directory or a {RECORD_FILENAME}")
     else:
         raise CollectError(f"--from {str(path)!r}: no such directory or file (expected a runs directory, "
                            f"a {RECORD_FILENAME} or {WANDB_PREFIX}<entity>/<project>)")
-    found = Collection()
     for file in files:
         try:
             record = read_record(file)
         except RecordError as err:
             found.rejected.append((str(file), str(err)))
+            continue
+        leaving = _picture_link_leaving(file.parent)
+        if leaving is not None:
+            found.rejected.append((str(file), f"{leaving} The run {record.run_id} is not ranked."))
             continue
         found.runs.append(Collected(record, str(file), file.parent))
     return found

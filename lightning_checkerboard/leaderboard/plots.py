@@ -1,4 +1,10 @@
-"""The quality-versus-artifacts scatter of a leaderboard table, as PNG bytes (matplotlib, Agg)."""
+"""The quality-versus-artifacts scatter of a leaderboard table, as PNG bytes (matplotlib, Agg).
+
+Labels come from records (upsampler specs, task and dataset names), which anyone can write. Every
+label is drawn as plain text: mathtext is off for each of them (``$…$`` in a name is shown, never
+parsed, so a malformed formula cannot end the build) and TeX is off for the whole figure (a
+``text.usetex`` setting in the user's matplotlibrc would otherwise run ``latex`` on them).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,13 @@ def quality_artifact_scatter(
         >>> png[:4] == b"\\x89PNG"
         True
     """
+    import matplotlib
+
+    with matplotlib.rc_context({"text.usetex": False}):
+        return _scatter(series, quality_label, artifact_label, title, dpi)
+
+
+def _scatter(series, quality_label: str, artifact_label: str, title: str, dpi: int) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -65,13 +78,16 @@ def quality_artifact_scatter(
         name = _short(label) if learned is not False else f"{_short(label)} (did not learn)"
         axes.errorbar([x_mean], [y_mean], xerr=[x_err], yerr=[y_err], fmt="o", color=colour,
                       mfc=face, markersize=7, capsize=3, label=name)
-    axes.set_xlabel(artifact_label)
-    axes.set_ylabel(quality_label)
+    axes.set_xlabel(artifact_label, parse_math=False, usetex=False)
+    axes.set_ylabel(quality_label, parse_math=False, usetex=False)
     if title:
-        axes.set_title(_short(title), fontsize=10)
+        axes.set_title(_short(title), fontsize=10, parse_math=False, usetex=False)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize=7, loc="best")
+        legend = axes.legend(fontsize=7, loc="best")
+        for text in legend.get_texts():  # the labels are upsampler specs from records
+            text.set_parse_math(False)
+            text.set_usetex(False)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

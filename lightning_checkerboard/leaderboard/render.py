@@ -27,26 +27,32 @@ import html
 import io
 import json
 import os
-import shutil
+import stat
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
+from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, read_bytes
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, page_stem
 from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
-from lightning_checkerboard.leaderboard.thumbnails import ASSETS, copy_thumbnails
+from lightning_checkerboard.leaderboard.thumbnails import ASSETS, copy_thumbnails, thumbnail_paths
 from lightning_checkerboard.metrics.directions import METRIC_INFO
 from lightning_checkerboard.records import ResultRecord
 
-__all__ = ["render"]
+__all__ = ["MANIFEST", "OutputFolderError", "render"]
 
 _JSON = "leaderboard.json"
 _CSV = "leaderboard.csv"
 _HTML = "index.html"
+#: The file that marks a folder as a leaderboard and lists every file the build wrote in it.
+MANIFEST = ".lightning-checkerboard-leaderboard.json"
+_MANIFEST_FORMAT = "lightning-checkerboard leaderboard"
+_MAX_MANIFEST_BYTES = 64 << 20  # also bounds the leaderboard.json read from folders built before the manifest
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
 _BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "detection_limits.md", "gan_defaults.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md", "super_resolution.md")
@@ -336,60 +342,223 @@ def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -
     return "\n".join(parts) + "\n"
 
 
-def _remove_stale(out: Path) -> None:
-    """Delete what the previous build wrote (its manifest in the JSON), so removed tables go too."""
+class OutputFolderError(ValueError):
+    """An ``--out`` folder the build must not write into as it is: one line saying why and what to do."""
+
+
+@dataclass
+class _Previous:
+    """What an earlier build left in the output folder: the files it wrote (relative, POSIX) and its run ids."""
+
+    files: set[str] = field(default_factory=set)
+    run_ids: set[str] = field(default_factory=set)
+
+
+def _relative_names(values: Any) -> set[str]:
+    """The entries of ``values`` that are plain relative paths (no ``..``, not absolute, no empty part)."""
+    names = set()
+    for value in values if isinstance(values, (list, tuple, set)) else []:
+        if isinstance(value, str) and value and not value.startswith("/") and "\\" not in value \
+                and all(part not in ("", ".", "..") for part in value.split("/")):
+            names.add(value)
+    return names
+
+
+def _strings(values: Any) -> set[str]:
+    return {v for v in values if isinstance(v, str)} if isinstance(values, list) else set()
+
+
+def _read_json(path: Path, out: Path, max_bytes: int) -> Any:
+    """``path``'s JSON when it is a regular file inside ``out`` of at most ``max_bytes``; else ``None``."""
     try:
-        previous = json.loads((out / _JSON).read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        previous = []
-    for name in previous:
-        if not isinstance(name, str):
+        return json.loads(read_bytes(path, root=out, max_bytes=max_bytes).decode("utf-8"))
+    except (UntrustedFileError, ValueError, RecursionError):
+        return None
+
+
+def _from_manifest(payload: Any) -> _Previous | None:
+    if not isinstance(payload, dict) or payload.get("format") != _MANIFEST_FORMAT:
+        return None
+    return _Previous(_relative_names(payload.get("files")), _strings(payload.get("run_ids")))
+
+
+def _from_legacy_json(payload: Any) -> _Previous | None:
+    """The files and runs of a folder written before the manifest existed, from its ``leaderboard.json``.
+
+    Such a folder is recognised by that file's generated shape (every key the build writes, the
+    build command first) and accepted once: the build that reads it writes the manifest.
+    """
+    keys = ("command", "tables", "excluded", "duplicates", "rejected", "assets", "files")
+    if not isinstance(payload, dict) or not all(key in payload for key in keys) or not isinstance(
+            payload["command"], str) or not isinstance(payload["tables"], list):
+        return None
+    files = {"README.md", _CSV, _JSON, _HTML}
+    files |= {name for name in _relative_names(payload["files"]) if "/" not in name and name.endswith(".md")}
+    assets = payload["assets"] if isinstance(payload["assets"], dict) else {}
+    files |= {name for kinds in assets.values() if isinstance(kinds, dict)
+              for name in _relative_names(list(kinds.values())) if name.startswith(f"{ASSETS}/")}
+    run_ids: set[str] = set()
+    for table in payload["tables"]:
+        if not isinstance(table, dict):
             continue
+        key = table.get("key")
+        if isinstance(key, str) and table.get("primary") is not None:
+            files |= _relative_names([f"{ASSETS}/{_short_stem(key, key)}-scatter.png"])
+        for row in table.get("rows") if isinstance(table.get("rows"), list) else []:
+            run_ids |= _strings(row.get("run_ids")) if isinstance(row, dict) else set()
+    excluded = payload["excluded"] if isinstance(payload["excluded"], list) else []
+    run_ids |= {r["run_id"] for r in excluded if isinstance(r, dict) and isinstance(r.get("run_id"), str)}
+    return _Previous(files, run_ids)
+
+
+def _previous(out: Path) -> _Previous | None:
+    """What the earlier build in ``out`` wrote: empty for a new or empty folder, ``None`` when the folder
+    holds files but no leaderboard (no readable manifest, no generated ``leaderboard.json``).
+
+    Raises:
+        OutputFolderError: ``out`` exists and is not a folder.
+    """
+    if not os.path.lexists(out):
+        return _Previous()
+    if not out.is_dir():
+        kind = describe_kind(os.stat(out).st_mode) if out.exists() else "a link that cannot be followed"
+        raise OutputFolderError(f"--out {out}: {kind}, not a folder; choose a folder for the leaderboard.")
+    if os.path.lexists(out / MANIFEST):
+        return _from_manifest(_read_json(out / MANIFEST, out, _MAX_MANIFEST_BYTES))
+    if os.path.lexists(out / _JSON):
+        legacy = _from_legacy_json(_read_json(out / _JSON, out, _MAX_MANIFEST_BYTES))
+        if legacy is not None:
+            return legacy
+    with os.scandir(out) as listing:
+        return None if any(True for _ in listing) else _Previous()
+
+
+def _planned(board: Leaderboard, run_dirs: dict[str, Path | None]) -> set[str]:
+    """Every file this build may write, relative to the output folder (thumbnails that fail are not)."""
+    files = {"README.md", _CSV, _JSON, _HTML, *_pages(board)}
+    files |= {_scatter_name(table) for table in board.tables if table.primary is not None}
+    for table in board.tables:
+        for row in table.rows:
+            for run in row.runs:
+                if run_dirs.get(run.run_id) is not None:
+                    files |= set(thumbnail_paths(run.run_id).values())
+    return files
+
+
+def _board_run_ids(board: Leaderboard) -> set[str]:
+    return {run.run_id for t in board.tables for row in t.rows for run in row.runs} | {
+        r.run_id for r in board.excluded}
+
+
+def _check_out(out: Path, previous: _Previous | None, board: Leaderboard, planned: set[str], force: bool) -> None:
+    """Refuse, unless ``force``, a folder that is not a leaderboard, one whose rows would be dropped, and a
+    file in the way that the leaderboard did not write."""
+    if force:
+        return
+    if previous is None:
+        raise OutputFolderError(
+            f"--out {out}: a folder that holds other files and no leaderboard (no readable {MANIFEST}); choose a new or "
+            "empty folder, or pass --force to write the leaderboard's files into it (files of the same names "
+            "are replaced, nothing else is touched).")
+    dropped = sorted(previous.run_ids - _board_run_ids(board))
+    if dropped:
+        shown = ", ".join(dropped[:3]) + (", …" if len(dropped) > 3 else "")
+        raise OutputFolderError(
+            f"--out {out}: holds a leaderboard with {len(dropped)} run(s) that this build did not collect "
+            f"({shown}); build from their folders as well (--from repeats), choose another --out, or pass "
+            "--force to replace that leaderboard.")
+    clash = sorted(name for name in planned - previous.files if os.path.lexists(out / name))
+    if clash:
+        raise OutputFolderError(
+            f"--out {out}: {clash[0]}{f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''} was not "
+            "written by the leaderboard; move it, choose another --out, or pass --force to replace it.")
+
+
+def _write_manifest(out: Path, files: set[str], run_ids: set[str]) -> Path:
+    payload = {"format": _MANIFEST_FORMAT, "version": 1,
+               "about": "Files written by python -m lightning_checkerboard.leaderboard build; a rebuild "
+                        "replaces or deletes these and only these.",
+               "files": sorted(files), "run_ids": sorted(run_ids)}
+    return atomic_write_json(path_inside(out, MANIFEST), payload)
+
+
+def _remove_stale(out: Path, stale: set[str]) -> None:
+    """Delete the files of ``stale`` (relative names) that are still regular files inside ``out``, then
+    the folders under ``assets/`` they leave empty; never a link, a folder or anything outside."""
+    folders = set()
+    for name in sorted(stale):
         try:
-            path = path_inside(out, name)
+            path = path_inside(out, *name.split("/"))
         except OutsideFolderError:
             continue
-        if path.parent == out and path.suffix == ".md" and path.is_file():
-            path.unlink()
-    assets = out / ASSETS
-    if assets.is_symlink():  # remove the link, never what it points to
-        assets.unlink()
-    else:
-        shutil.rmtree(assets, ignore_errors=True)
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+                folders.add(path.parent)
+        except OSError:
+            continue
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder != out / ASSETS and folder.parent == out / ASSETS and not folder.is_symlink():
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                pass
 
 
 def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenerate: str | None = None,
-           run_dirs: dict[str, Path | None] | None = None) -> list[Path]:
+           run_dirs: dict[str, Path | None] | None = None, force: bool = False) -> list[Path]:
     """Write ``board`` into ``out`` and return the files written.
 
+    The folder is marked as a leaderboard by a manifest, :data:`MANIFEST`, that lists every file the
+    build wrote (relative to ``out``) and the run ids its tables hold. A rebuild replaces those files
+    and deletes the ones it no longer writes, only while they are regular files inside ``out``;
+    nothing else in the folder is ever touched. A folder written before the manifest existed is
+    recognised once by its generated ``leaderboard.json``.
+
     Args:
-        board: the aggregated leaderboard.
+        board: the aggregated leaderboard. Pictures that cannot be read are added to its
+            ``rejected`` list (and so to the index's "Rejected files").
         out: the output folder (created).
         command: the build command, printed in every file.
         regenerate: a command that reruns the runs as well, for the index.
         run_dirs: run directory by run id, for sample-grid and spectra thumbnails.
+        force: write even into a folder that holds other files and no leaderboard, replace a
+            leaderboard that holds runs this build does not have, and replace files in the way.
 
     Raises:
+        OutputFolderError: without ``force``: ``out`` holds files but no leaderboard; it holds a
+            leaderboard with runs missing from ``board`` (their rows would be dropped); or a file the
+            build would write exists and was not written by it. With or without: ``out`` is not a folder.
         OutsideFolderError: a page would land outside ``out`` (names are slugs, so only a symbolic
             link inside ``out`` that points elsewhere does that). A run whose thumbnails would land
             outside ``out`` only loses its pictures.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
     run_dirs = run_dirs or {}
+    previous = _previous(out)
+    planned = _planned(board, run_dirs)
+    _check_out(out, previous, board, planned, force)
+    previous = previous or _Previous()
+    out.mkdir(parents=True, exist_ok=True)
+    # Listed before anything is written: a build that stops part-way leaves only files a rebuild owns.
+    _write_manifest(out, previous.files | planned, previous.run_ids)
     records = [run for table in board.tables for row in table.rows for run in row.runs]
-    assets = {r.run_id: copy_thumbnails(r, run_dirs.get(r.run_id), out) for r in records}
+    problems: list[tuple[str, str]] = []
+    assets = {r.run_id: copy_thumbnails(r, run_dirs.get(r.run_id), out, problems) for r in records}
+    board.rejected.extend(problems)
+    names = [name for kinds in assets.values() for name in kinds.values()]
     for table in board.tables:
-        _write_scatter(table, out)
-    written = []
+        scatter = _write_scatter(table, out)
+        names += [scatter] if scatter else []
     pages = _pages(board)
     for name, (task, dataset) in pages.items():
-        written.append(atomic_write_text(path_inside(out, name), _page(board, task, dataset, command)))
-    written.append(atomic_write_text(path_inside(out, "README.md"), _index(board, out, command, regenerate)))
-    written.append(atomic_write_text(path_inside(out, _CSV), _csv(board)))
+        atomic_write_text(path_inside(out, name), _page(board, task, dataset, command))
+    atomic_write_text(path_inside(out, "README.md"), _index(board, out, command, regenerate))
+    atomic_write_text(path_inside(out, _CSV), _csv(board))
     payload = {"command": command, **board.to_dict(), "assets": assets, "files": ["README.md", *pages]}
-    written.append(atomic_write_json(path_inside(out, _JSON), payload))
-    written.append(atomic_write_text(path_inside(out, _HTML), _html(board, assets, command)))
-    written += sorted((out / ASSETS).rglob("*.png")) if (out / ASSETS).is_dir() else []
-    return written
+    atomic_write_json(path_inside(out, _JSON), payload)
+    atomic_write_text(path_inside(out, _HTML), _html(board, assets, command))
+    names += [*pages, "README.md", _CSV, _JSON, _HTML]
+    _remove_stale(out, (previous.files | planned) - set(names))
+    manifest = _write_manifest(out, set(names), _board_run_ids(board))
+    return [out / name for name in sorted(names)] + [manifest]
