@@ -51,7 +51,7 @@ SAVE_ADVICE = ("save its state_dict() instead, and after loading that into the o
 
 # Where the tied transposed convolution beats resize → conv on CPU (see fused_is_faster).
 _MIN_FUSED_PIXELS = 256
-_MIN_FUSED_CHANNELS = 128
+_MIN_FUSED_CHANNELS = 64
 
 
 def fused_is_faster(mode: str, scale: int, height: int, width: int, in_channels: int, out_channels: int) -> bool:
@@ -60,7 +60,7 @@ def fused_is_faster(mode: str, scale: int, height: int, width: int, in_channels:
     A deterministic cost rule, the same on every run: nearest ×``s`` fused does ``(s + 2)²`` instead of
     ``9 s²`` multiplies per input pixel and channel pair (16 instead of 36 at ×2), but a transposed
     convolution runs at a lower rate than a plain one on small maps and few channels, and in training
-    its kernel is rebuilt every step. Measured on CPU, the saving wins from 16×16 input pixels and 128
+    its kernel is rebuilt every step. Measured on CPU, the saving wins from 16×16 input pixels and 64
     channels up; below that the plain path is used. Bilinear ×2 fused does as many multiplies as the
     plain path (6×6 taps against 4 × 3×3) plus a border correction, so it never wins on multiplies and
     the plain path is used.

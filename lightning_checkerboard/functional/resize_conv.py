@@ -10,9 +10,16 @@ the small ``w`` and autograd folds gradients back through ``M``.
 
 Only the ``3×3`` convolution of the article is fused here; every function also has a reference
 path (:func:`resize_conv2d_reference`) that the tests hold the fused one to.
+
+Building ``K`` costs one pass over ``C_in·C_out·L²`` numbers, as much as the convolution itself on a
+small map. When no gradient is recorded (inference), the kernel of a parameter is therefore kept and
+reused until the parameter changes (its version counter: every in-place write); in training it is
+rebuilt at each call, so gradients and optimiser steps are always seen.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +31,7 @@ __all__ = [
     "PADDING_MODES",
     "RESIZE_MODES",
     "bilinear_conv2d",
+    "clear_tied_kernel_cache",
     "nearest_conv2d",
     "resize_conv2d_reference",
     "resize_filter",
@@ -100,15 +108,48 @@ def tied_transposed_kernel(weight: Tensor, matrix: Tensor) -> Tensor:
 
 
 _MATRICES: dict[tuple[str, int], Tensor] = {}
+# The last tied kernel of each parameter, per (mode, scale): (weak reference, version, data pointer,
+# dtype, device, kernel). Only parameters are kept; a computed weight is a new tensor at every call.
+_KERNELS: dict[tuple[int, str, int], tuple] = {}
 
 
-def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
+def _build_tied(weight: Tensor, mode: str, scale: int) -> Tensor:
     key = (mode, scale)
-    if torch.compiler.is_compiling():
-        return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
     if key not in _MATRICES:  # a few small constant matrices, built once per process
         _MATRICES[key] = tied_kernel_matrix(resize_filter(mode, scale))
     return tied_transposed_kernel(weight, _MATRICES[key])
+
+
+def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
+    """The tied kernel of ``weight``; reused while the parameter is unchanged and no gradient is needed.
+
+    With autograd recording (training) the kernel is rebuilt at every call, so gradients reach the
+    weight and an optimiser step is seen at once. Without it, the kernel of a parameter is kept and
+    reused until the parameter's version counter (bumped by every in-place write: an optimiser step,
+    ``load_state_dict``, ``copy_``), storage, dtype or device changes. Writes through ``.data`` bypass
+    the version counter; after one, call :func:`clear_tied_kernel_cache`.
+    """
+    if torch.compiler.is_compiling():
+        return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
+    if (not isinstance(weight, torch.nn.Parameter) or weight.is_inference()
+            or (weight.requires_grad and torch.is_grad_enabled())):
+        return _build_tied(weight, mode, scale)
+    key = (id(weight), mode, scale)
+    state = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+    cached = _KERNELS.get(key)
+    if cached is not None and cached[0]() is weight and cached[1:5] == state:
+        return cached[5]
+    kernel = _build_tied(weight, mode, scale)
+    _KERNELS[key] = (weakref.ref(weight, lambda _, key=key: _KERNELS.pop(key, None)), *state, kernel)
+    return kernel
+
+
+def clear_tied_kernel_cache() -> None:
+    """Forget every kept tied kernel (they are rebuilt at the next call without gradients).
+
+    Needed only after writing a weight through ``.data``, which its version counter does not see.
+    """
+    _KERNELS.clear()
 
 
 def _replicate_pad1(x: Tensor) -> Tensor:
