@@ -69,10 +69,12 @@ def _numbers(report: dict) -> list:
 
 
 def _assert_one_line_error(code: int, out: str, err: str, match: str) -> None:
+    """Exit 2, nothing on stdout, one line on stderr: ``error: ...``, or the parser's ``<prog>: error: ... (see --help)``."""
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("error: ") and "Traceback" not in err
+    parser = err.startswith("python -m lightning_checkerboard.score: error: ") and err.rstrip().endswith("(see --help)")
+    assert (err.startswith("error: ") or parser) and "Traceback" not in err
     assert match in err, err
 
 
@@ -178,7 +180,8 @@ def test_size_crops_every_image_to_one_group_and_counts_smaller_ones(capsys, tmp
     code, out, err = _score(capsys, folder, "--size", "32", "--json", tmp_path / "r.json")
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 0 and [g["size"] for g in report["groups"]] == [[32, 32]]
-    assert report["counts"]["generated"] == {"found": 15, "scored": 12, "unreadable": 0, "too_small": 3}
+    assert report["counts"]["generated"] == {"found": 15, "scored": 12, "unreadable": 0, "too_small": 3,
+                                                  "too_large": 0}
     assert report["protocol"]["size_policy"] == "crop" and report["protocol"]["size"] == 32
     assert "3 smaller than --size skipped" in out
 
@@ -265,13 +268,13 @@ def _error_cases(tmp_path: Path, clean: np.ndarray) -> dict[str, tuple[list, str
     return {
         "no images": ([tmp_path / "empty"], "no images found"),
         "glob without matches": ([f"{tmp_path}/empty/*.png"], "no images found"),
-        "unknown source": ([tmp_path / "does-not-exist"], "unknown GENERATED source"),
+        "missing path": ([tmp_path / "does-not-exist"], "does-not-exist' does not exist"),
         "unknown file type": ([tmp_path / "notes.txt"], "file of unknown type"),
         "unreadable under --corrupt error": ([broken, "--corrupt", "error"], "cannot read image"),
         "smaller than --levels needs": ([small, "--levels", "3"], "smaller than the 32x32 that --levels 3 needs"),
         "too small at any level": ([_write_folder(tmp_path / "tiny", _crops(2, 6))], "too small to score"),
         "reference of another size": ([large, "--reference", other], "the reference has no images of size 64x64"),
-        "unknown reference": ([large, "--reference", "photoz"], "unknown --reference source"),
+        "unknown reference": ([large, "--reference", "photoz"], "--reference 'photoz' does not exist"),
         "offline hub": (["hf:someone/not-cached"], "offline"),
         "npz with two arrays": ([tmp_path / "two.npz"], "name one with --npz-key"),
         "float out of range": ([tmp_path / "out-of-range.npy"], "must lie in [0, 1]"),
@@ -312,7 +315,9 @@ def test_the_json_report_holds_every_number_and_the_protocol(capsys, tmp_path, c
     assert (protocol["levels"], protocol["periods"], protocol["channels"]) == (3, [2, 4, 8], 3)
     assert protocol["device"] == "cpu" and protocol["fid"] == "auto" and protocol["fid_extractor"] is None
     assert all(isinstance(protocol[k], (int, float)) for k in ("kappa", "z", "alpha", "batch_size", "swd_samples"))
-    assert report["counts"]["generated"] == {"found": 16, "scored": 16, "unreadable": 0, "too_small": 0}
+    assert report["counts"]["generated"] == {"found": 16, "scored": 16, "unreadable": 0, "too_small": 0,
+                                             "too_large": 0}
+    assert protocol["max_pixels"] == 4096 * 4096
     assert report["counts"]["reference"]["scored"] == 16 and report["skipped"]["generated"]["unreadable"] == []
     (group,) = report["groups"]
     assert group["size"] == [SIZE, SIZE] and report["all_sizes"] is None
@@ -375,7 +380,7 @@ def test_fid_is_measured_per_size_group_against_the_reference_of_that_size(capsy
     assert small["fid"] == 3.0 and small["kid"] is None and "KID" in small["fid_unavailable_reason"]
     assert report["protocol"]["fid_extractor"] == "counting extractor"
     assert report["counts"]["reference"] == {"found": 11, "scored": 9, "unreadable": 0, "too_small": 0,
-                                             "unused_sizes": 2}
+                                             "too_large": 0, "unused_sizes": 2}
 
 
 @pytest.mark.slow
@@ -425,7 +430,7 @@ def test_installed_console_script_scores_a_folder(tmp_path, clean_folder):
     assert json.loads(report.read_text())["groups"][0]["checkerboard"]["images"] == COUNT
     module = subprocess.run([sys.executable, "-m", "lightning_checkerboard.score", str(tmp_path / "missing")],
                             capture_output=True, text=True, timeout=300)
-    _assert_one_line_error(module.returncode, module.stdout, module.stderr, "unknown GENERATED source")
+    _assert_one_line_error(module.returncode, module.stdout, module.stderr, "missing' does not exist")
 
 
 def test_array_mistakes_say_what_to_do_in_one_line(tmp_path, capsys):

@@ -22,7 +22,9 @@ import numpy as np
 from PIL import Image
 
 from lightning_checkerboard.data.errors import DatasetError
-from lightning_checkerboard.data.images import decode_native, resize_square
+from lightning_checkerboard._untrusted import UntrustedFileError
+from lightning_checkerboard._validation import check_int
+from lightning_checkerboard.data.images import RESIZE_MAX_PIXELS, decode_native, max_pixels_for, resize_square
 
 __all__ = [
     "CORRUPT_POLICIES",
@@ -30,7 +32,9 @@ __all__ = [
     "ChunkResult",
     "DecodeReport",
     "available_workers",
+    "check_workers",
     "decode_chunk",
+    "max_workers",
     "decode_into",
     "unreadable_error",
     "warn_skipped",
@@ -73,17 +77,44 @@ def available_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def max_workers() -> int:
+    """The most parallel workers a data pass may start: the machine's CPU count (at least 1)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def check_workers(value: object, name: str, minimum: int = 0) -> int:
+    """``value`` if it is an integer from ``minimum`` to :func:`max_workers`, else a one-line ``ValueError``.
+
+    More workers than cores only adds processes: ``100000`` once started hundreds before the machine
+    refused more.
+    """
+    cap = max_workers()
+    try:
+        return check_int(value, name, minimum=minimum, maximum=cap)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer from {minimum} to {cap} (this machine's CPU count); "
+                         f"got {value!r}.") from None
+
+
 def decode_chunk(chunk, image_size: int) -> ChunkResult:
     """Decode, center-crop and resize every image of ``chunk`` (see :func:`~.images.resize_square`).
 
+    An image whose header claims more than :func:`~.images.max_pixels_for` ``(image_size,
+    RESIZE_MAX_PIXELS)`` pixels is unreadable here (a failure, under the ``corrupt`` policy): it is
+    refused from its header, before any pixel is decoded.
+
     Args:
-        chunk: a source's chunk: ``labels`` and ``open(k)`` returning a PIL image.
+        chunk: a source's chunk: ``labels`` and ``open(k)`` returning a PIL image (not yet decoded).
         image_size: output side in pixels.
     """
     arrays, failures = [], []
+    limit = max_pixels_for(image_size, RESIZE_MAX_PIXELS)
     for k in range(len(chunk.labels)):
         try:
             with chunk.open(k) as image:
+                width, height = image.size
+                if width * height > limit:
+                    raise UntrustedFileError(f"{width}×{height} pixels, more than the {limit} allowed")
                 arrays.append(resize_square(decode_native(image), image_size))
         except READ_ERRORS as exc:
             failures.append((k, f"{type(exc).__name__}: {_first_line(exc)}"))
@@ -145,7 +176,8 @@ def decode_into(
             processes write into a writable memory map directly; other arrays are filled here.
         stop_at: called with the row of each unreadable image; ``True`` raises at once (and cancels
             the pending work) instead of going on.
-        workers: parallel decoders; default :func:`available_workers`. 1 decodes in this thread.
+        workers: parallel decoders, at most :func:`max_workers`; default :func:`available_workers`. 1
+            decodes in this thread.
         pool: ``"process"`` or ``"thread"``, see :data:`POOLS`.
 
     Returns:
@@ -153,8 +185,9 @@ def decode_into(
 
     Raises:
         DatasetError: for the first unreadable image for which ``stop_at`` says so.
+        ValueError: ``workers`` outside 1 .. :func:`max_workers`.
     """
-    workers = workers or available_workers()
+    workers = available_workers() if workers is None else check_workers(workers, "decode_workers", 1)
     size = max(16, min(256, len(indices) // (workers * 8) or 1))
     starts = range(0, len(indices), size)
     chunks = (source.chunk(indices[start : start + size]) for start in starts)

@@ -3,17 +3,25 @@
 PIL is used directly rather than ``load_dataset("imagefolder")`` so that each file is opened inside
 its own ``try``: one corrupt file is skipped (or reported by name) instead of failing the whole
 dataset at the first batch.
+
+A folder is listed by one rule: every entry with an image file's extension must be a regular file
+inside the folder once links are followed, and every subfolder must be readable. An entry that breaks
+the rule (a link loop, a link leading out of the folder, a dangling link, a FIFO or device named
+like an image, a subfolder that cannot be read) stops the listing with one line that names it, since
+skipping it would silently score or train on a different set. Links to subfolders are not followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, open_image, open_regular, resolve_inside
 from lightning_checkerboard.data.errors import DatasetError
 
 __all__ = ["FileChunk", "FolderImages", "folder_images", "list_image_files"]
@@ -25,6 +33,13 @@ def _image_extensions() -> frozenset[str]:
     return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
+def _refuse(root: Path, relative: str, what: str) -> DatasetError:
+    return DatasetError(
+        f"{os.path.join(root, relative)}: {what}; every image below {root} must be a regular file inside it and "
+        "every subfolder readable: fix or remove this entry."
+    )
+
+
 def _scan(root: Path) -> list[tuple[str, int, int]]:
     # (relative posix path, size, mtime_ns) of every image file, hidden entries excluded; os.scandir
     # hands over the stat results the fingerprint needs without a second pass over the files.
@@ -33,16 +48,34 @@ def _scan(root: Path) -> list[tuple[str, int, int]]:
     while pending:
         relative = pending.pop()
         prefix = relative + "/" if relative else ""
-        with os.scandir(os.path.join(root, relative)) as entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                if entry.is_dir(follow_symlinks=False):  # as os.walk: no loops through links
-                    pending.append(prefix + name)
-                elif "." + name.rpartition(".")[2].lower() in extensions and entry.is_file():
-                    stat = entry.stat()
-                    found.append((prefix + name, stat.st_size, stat.st_mtime_ns))
+        try:
+            with os.scandir(os.path.join(root, relative)) as entries:
+                listed = list(entries)
+        except OSError as err:
+            raise _refuse(root, relative, f"a folder that cannot be read ({err.strerror or err})") from None
+        for entry in listed:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            if entry.is_dir(follow_symlinks=False):  # as os.walk: no loops through links
+                pending.append(prefix + name)
+                continue
+            if "." + name.rpartition(".")[2].lower() not in extensions:
+                continue
+            try:
+                if entry.is_symlink():
+                    resolve_inside(entry.path, root)
+                stat = entry.stat()
+            except UntrustedFileError as err:
+                reason = str(err).split(": ", 1)[-1].rstrip(".")
+                raise _refuse(root, prefix + name, reason) from None
+            except OSError as err:
+                raise _refuse(root, prefix + name, f"cannot be read ({err.strerror or err})") from None
+            if not stat_module.S_ISREG(stat.st_mode):
+                if stat_module.S_ISDIR(stat.st_mode):
+                    continue  # a link to a folder: not followed
+                raise _refuse(root, prefix + name, f"{describe_kind(stat.st_mode)}, not a regular file")
+            found.append((prefix + name, stat.st_size, stat.st_mtime_ns))
     found.sort()
     return found
 
@@ -52,15 +85,30 @@ def list_image_files(root: Path) -> list[Path]:
 
     Args:
         root: an existing directory.
+
+    Raises:
+        DatasetError: an entry the module's rule refuses (a link loop or a link out of ``root``, a
+            FIFO or device named like an image, a subfolder that cannot be read).
     """
     return [root / relative for relative, _, _ in _scan(root)]
 
 
+#: The most pixels an image file may claim to be opened at all; the decoders set tighter limits.
+_OPEN_MAX_PIXELS = 1 << 40
+_HASH_CHUNK = 1 << 20
+
+
 @dataclass(frozen=True)
 class FileChunk:
-    """Image files to decode together; picklable, so a worker process can open them itself."""
+    """Image files to decode together; picklable, so a worker process can open them itself.
+
+    Attributes:
+        paths: the files.
+        root: the folder they must stay in once links are followed (``None``: anywhere).
+    """
 
     paths: tuple[str, ...]
+    root: str | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -68,8 +116,12 @@ class FileChunk:
         return self.paths
 
     def open(self, k: int) -> Image.Image:
-        """Open image ``k`` of the chunk (not yet decoded)."""
-        return Image.open(self.paths[k])
+        """Open image ``k`` of the chunk (its header only; nothing is decoded).
+
+        Raises:
+            UntrustedFileError: the file is not a regular file inside ``root``, or not a picture.
+        """
+        return open_image(self.paths[k], max_pixels=_OPEN_MAX_PIXELS, root=self.root)
 
 
 class FolderImages:
@@ -91,22 +143,43 @@ class FolderImages:
                 "images, or train on the embedded 'photos' dataset."
             )
         self._root = str(root)
+        self._entries = entries
         self._paths = [relative for relative, _, _ in entries]
-        digest = hashlib.sha256()
-        for relative, size, mtime in entries:
-            digest.update(f"{relative}\0{size}\0{mtime}\n".encode())
-        self._fingerprint = digest.hexdigest()
+        self._fingerprint: str | None = None
 
     def __len__(self) -> int:
         return len(self._paths)
 
     def fingerprint(self) -> str:
-        """Hash of every file's relative name, size and modification time: any change changes it."""
+        """Hash of every file's relative name, size, modification time and content: any change changes it.
+
+        The content is read and hashed (BLAKE2b) once per call site that needs it (the data cache), so
+        a file replaced by another of the same size with its modification time put back is noticed;
+        it costs one read of the folder, far less than decoding it. A file that cannot be read hashes
+        as such (decoding then reports it under the ``corrupt`` policy).
+        """
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=32)
+            for relative, size, mtime in self._entries:
+                digest.update(f"{relative}\0{size}\0{mtime}\0".encode())
+                digest.update(_content_hash(os.path.join(self._root, relative), self._root))
+            self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
     def chunk(self, indices) -> FileChunk:
         """The images at ``indices`` as one :class:`FileChunk`."""
-        return FileChunk(tuple(f"{self._root}/{self._paths[int(i)]}" for i in indices))
+        return FileChunk(tuple(f"{self._root}/{self._paths[int(i)]}" for i in indices), self._root)
+
+
+def _content_hash(path: str, root: str) -> bytes:
+    digest = hashlib.blake2b(digest_size=32)
+    try:
+        with open_regular(path, root=root) as handle:
+            while block := handle.read(_HASH_CHUNK):
+                digest.update(block)
+    except (OSError, UntrustedFileError) as err:
+        return f"unreadable: {type(err).__name__}\n".encode()
+    return digest.digest()
 
 
 def folder_images(root: Path, dataset: str) -> FolderImages:

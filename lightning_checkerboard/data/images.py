@@ -10,7 +10,23 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["convert_channels", "decode_native", "resize_square", "to_unit_float"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "RESIZE_MAX_PIXELS",
+    "convert_channels",
+    "decode_native",
+    "max_pixels_for",
+    "resize_square",
+    "to_unit_float",
+]
+
+#: The most pixels (width × height) an image is decoded with when it is scored at its own size: 4096².
+#: A 164 KB PNG can claim 13000 × 13000 pixels (10 GB once decoded and transformed); its header is
+#: read, compared with the limit, and the image skipped before any pixel is decoded.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+#: The floor of the limit for images that are centre-cropped and resized to a small square (training
+#: folders): 8192², so that photographs of any current camera are read; see :func:`max_pixels_for`.
+RESIZE_MAX_PIXELS = 8192 * 8192
 
 # Modes PIL reads from greyscale files; everything else is treated as colour.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -18,6 +34,18 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I
 # ITU-R BT.601 luma weights, the ones PIL's ``convert("L")`` uses, so a greyscale conversion here
 # matches what users get from PIL.
 _LUMA = (0.299, 0.587, 0.114)
+
+
+def max_pixels_for(size: int | None, floor: int = DEFAULT_MAX_PIXELS) -> int:
+    """The most pixels an image may have to be decoded for a ``size x size`` result: ``max(64 · size², floor)``.
+
+    Sixty-four times the pixels that are kept leaves room for any reasonable downscale (8x per side);
+    the floor keeps ordinary photographs readable whatever the size.
+
+    >>> max_pixels_for(None), max_pixels_for(1024), max_pixels_for(64, RESIZE_MAX_PIXELS)
+    (16777216, 67108864, 67108864)
+    """
+    return floor if size is None else max(64 * size * size, floor)
 
 
 def decode_native(image: Image.Image) -> Image.Image:

@@ -9,9 +9,11 @@ measures. They are centre-cropped instead, under one of two declared policies:
   largest multiple of ``2**levels`` that fits (at most ``2**levels - 1`` rows and columns, which
   leaves the power at the grid frequencies unchanged), and every group is scored on its own.
 
-``levels`` left to the plan is the largest of 3, 2, 1 that the smallest generated image allows (a
-side of at least ``4 * 2**levels`` pixels, and with ``size`` a multiple of ``2**levels``), the same
-for every group so that their scores measure the same periods. Reference images are cropped by the
+``levels`` left to the plan is, without ``size``, the largest of 3, 2, 1 that the smallest generated
+image allows (a side of at least ``4 * 2**levels`` pixels), the same for every group so that their
+scores measure the same periods. With ``size`` it is 3, and a ``size`` that does not fit 3 levels
+(at least 32 and a multiple of 8) is an error that names the levels it fits: the crop was chosen, so
+the periods measured are not silently changed. ``levels`` is at most :data:`MAX_LEVELS`. Reference images are cropped by the
 same rule; those of sizes no generated group has are left unused. Greyscale images are repeated to RGB when
 any image of either set is in colour (repeating a channel leaves the score unchanged), so that both
 sets reach the distance metrics with the same channels.
@@ -24,10 +26,14 @@ from dataclasses import dataclass
 from lightning_checkerboard._validation import check_int
 from lightning_checkerboard.score.reading import Entry, ScoreError, SkipReport
 
-__all__ = ["DEFAULT_LEVELS", "Group", "Plan", "make_plan", "min_side"]
+__all__ = ["DEFAULT_LEVELS", "MAX_LEVELS", "MAX_SIZE", "Group", "Plan", "make_plan", "min_side"]
 
 #: Levels chosen when the images allow it: periods 2, 4 and 8, the patterns of three stacked stride-2 stages.
 DEFAULT_LEVELS = 3
+#: The most levels: periods up to 2**16, which need sides of at least 262144 pixels.
+MAX_LEVELS = 16
+#: The largest ``size`` (a side of 65536 pixels).
+MAX_SIZE = 65_536
 # The score needs 4 frequency bins between grid bins: a side of at least 4 * 2**levels pixels.
 _BINS_PER_CELL = 4
 
@@ -71,17 +77,29 @@ def _fits(entry: Entry, size: int) -> bool:
     return entry.height >= size and entry.width >= size
 
 
+def _size_fits(size: int, levels: int) -> bool:
+    return size >= min_side(levels) and size % 2**levels == 0
+
+
 def _choose_levels(smallest: int, size: int | None, levels: int | None, example: str) -> int:
-    if levels is not None:
-        need = min_side(levels)
-        if size is not None and (size < need or size % 2**levels):
+    if size is not None:
+        chosen = DEFAULT_LEVELS if levels is None else levels
+        if not _size_fits(size, chosen):
+            fitting = [str(k) for k in range(MAX_LEVELS, 0, -1) if _size_fits(size, k)]
+            which = "the default --levels" if levels is None else "--levels"
+            hint = (f"--levels {' or '.join(fitting)} {'fits' if len(fitting) == 1 else 'fit'} it: pass one of "
+                    "them, or another --size" if fitting
+                    else f"no level fits it (the least, 1, needs an even size of at least {min_side(1)}): pass "
+                    "another --size")
             raise ScoreError(
-                f"--size {size} does not fit --levels {levels}: it must be a multiple of 2**levels = "
-                f"{2**levels} and at least {need}."
+                f"--size {size} does not fit {which} {chosen}: the size must be a multiple of 2**levels = "
+                f"{2**chosen} and at least {min_side(chosen)}; {hint}."
             )
+        return chosen
+    if levels is not None:
         return levels
     for candidate in range(DEFAULT_LEVELS, 0, -1):
-        if smallest >= min_side(candidate) and (size is None or size % 2**candidate == 0):
+        if smallest >= min_side(candidate):
             return candidate
     what = f"--size {size}" if size is not None else f"the smallest image ({example})"
     raise ScoreError(
@@ -100,6 +118,22 @@ def _check_large_enough(entries: list[Entry], levels: int) -> None:
             f"(4 repeats of the period {2**levels}), e.g. {first.label} is {first.height}x{first.width}; "
             "lower --levels, leave it out to choose from the sizes, or remove the small images."
         )
+
+
+def _sizes_of(entries: list[Entry], levels: int, size: int | None, shown: int = 5) -> str:
+    """The real sizes of ``entries`` (most common first), each with the size it is scored at when cropped."""
+    counts: dict[tuple[int, int], int] = {}
+    for entry in entries:
+        counts[(entry.height, entry.width)] = counts.get((entry.height, entry.width), 0) + 1
+    ordered = sorted(counts, key=lambda key: (-counts[key], key))
+    parts = []
+    for h, w in ordered[:shown]:
+        sh, sw = _scored_size(Entry(0, "", h, w, 0), levels, size)
+        scored = "" if (sh, sw) == (h, w) else (f", scored as {sh}x{sw}" if sh and sw
+                                                else f", too small for --levels {levels}")
+        parts.append(f"{h}x{w} ({counts[(h, w)]} image{'s' if counts[(h, w)] > 1 else ''}{scored})")
+    more = f", … {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(parts) + more
 
 
 def _scored_size(entry: Entry, levels: int, size: int | None) -> tuple[int, int]:
@@ -141,9 +175,9 @@ def make_plan(
             reference does not have.
     """
     if size is not None:
-        check_int(size, "--size", minimum=1)
+        check_int(size, "--size", minimum=1, maximum=MAX_SIZE)
     if levels is not None:
-        check_int(levels, "--levels", minimum=1)
+        check_int(levels, "--levels", minimum=1, maximum=MAX_LEVELS)
     reference = reference or []
     if size is not None:
         for entries, report in ((generated, skipped[0]), (reference, skipped[1])):
@@ -166,11 +200,11 @@ def make_plan(
     if reference and not photos_reference:
         missing = [key for key in generated_groups if key not in reference_groups]
         if missing:
-            have = ", ".join(f"{h}x{w}" for h, w in sorted(reference_groups))
             h, w = missing[0]
             raise ScoreError(
                 f"the reference has no images of size {h}x{w} to compare the generated ones with (its sizes: "
-                f"{have}); pass --size N to crop both sets to one size, or give a reference of that size."
+                f"{_sizes_of(reference, levels, size)}); pass --size N to crop both sets to one size, or give a "
+                "reference of that size."
             )
     channels = 3 if photos_reference or any(e.channels == 3 for e in everything) else 1
     groups = [

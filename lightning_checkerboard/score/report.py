@@ -8,7 +8,7 @@ from typing import Any
 
 from lightning_checkerboard.score.runner import ScoreRun
 
-__all__ = ["SCHEMA", "format_table", "to_json"]
+__all__ = ["SCHEMA", "format_table", "skip_warnings", "to_json"]
 
 #: Names the layout of the JSON report; bumped when a key changes meaning or goes away.
 SCHEMA = "lightning-checkerboard/score/1"
@@ -34,7 +34,7 @@ def _counts(run: ScoreRun, which: int) -> dict[str, int | None]:
     )
     found = run.found["generated" if which == 0 else "reference"]
     counts = {"found": found, "scored": scored, "unreadable": len(skipped.unreadable),
-              "too_small": len(skipped.too_small)}
+              "too_small": len(skipped.too_small), "too_large": len(skipped.too_large)}
     if which == 1:
         counts["unused_sizes"] = run.found["reference_unused"]
     return counts
@@ -42,7 +42,8 @@ def _counts(run: ScoreRun, which: int) -> dict[str, int | None]:
 
 def _skipped(run: ScoreRun, which: int) -> dict[str, Any]:
     report = run.skipped[which]
-    return {"unreadable": report.unreadable[:_MAX_LISTED], "too_small": report.too_small[:_MAX_LISTED]}
+    return {"unreadable": report.unreadable[:_MAX_LISTED], "too_small": report.too_small[:_MAX_LISTED],
+            "too_large": report.too_large[:_MAX_LISTED]}
 
 
 def to_json(run: ScoreRun, figures: list[Path] | None = None) -> dict[str, Any]:
@@ -80,6 +81,7 @@ def to_json(run: ScoreRun, figures: list[Path] | None = None) -> dict[str, Any]:
             "fid_weights": None if options.fid_weights is None else str(options.fid_weights),
             "fid_extractor": run.fid_extractor,
             "swd_samples": options.swd_samples,
+            "max_pixels": run.max_pixels,
         },
         "counts": {
             "generated": generated_counts,
@@ -92,6 +94,20 @@ def to_json(run: ScoreRun, figures: list[Path] | None = None) -> dict[str, Any]:
         "seconds": run.seconds,
         "images_per_second": generated_counts["scored"] / run.seconds if run.seconds > 0 else None,
     }
+
+
+def skip_warnings(run: ScoreRun) -> list[str]:
+    """One line per set that had images over the pixel limit: how many, and the first with its size."""
+    lines = []
+    for which, name in ((0, "GENERATED"), (1, "--reference")):
+        report = run.skipped[which]
+        if report.too_large:
+            lines.append(
+                f"skipped {len(report.too_large)} {name} image(s) of more than --max-pixels {run.max_pixels} "
+                f"pixels without decoding them (the first: {report.too_large_example}); pass a larger "
+                "--max-pixels to score them."
+            )
+    return lines
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -151,6 +167,8 @@ def format_table(run: ScoreRun, figures: list[Path] | None = None) -> str:
     extras = [f"{gen['unreadable']} unreadable skipped"] if gen["unreadable"] else []
     if gen["too_small"]:
         extras.append(f"{gen['too_small']} smaller than --size skipped")
+    if gen["too_large"]:
+        extras.append(f"{gen['too_large']} over --max-pixels skipped")
     lines = [head + (f" ({', '.join(extras)})" if extras else "")]
     policy = f"centre-cropped to {run.options.size}x{run.options.size}" if run.options.size else "grouped by size"
     periods = ", ".join(str(p) for p in protocol["periods"])
@@ -164,6 +182,8 @@ def format_table(run: ScoreRun, figures: list[Path] | None = None) -> str:
         notes = [f"{ref['unreadable']} unreadable skipped"] if ref["unreadable"] else []
         if ref["too_small"]:
             notes.append(f"{ref['too_small']} smaller than --size skipped")
+        if ref["too_large"]:
+            notes.append(f"{ref['too_large']} over --max-pixels skipped")
         if ref.get("unused_sizes"):
             notes.append(f"{ref['unused_sizes']} of sizes not generated, unused")
         lines.append(f"reference {run.reference}: {found} images" + (f" ({', '.join(notes)})" if notes else ""))

@@ -8,6 +8,7 @@ sources as strings and the settings as a :class:`ScoreOptions`, and returns a :c
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 
-from lightning_checkerboard._validation import check_choice, check_non_negative_int, check_positive_int
+from lightning_checkerboard._validation import check_choice, check_int, check_non_negative_int, check_positive_int
+from lightning_checkerboard.data.images import max_pixels_for
 from lightning_checkerboard.score.computing import Measurement, checkerboard_summary, measure_group
 from lightning_checkerboard.score.plan import Plan, make_plan
 from lightning_checkerboard.score.reading import (
@@ -29,10 +31,13 @@ from lightning_checkerboard.score.reading import (
     survey,
 )
 
-__all__ = ["FID_CHOICES", "ScoreOptions", "ScoreRun", "resolve_device", "score_images"]
+__all__ = ["FID_CHOICES", "MAX_PIXELS_CAP", "ScoreOptions", "ScoreRun", "default_max_pixels", "resolve_device",
+           "score_images"]
 
 #: Values of ``ScoreOptions.fid`` (``--fid``), as in the training recipes.
 FID_CHOICES = ("auto", "required", "off")
+#: The largest ``max_pixels`` accepted (2**34: a 131072 × 131072 image).
+MAX_PIXELS_CAP = 1 << 34
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class ScoreOptions:
         top: strongest generated images to keep per group, for figures and the report.
         spectra: keep the mean 2-D power spectra, for figures.
         progress: show a progress bar; ``None`` shows one when stderr is a terminal.
+        max_pixels: the most pixels (width × height) an image may have; larger ones are skipped and
+            counted from their headers, never decoded. ``None``: :func:`default_max_pixels`.
     """
 
     size: int | None = None
@@ -69,6 +76,12 @@ class ScoreOptions:
     top: int = 0
     spectra: bool = False
     progress: bool | None = None
+    max_pixels: int | None = None
+
+
+def default_max_pixels(size: int | None) -> int:
+    """The pixel limit without ``--max-pixels``: 4096² images, or 64 × size² with a larger ``--size``."""
+    return max_pixels_for(size)
 
 
 @dataclass
@@ -86,6 +99,7 @@ class ScoreRun:
     found: dict[str, int | None]
     seconds: float
     fid_extractor: str | None = None
+    max_pixels: int | None = None
 
 
 def resolve_device(text: str | None) -> torch.device:
@@ -112,6 +126,8 @@ def _check(options: ScoreOptions) -> None:
     check_choice(options.fid, "--fid", FID_CHOICES)
     check_non_negative_int(options.swd_samples, "--swd-samples")
     check_non_negative_int(options.top, "top")
+    if options.max_pixels is not None:
+        check_int(options.max_pixels, "--max-pixels", minimum=1, maximum=MAX_PIXELS_CAP)
     if options.fid_weights is not None and not Path(options.fid_weights).is_file():
         raise ScoreError(f"--fid-weights {str(options.fid_weights)!r} is not a file.")
 
@@ -153,15 +169,27 @@ def score_images(generated: str, reference: str | None = None, options: ScoreOpt
     options = options or ScoreOptions()
     _check(options)
     device = resolve_device(options.device)
+    with contextlib.ExitStack() as sources:
+        return _score(generated, reference, options, device, sources)
+
+
+def _score(generated: str, reference: str | None, options: ScoreOptions, device: torch.device,
+           sources: contextlib.ExitStack) -> ScoreRun:
     start = time.perf_counter()
     skipped = (SkipReport(), SkipReport())
-    gen_source = open_source(generated, "GENERATED", options.npz_key)
+    max_pixels = options.max_pixels if options.max_pixels is not None else default_max_pixels(options.size)
+    gen_source = open_source(generated, "GENERATED", options.npz_key, max_pixels)
     if isinstance(gen_source, PhotosSource):
         raise ScoreError("photos can only be a --reference: the embedded photographs are cut to the generated sizes.")
-    ref_source = None if reference is None else open_source(reference, "--reference", options.reference_npz_key)
+    sources.callback(gen_source.close)
+    ref_source = (None if reference is None
+                  else open_source(reference, "--reference", options.reference_npz_key, max_pixels))
     photos = isinstance(ref_source, PhotosSource)
-    gen_entries = survey(gen_source, options.corrupt, skipped[0])
-    ref_entries = None if ref_source is None or photos else survey(ref_source, options.corrupt, skipped[1])
+    if ref_source is not None and not photos:
+        sources.callback(ref_source.close)
+    gen_entries = survey(gen_source, options.corrupt, skipped[0], max_pixels)
+    ref_entries = (None if ref_source is None or photos
+                   else survey(ref_source, options.corrupt, skipped[1], max_pixels))
     plan = make_plan(gen_entries, ref_entries, photos_reference=photos, size=options.size, levels=options.levels,
                      skipped=skipped)
     fid = _make_fid(options, device) if ref_source is not None else None
@@ -204,4 +232,5 @@ def score_images(generated: str, reference: str | None = None, options: ScoreOpt
         found=found,
         seconds=time.perf_counter() - start,
         fid_extractor=None if fid is None else fid.extractor,
+        max_pixels=max_pixels,
     )
