@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -98,8 +100,15 @@ def test_new_layers_follow_the_sites_device_and_dtype():
 )
 def test_a_site_whose_size_cannot_be_matched_is_a_one_line_error_naming_it(model, path):
     with pytest.raises(ValueError, match=rf"^cannot replace the upsampling site '{path}' \(") as info:
-        replace_upsamplers(model, "deconv")
+        replace_upsamplers(model, "deconv", strict=True)
     assert "\n" not in str(info.value)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        kept = replace_upsamplers(model, "deconv")
+    assert [path for path, _ in kept.skipped_sites] == [path] and kept.replaced_sites == ()
+    messages = [str(w.message) for w in record]
+    assert messages[0].startswith(f"replace_upsamplers kept 1 site(s) of Sequential:\n{path}: ")
+    assert messages[1] == "replace_upsamplers replaced nothing in Sequential."
 
 
 def test_an_unmatched_size_outside_the_globs_is_not_an_error():

@@ -290,6 +290,7 @@ class _Step:
     fused: tuple[str, int, str] | None = None  # (mode, scale, padding) of a fused call
     input_shape: tuple[int, ...] | None = None
     output: Any = None
+    node: fx.Node | None = None  # the graph node a traced step was read from
 
 
 def _module_step(module: nn.Module, path: str, owner: str) -> _Step:
@@ -622,6 +623,7 @@ def _graph_steps(graph: fx.Graph, root: nn.Module, owner: str) -> list[_Step]:
         step.users = sum(1 for user in node.users if not (
             (user.op == "call_method" and user.target in _METADATA_METHODS)
             or (user.op == "call_function" and user.target is getattr and user.args[1:2] == ("shape",))))
+        step.node = node
         first = node.args[0] if node.args else node.kwargs.get("input")
         _link(step, of_node.get(first) if isinstance(first, fx.Node) else None)
         of_node[node] = step
