@@ -96,3 +96,85 @@ def test_functional_ops_check_their_arguments():
         resize_conv2d_reference(x, w, mode="bicubic")
     with pytest.raises(ValueError, match="only exact here for even scales; got 3"):
         resize_filter("bilinear", 3)
+
+
+def _layer_and_reference(mode: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(0)
+    fused = create_upsampler(f"{mode}_conv", 3, 4, impl="fused")
+    reference = create_upsampler(f"{mode}_conv", 3, 4, impl="reference")
+    reference.load_state_dict(fused.state_dict())
+    return fused, reference
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_tied_kernel_is_reused_without_grad_and_rebuilt_after_every_optimiser_step(mode):
+    from lightning_checkerboard.functional import resize_conv
+
+    fused, reference = _layer_and_reference(mode)
+    weight = fused.conv.weight
+    with torch.no_grad():
+        first = resize_conv._tied(weight, mode, 2)
+        assert resize_conv._tied(weight, mode, 2) is first  # kept while the weight is unchanged
+    optimisers = [torch.optim.SGD(layer.parameters(), lr=0.1, momentum=0.9) for layer in (fused, reference)]
+    x = torch.randn(2, 3, 5, 4)
+    for _ in range(3):  # train: fused and reference take the same steps
+        for layer, optimiser in zip((fused, reference), optimisers):
+            optimiser.zero_grad()
+            layer(x).square().mean().backward()
+            optimiser.step()
+        assert _relative_error(fused.conv.weight, reference.conv.weight) < 1e-5
+        with torch.no_grad():  # inference between steps sees the stepped weight, not a kept kernel
+            assert _relative_error(fused(x), reference(x)) < 1e-5
+    with torch.no_grad():
+        kept = resize_conv._tied(weight, mode, 2)
+        assert kept is not first and resize_conv._tied(weight, mode, 2) is kept
+        fused.conv.weight.mul_(-1)  # any in-place write bumps the version counter
+        assert _relative_error(fused(x), 2 * reference.conv.bias.view(1, -1, 1, 1) - reference(x)) < 1e-5
+        fused.load_state_dict(reference.state_dict())
+        assert _relative_error(fused(x), reference(x)) < 1e-5
+
+
+def test_tied_kernel_is_not_kept_for_computed_weights_or_with_grad():
+    from lightning_checkerboard.functional import resize_conv
+
+    weight = torch.nn.Parameter(torch.randn(2, 3, 3, 3))
+    assert resize_conv._tied(weight, "nearest", 2) is not resize_conv._tied(weight, "nearest", 2)
+    assert resize_conv._tied(weight, "nearest", 2).requires_grad
+    computed = weight.detach() * 2
+    with torch.no_grad():
+        assert resize_conv._tied(computed, "nearest", 2) is not resize_conv._tied(computed, "nearest", 2)
+        resize_conv._tied(weight, "nearest", 2)
+    key = (id(weight), "nearest", 2)
+    assert key in resize_conv._KERNELS
+    del weight
+    assert key not in resize_conv._KERNELS  # forgotten with its parameter
+
+
+class _Calls(torch.overrides.TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.called: set = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.called.add(func)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "channels", "tied"),
+    [("nearest", 16, 64, True), ("nearest", 8, 64, False), ("nearest", 16, 32, False), ("bilinear", 16, 64, False)],
+    ids=["nearest-16px-64ch", "nearest-8px", "nearest-32ch", "bilinear"],
+)
+def test_fused_site_takes_the_cheaper_path_for_the_input_shape(mode, size, channels, tied):
+    import torch.nn.functional as F
+
+    from lightning_checkerboard.adapt.layer import fused_is_faster, resize_conv2d
+
+    torch.manual_seed(0)
+    x, w, b = torch.randn(1, channels, size, size), torch.randn(channels, channels, 3, 3) * 0.05, torch.randn(channels)
+    assert fused_is_faster(mode, 2, size, size, channels, channels) is tied
+    with _Calls() as calls:
+        out = resize_conv2d(x, w, b, mode=mode, scale=2, padding="reflect")
+    assert (F.conv_transpose2d in calls.called) is tied and (F.interpolate in calls.called) is not tied
+    expected = resize_conv2d_reference(x, w, b, mode=mode, padding="reflect")
+    assert _relative_error(out, expected) < 1e-5
