@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterator
@@ -182,7 +183,9 @@ def open_image(path: str | os.PathLike, *, max_pixels: int, root: str | os.PathL
         raise UntrustedFileError(f"{path}: a picture too large to decode; refusing it.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         stream.close()
-        raise UntrustedFileError(f"{path}: not a picture that can be read ({_reason(err)}).") from None
+        # PIL names the stream it was handed ("<_io.BufferedReader name=23>"), which says nothing here.
+        reason = re.sub(r"\s*<_io\.\w+ name=[^>]*>", "", _reason(err))
+        raise UntrustedFileError(f"{path}: not a picture that can be read ({reason}).") from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()

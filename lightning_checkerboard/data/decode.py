@@ -117,7 +117,7 @@ def decode_chunk(chunk, image_size: int) -> ChunkResult:
                     raise UntrustedFileError(f"{width}×{height} pixels, more than the {limit} allowed")
                 arrays.append(resize_square(decode_native(image), image_size))
         except READ_ERRORS as exc:
-            failures.append((k, f"{type(exc).__name__}: {_first_line(exc)}"))
+            failures.append((k, _describe(exc, chunk.labels[k])))
             arrays.append(None)
     channels = max((a.shape[0] for a in arrays if a is not None), default=1)
     images = np.zeros((len(arrays), channels, image_size, image_size), dtype=np.uint8)
@@ -276,6 +276,13 @@ def warn_skipped(dataset: str, report: DecodeReport) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def _describe(exc: BaseException, label: str) -> str:
+    """``"ErrorType: first line"``; a refusal of the trust checks is its reason alone, without the path."""
+    if isinstance(exc, UntrustedFileError):
+        return _first_line(exc).removeprefix(f"{label}: ").rstrip(".")
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:

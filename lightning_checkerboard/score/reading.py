@@ -126,8 +126,10 @@ def _to_chw(array: np.ndarray) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, label: str | None = None) -> str:
     text = " ".join(str(exc).split())
+    if isinstance(exc, UntrustedFileError):  # its reason alone: the message names the file already
+        return (text.removeprefix(f"{label}: ") if label else text)[:160].rstrip(".")
     return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
@@ -542,7 +544,7 @@ def unreadable(label: str, exc: BaseException, corrupt: str, skipped: SkipReport
     """Count an unreadable image, or raise :class:`ScoreError` for it under ``corrupt="error"``."""
     if corrupt == "error":
         raise ScoreError(
-            f"cannot read image {label} ({_first_line(exc)}); remove or repair it, or pass --corrupt skip "
+            f"cannot read image {label} ({_first_line(exc, label)}); remove or repair it, or pass --corrupt skip "
             "to count and skip unreadable images."
         )
     skipped.unreadable.append(label)
