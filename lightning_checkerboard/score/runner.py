@@ -144,6 +144,9 @@ def _make_fid(options: ScoreOptions, device: torch.device):
             reason = " ".join(str(exc).split()).split("; ")[0].rstrip(".")
             reason = reason.split(", but ", 1)[-1]  # the library's "FID needs weights and policy='required', but …"
             raise ScoreError(f"--fid {options.fid}: {reason}; pass --fid-weights PATH, or use --fid auto.") from None
+        except ValueError as exc:  # InceptionWeightsError: not Inception-v3 weights when read as data (one line)
+            flag = "--fid-weights" if options.fid_weights is not None else f"--fid {options.fid}"
+            raise ScoreError(f"{flag}: {' '.join(str(exc).split())}") from None
     return fid.to(device)
 
 
