@@ -20,11 +20,14 @@ from torch import fx, nn
 
 from lightning_checkerboard.adapt.layer import conv_refusal, fused_conv_call, mark_unpicklable, refuse, resize_conv2d
 from lightning_checkerboard.adapt.patterns import (
+    POINTWISE_FUNCTIONS,
+    POINTWISE_METHODS,
     Resize,
     bind_conv2d,
     conv_call_padding,
     conv_padding,
     fusable_padding,
+    is_pointwise_module,
     pad_of_call,
     pad_of_module,
     resize_of_call,
@@ -40,7 +43,8 @@ class _OwnForwardTracer(fx.Tracer):
     """Traces a module's own ``forward`` only: every child module is a leaf ``call_module`` node."""
 
     def __init__(self, root: nn.Module) -> None:
-        super().__init__()
+        # The fused calls of a forward rewritten before stay one node each (and their conv a get_attr).
+        super().__init__(autowrap_functions=(fused_conv_call, resize_conv2d))
         self._traced = root
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
@@ -57,6 +61,13 @@ def trace_or_reason(module: nn.Module, training: bool, grad: bool) -> tuple[fx.G
     """
     view = copy.copy(module)
     view.training = training  # the root only: its children are leaves, never run
+    if "forward" in vars(view):
+        # torch.fx traces the class's forward; a forward set on the instance (rewritten by this package)
+        # is traced through a throwaway subclass of the copy instead.
+        function = getattr(vars(view).pop("forward"), "__func__", None)
+        if function is None:
+            return "its forward is set on the instance and is not a method"
+        view.__class__ = type(type(module).__name__, (type(module),), {"forward": function})
     before = dict(vars(view))
     try:
         with torch.set_grad_enabled(grad):
@@ -141,6 +152,17 @@ def _conv_of(node: fx.Node, root: nn.Module) -> tuple[str, Callable[[fx.Graph, A
     return None
 
 
+def _is_pointwise(node: Any, root: nn.Module) -> bool:
+    """Whether ``node`` applies a pointwise activation (module, function or tensor method) to one input."""
+    if not isinstance(node, fx.Node):
+        return False
+    if node.op == "call_module":
+        return is_pointwise_module(root.get_submodule(node.target))
+    if node.op == "call_function":
+        return node.target in POINTWISE_FUNCTIONS
+    return node.op == "call_method" and node.target in POINTWISE_METHODS
+
+
 def _only_user(node: Any, user: fx.Node) -> bool:
     return isinstance(node, fx.Node) and list(node.users) == [user]
 
@@ -161,8 +183,15 @@ def _rewrite(graph: fx.Graph, root: nn.Module, report: bool = False) -> list[tup
         if pad_kind is not None and _only_user(source, chain[-1]):
             chain.append(source)
             pad, source = pad_kind, _input_of(source)
+        # A pointwise activation right after a nearest resize commutes with it: it then runs before the
+        # fused call, at the low resolution.
+        activation = source if _is_pointwise(source, root) and _only_user(source, chain[-1]) else None
+        if activation is not None:
+            source = _input_of(activation)
         resize = _resize_of(source, root)
-        if resize is None or not _only_user(source, chain[-1]):
+        if resize is None or not _only_user(source, activation if activation is not None else chain[-1]):
+            continue
+        if activation is not None and resize.mode != "nearest":
             continue
         padding = fusable_padding(resize, pad, conv[0])
         if padding is None:
@@ -173,8 +202,15 @@ def _rewrite(graph: fx.Graph, root: nn.Module, report: bool = False) -> list[tup
                 refuse(f"{type(root).__name__}.{conv_node.target}", reason)
             continue
         chain.append(source)
+        x = _input_of(source)
+        if activation is not None:
+            if activation.args:
+                activation.args = (x, *activation.args[1:])
+            else:
+                activation.kwargs = {**activation.kwargs, "input": x}
+            x = activation
         with graph.inserting_before(conv_node):
-            new = conv[1](graph, _input_of(source), {"mode": resize.mode, "scale": resize.scale, "padding": padding})
+            new = conv[1](graph, x, {"mode": resize.mode, "scale": resize.scale, "padding": padding})
         conv_node.replace_all_uses_with(new)
         for node in chain:  # conv first: each node's only user is gone before it is erased
             graph.erase_node(node)

@@ -31,7 +31,13 @@ from torch import nn
 from lightning_checkerboard.adapt._diffusers import fuse_adapted
 from lightning_checkerboard.adapt._fx import fuse_forward
 from lightning_checkerboard.adapt.layer import FusedResizeConv2d, conv_refusal, refuse
-from lightning_checkerboard.adapt.patterns import conv_padding, fusable_padding, pad_of_module, resize_of_module
+from lightning_checkerboard.adapt.patterns import (
+    conv_padding,
+    fusable_padding,
+    is_pointwise_module,
+    pad_of_module,
+    resize_of_module,
+)
 from lightning_checkerboard.upsamplers.layers import ResizeConvUpsample, Upsampler
 
 __all__ = ["FusedSite", "fuse_resize_conv"]
@@ -73,7 +79,11 @@ def _fuse_sequential(path: str, seq: nn.Sequential) -> list[FusedSite]:
     sites, i = [], 0
     while i < len(names):
         resize = resize_of_module(seq._modules[names[i]])
-        j, pad = i + 1, None
+        j, pad, activation = i + 1, None, None
+        # A pointwise activation after a nearest resize commutes with it: it stays, at low resolution.
+        if resize is not None and resize.mode == "nearest" and j < len(names) and is_pointwise_module(
+                seq._modules[names[j]]):
+            activation, j = names[j], j + 1
         if resize is not None and j < len(names):
             pad = pad_of_module(seq._modules[names[j]])
             j += pad is not None
@@ -90,7 +100,8 @@ def _fuse_sequential(path: str, seq: nn.Sequential) -> list[FusedSite]:
             i = j + 1
             continue
         for name in names[i:j]:
-            setattr(seq, name, nn.Identity())
+            if name != activation:
+                setattr(seq, name, nn.Identity())
         setattr(seq, names[j], FusedResizeConv2d.from_conv(conv, mode=resize.mode, scale=resize.scale,
                                                            padding=padding))
         sites.append(FusedSite(_qualify(path, names[j]), "modules", resize.mode, resize.scale, padding))
@@ -187,12 +198,40 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
             sites += [FusedSite(path, "forward", r.mode, r.scale, p) for r, p in fuse_forward(module)]
     for site in sites:
         log.info("fuse_resize_conv: fused %s", site)
+    skipped, untraced = _left_unfused(fused)
     if not sites:
+        details = [f"{path or '<root>'}: {reason}" for path, reason in skipped]
+        details += [f"{path or '<root>'} (not searched): {reason}" for path, reason in untraced]
         warnings.warn(
             f"fuse_resize_conv found no nearest/bilinear resize followed by a 3×3 stride-1 convolution padded "
-            f"by one pixel in {type(model).__name__}; the copy is unchanged.",
+            f"by one pixel that it could fuse in {type(model).__name__}; the copy is unchanged."
+            + "".join(f"\n{line}" for line in details),
             UserWarning,
             stacklevel=2,
         )
+    for path, reason in untraced:
+        log.info("fuse_resize_conv: %s not searched: %s", path or "<root>", reason)
     fused.fused_sites = tuple(sites)
+    fused.skipped_sites = tuple(skipped)
+    fused.untraced_modules = tuple(untraced)
     return fused
+
+
+def _left_unfused(fused: nn.Module) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(path, reason)`` of every upsampling site left unfused, and of every module not traced."""
+    from lightning_checkerboard.adapt.sites import search_upsampling_sites
+
+    search = search_upsampling_sites(fused)
+    skipped = []
+    for site in search.sites:
+        if site.fusable == "fused" or site.kind == "resize" and not site.note:
+            continue
+        reason = site.note
+        if not reason and site.kind != "resize_conv":
+            reason = f"a {site.kind.replace('_', ' ')} has no resize to fuse"
+        if not reason:
+            conv = fused.get_submodule(site.path) if site.path in dict(fused.named_modules()) else None
+            reason = (conv_refusal(conv) if conv is not None else None) or (
+                "its forward depends on training or grad mode" if site.found == "forward" else "it was left as is")
+        skipped.append((site.path, reason))
+    return skipped, list(search.untraced)

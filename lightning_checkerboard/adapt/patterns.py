@@ -13,16 +13,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = [
+    "POINTWISE_FUNCTIONS",
+    "POINTWISE_METHODS",
     "Resize",
     "bind_call",
     "bind_conv2d",
     "conv_call_padding",
     "conv_padding",
     "fusable_padding",
+    "is_pointwise_module",
     "pad_of_call",
     "pad_of_module",
     "resize_of_call",
@@ -194,3 +198,23 @@ def fusable_padding(resize: Resize, pad: str | None, conv: str | None) -> str | 
     if padding == "replicate":
         return "reflect" if resize.mode == "nearest" else None
     return padding if padding in ("zeros", "reflect") else None
+
+
+# Activations that act on each value alone (PReLU: one slope per channel, still per value). Each commutes
+# with a nearest resize, which only copies values: act(nearest(x)) == nearest(act(x)).
+_POINTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.Tanh,
+                      nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.PReLU, nn.Softplus)
+#: Pointwise activation functions, as ``torch.fx`` targets and as a ``TorchFunctionMode`` sees them.
+POINTWISE_FUNCTIONS = frozenset({
+    F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.leaky_relu, F.leaky_relu_, F.gelu, F.silu, F.mish,
+    F.elu, F.celu, F.selu, F.hardswish, F.hardsigmoid, F.hardtanh, F.softplus, F.sigmoid, F.tanh, torch.sigmoid,
+    torch.tanh, Tensor.relu, Tensor.relu_, Tensor.sigmoid, Tensor.sigmoid_, Tensor.tanh, Tensor.tanh_,
+})
+#: The same as tensor methods (``x.relu()``), by name.
+POINTWISE_METHODS = frozenset({"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"})
+
+
+def is_pointwise_module(module: nn.Module) -> bool:
+    """Whether ``module`` is one of torch's pointwise activations, with torch's own forward."""
+    return (isinstance(module, _POINTWISE_MODULES) and "forward" not in vars(module)
+            and getattr(type(module).forward, "__module__", "").startswith("torch.nn"))

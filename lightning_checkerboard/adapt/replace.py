@@ -158,7 +158,7 @@ def replace_upsamplers(
     upsampler: str | Mapping[str, str | tuple[str, Mapping[str, Any]]],
     example_input: Tensor | Sequence[Any] | None = None,
     *,
-    strict: bool = False,
+    strict: bool = True,
     **options: Any,
 ) -> nn.Module:
     """A copy of ``model`` with its upsampling sites replaced by registry layers, freshly initialised.
@@ -176,10 +176,11 @@ def replace_upsamplers(
     activation between a resize and its convolution stays, before the new layer. The new weights are fresh
     because the function changes: retrain, or fine-tune, after replacing. ``model`` is not modified.
 
-    Sites that cannot be swapped are kept, each with its reason: an output that is not exactly ``stride``
+    Some sites cannot be swapped: an output that is not exactly ``stride``
     times the input, a resize to a fixed size, a convolution written as an ``F.conv2d`` call (no module
     holds its weights), a resize call with no convolution after it, a call in a forward that cannot be
-    traced, or (for a resize alone) channels that only an ``example_input`` tells.
+    traced, or (for a resize alone) channels that only an ``example_input`` tells. Choosing one is a
+    ``ValueError`` that says why, unless ``strict=False``, which keeps each with its reason.
 
     Args:
         model: any ``nn.Module``.
@@ -190,8 +191,8 @@ def replace_upsamplers(
         example_input: the model's input (a tensor, or a tuple of its positional inputs): the sites are
             then found on one run (see :func:`~lightning_checkerboard.adapt.sites.search_upsampling_sites`),
             which also gives a resize's channels. ``None``: the static search.
-        strict: raise a ``ValueError`` for the first chosen site that cannot be swapped, instead of keeping
-            it with a warning.
+        strict: raise a ``ValueError`` for the first chosen site that cannot be swapped (the default);
+            ``False`` keeps every such site and warns once, one line per site.
         options: passed to every ``create_upsampler`` call (e.g. ``padding="reflect"``).
 
     Returns:
@@ -201,11 +202,12 @@ def replace_upsamplers(
     Raises:
         TypeError: if ``model`` is not a module, ``upsampler`` neither a name nor a mapping of names or
             pairs, or ``example_input`` not a tensor or tuple.
-        ValueError: an unknown upsampler name; with ``strict``, a chosen site that cannot be swapped (one
-            line, naming its path and why).
+        ValueError: an unknown upsampler name; with ``strict`` (the default), a chosen site that cannot be
+            swapped (one line, naming its path and why).
 
     Warns:
-        UserWarning: when no site was replaced, and for chosen sites that were kept (one line each).
+        UserWarning: when no site was replaced, and (``strict=False``) for chosen sites that were kept (one
+            line each).
 
     Example:
         >>> import torch
@@ -231,7 +233,8 @@ def replace_upsamplers(
 
     def skip(site: UpsamplingSite, reason: str) -> None:
         if strict:
-            raise ValueError(f"cannot replace the upsampling site {site.path!r} ({site.kind}): {reason}.")
+            raise ValueError(f"cannot replace the upsampling site {site.path!r} ({site.kind}): {reason}; "
+                             "strict=False keeps such sites (with a warning), or choose sites by glob.")
         skipped.append((site.path, reason))
 
     for site in search.sites:

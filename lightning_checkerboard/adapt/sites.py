@@ -48,13 +48,16 @@ from torch.utils._pytree import tree_flatten
 
 from lightning_checkerboard.adapt._diffusers import is_diffusers_upsample2d, upsample2d_conv, upsample2d_padding
 from lightning_checkerboard.adapt._fx import trace_or_reason
-from lightning_checkerboard.adapt.layer import FusedResizeConv2d, resize_conv2d
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d, fused_conv_call, resize_conv2d
 from lightning_checkerboard.adapt.patterns import (
+    POINTWISE_FUNCTIONS,
+    POINTWISE_METHODS,
     Resize,
     _conv_padding,
     _integer_scale,
     _resize,
     bind_call,
+    is_pointwise_module,
     pad_of_call,
     pad_of_module,
 )
@@ -242,14 +245,6 @@ def _pad_width(padding: object) -> int | None:
 
 
 _PAD_MODULES = (nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d)
-_ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.SELU, nn.Tanh,
-                nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.PReLU, nn.Softplus)
-_ACT_FUNCTIONS = {
-    F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.leaky_relu, F.leaky_relu_, F.gelu, F.silu, F.mish,
-    F.elu, F.celu, F.selu, F.hardswish, F.hardsigmoid, F.hardtanh, F.softplus, F.sigmoid, F.tanh, torch.sigmoid,
-    torch.tanh, Tensor.relu, Tensor.relu_, Tensor.sigmoid, Tensor.sigmoid_, Tensor.tanh, Tensor.tanh_,
-}
-_ACT_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"}
 # Calls that read a tensor's metadata, not its values: not a use that breaks a chain.
 _METADATA_METHODS = {"size", "dim", "shape", "numel", "ndim", "dtype", "device"}
 _NAMED_CALLS = {F.interpolate: "interpolate", F.pad: "pad", torch.conv2d: "conv2d",
@@ -308,7 +303,7 @@ def _module_step(module: nn.Module, path: str, owner: str) -> _Step:
         step.kind, step.conv = "conv", _conv_of_module(module)
     elif isinstance(module, nn.PixelShuffle) and _torch_forward(module):
         step.kind, step.factor = "shuffle", module.upscale_factor
-    elif isinstance(module, _ACT_MODULES) and _torch_forward(module):
+    elif is_pointwise_module(module):
         step.kind = "act"
     return step
 
@@ -346,7 +341,7 @@ def _call_step(function: Callable, args: Sequence, kwargs: Mapping, owner: str, 
         factor = args[1] if len(args) > 1 else kwargs.get("upscale_factor")
         if isinstance(factor, int):
             step.kind, step.factor = "shuffle", factor
-    elif function in _ACT_FUNCTIONS:
+    elif function in POINTWISE_FUNCTIONS:
         step.kind = "act"
     elif function is resize_conv2d:
         weight = args[1] if len(args) > 1 else kwargs.get("weight")
@@ -356,6 +351,15 @@ def _call_step(function: Callable, args: Sequence, kwargs: Mapping, owner: str, 
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             step.conv = _Conv(shape[1], shape[0], tuple(shape[-2:]), (1, 1), (1, 1), (1, 1), 1, "zeros",
                               bias is not None)
+    return step
+
+
+def _fused_step(name: str, owner: str, conv: nn.Module, options: Mapping[str, Any]) -> _Step:
+    """A conv module called on the fused path by a rewritten forward."""
+    step = _Step("fused", name, owner, is_module=True, module=conv)
+    step.fused = (options.get("mode"), options.get("scale"), options.get("padding"))
+    if isinstance(conv, nn.Conv2d):
+        step.conv = _conv_of_module(conv)
     return step
 
 
@@ -403,7 +407,7 @@ def _chains(steps: Sequence[_Step]) -> Iterator[tuple[str, list[_Step]]]:
 
 
 def _common(chain: list[_Step], found: str) -> dict[str, Any]:
-    weighted = next((s for s in chain if s.is_module and s.kind in ("conv", "tconv", "layer")), None)
+    weighted = next((s for s in chain if s.is_module and s.kind in ("conv", "tconv", "layer", "fused")), None)
     return {
         "path": weighted.name if weighted is not None else chain[0].name,
         "modules": tuple(s.name for s in chain if s.is_module and s.kind != "act"),
@@ -614,10 +618,14 @@ def _graph_steps(graph: fx.Graph, root: nn.Module, owner: str) -> list[_Step]:
     for node in graph.nodes:
         if node.op == "call_module":
             step = _module_step(root.get_submodule(node.target), _qualify(owner, node.target), owner)
+        elif node.op == "call_function" and node.target is fused_conv_call and len(node.args) > 1 and isinstance(
+                node.args[1], fx.Node) and node.args[1].op == "get_attr":
+            conv = root.get_submodule(node.args[1].target)
+            step = _fused_step(_qualify(owner, node.args[1].target), owner, conv, node.kwargs)
         elif node.op == "call_function":
             step = _call_step(node.target, node.args, node.kwargs, owner, counters, lambda w: _attr_shape(w, root))
         elif node.op == "call_method":
-            step = _Step("act" if node.target in _ACT_METHODS else "other", f"{owner}:{node.target}", owner)
+            step = _Step("act" if node.target in POINTWISE_METHODS else "other", f"{owner}:{node.target}", owner)
         else:
             continue
         step.users = sum(1 for user in node.users if not (
@@ -690,15 +698,47 @@ class _Recorder(TorchFunctionMode):
         self.handles: list[Any] = []
 
     def __enter__(self) -> _Recorder:
+        self.patched: list[tuple[dict, str, Any]] = []
         for module in self.model.modules():
             self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
             self.handles.append(module.register_forward_hook(self._post, with_kwargs=True))
+            # A forward rewritten by fuse_resize_conv calls the fused functions from its own globals: seen
+            # through a wrapper, each call is one site (its inner calls are the fused layer's own).
+            namespace = getattr(getattr(vars(module).get("forward"), "__func__", None), "__globals__", None)
+            for key, value in (namespace or {}).items():
+                if value is fused_conv_call or value is resize_conv2d:
+                    self.patched.append((namespace, key, value))
+        for namespace, key, value in self.patched:
+            namespace[key] = self._fused(value)
         return super().__enter__()
 
     def __exit__(self, *exc: Any) -> None:
         for handle in self.handles:
             handle.remove()
+        for namespace, key, value in self.patched:
+            namespace[key] = value
         super().__exit__(*exc)
+
+    def _fused(self, function: Callable) -> Callable:
+        def record(x: Any, held: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.inside:
+                return function(x, held, *args, **kwargs)
+            self._uses(x)
+            self.inside += 1
+            try:
+                output = function(x, held, *args, **kwargs)
+            finally:
+                self.inside -= 1
+            owner, counters = self.owners[-1]
+            if isinstance(held, nn.Module):
+                step = _fused_step(self.paths.get(id(held), "?"), owner, held, kwargs)
+            else:
+                step = _call_step(resize_conv2d, (x, held, *args), kwargs, owner, counters,
+                                  lambda w: tuple(w.shape) if isinstance(w, Tensor) else None)
+            self._track(step, x, output)
+            return output
+
+        return record
 
     def _uses(self, *values: Any) -> None:
         for value in tree_flatten(values)[0]:
@@ -716,7 +756,9 @@ class _Recorder(TorchFunctionMode):
             self.kept.append(output)
         self.steps.append(step)
 
-    def _pre(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def _pre(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
+        if kwargs is None:
+            return  # called directly (a fused layer running a conv's weight hooks), not a module call
         if self.inside:
             self.inside += 1
         elif _is_leaf(module):
