@@ -1,7 +1,9 @@
 """Shared command-line plumbing for the recipes: flat flags, checked values, one-line user errors.
 
-A user mistake (an unknown upsampler, a size the model cannot make, a dataset that is not there)
-ends a recipe with one line on stderr and exit code 2 — never a traceback. Errors during training
+A user mistake (an unknown upsampler, a size the model cannot make, a dataset that is not there, a
+flag argparse does not know) ends a recipe with one line on stderr and exit code 2 — never a
+traceback, never the usage block (``--help`` shows it). Flags are never matched by prefix:
+``--upsample`` is an unknown flag, not ``--upsampler``. Errors during training
 are not user mistakes: they keep their traceback and the run's record says ``failed``.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._validation import (
     check_non_negative_int,
     check_number,
@@ -123,7 +126,8 @@ RUN_FLAG_HELP = {
     "wandb_entity": "W&B entity (team or user; default: yours)",
     "tags": "extra comma-separated run tags",
     "output_dir": "where run directories go",
-    "resume": "continue an interrupted run from its checkpoints/last.ckpt, with its recorded settings",
+    "resume": "continue an interrupted run from its checkpoints/last.ckpt, with its recorded settings (a weights "
+              "file it names is not reused: give that flag again)",
     "accelerator": "cpu, gpu, mps or auto",
     "devices": "number of devices, a comma-separated list of device indices, or auto",
     "num_nodes": "machines for multi-node DDP",
@@ -171,7 +175,7 @@ def recipe_parser(
     from lightning_checkerboard.upsamplers.layers import PADDING_MODES
 
     defaults = config_class()
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    parser = OneLineParser(prog=prog, description=description, formatter_class=HelpFormatter)
     titles = ["model", *groups, "training", "metrics", "logging and output", "hardware (Lightning Trainer)"]
     made = {title: parser.add_argument_group(title) for title in titles}
 
@@ -244,7 +248,8 @@ def recipe_main(recipe: Recipe, build_parser: Callable[[], argparse.ArgumentPars
 def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """A training recipe's ``main``: parse the flags, make the config, :func:`~lightning_checkerboard.training.train`.
 
-    With ``--resume`` no other flag may be given (the run continues with its recorded settings).
+    With ``--resume`` no other flag may be given (the run continues with its recorded settings), but
+    those of the config's ``LOCAL_FILES`` (``--fid-weights``): a received record never names a file to load.
     Settings that cannot work end as a :class:`UsageError` naming the flag; an interrupted run prints
     the command that continues it.
 
@@ -256,7 +261,11 @@ def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] 
     args = parser.parse_args(argv)
     if args.resume is not None:
         flags = _flags(parser)
-        changed = sorted(flags[k] for k, v in vars(args).items() if k != "resume" and v != parser.get_default(k))
+        config_class = recipe.config_class
+        # Weights files are this machine's: they may (must, to be used) be named again.
+        local = {config_class.key(name) for name in config_class.LOCAL_FILES}
+        changed = sorted(flags[k] for k, v in vars(args).items()
+                         if k != "resume" and k not in local and v != parser.get_default(k))
         if changed:
             raise UsageError("--resume continues a run with its recorded settings; drop " + ", ".join(changed))
     try:

@@ -26,7 +26,7 @@ from lightning_checkerboard.cli import (
     run_cli,
     unit_interval,
 )
-from lightning_checkerboard.metrics.fid import FID_POLICIES
+from lightning_checkerboard.metrics.fid import FID_POLICIES, InceptionWeightsError
 from lightning_checkerboard.models import num_stages_for
 from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
 from lightning_checkerboard.records import ResultRecord
@@ -42,7 +42,7 @@ from lightning_checkerboard.training import (
     process_count,
     upsampler_stages,
 )
-from lightning_checkerboard.training.config import DISC_FIRST_KERNELS, DISC_FIRST_STRIDES
+from lightning_checkerboard.training.config import DISC_FIRST_KERNELS, DISC_FIRST_STRIDES, MAX_LATENT_DIM
 
 # Each GAN update backpropagates through one network only, so DDP must expect unused parameters.
 _GAN_STRATEGIES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
@@ -79,6 +79,9 @@ class GAN(Recipe[GANConfig]):
                               batch_size=config.batch_size)
         except RuntimeError as err:  # --fid required without weights
             raise UsageError(str(err)) from None
+        except InceptionWeightsError as err:  # a file that is not the extractor's weights, read as data
+            flag = "--fid-weights" if config.fid_weights is not None else f"--fid {config.fid}"
+            raise UsageError(f"{flag}: {err}") from None
 
         def make_task() -> GANTask:
             return GANTask(stages, channels=datamodule.channels, upsampler_options=config.upsampler_options(),
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DISC_FIRST_KERNELS)
     add("model", "disc_norm", "discriminator normalisation: batch (DCGAN), spectral (SNGAN: spectral norm, no "
         "BatchNorm) or none", choices=DISCRIMINATOR_NORMS)
-    add("model", "latent_dim", "length of the generator's noise vector", type=positive_int)
+    add("model", "latent_dim", f"length of the generator's noise vector (at most {MAX_LATENT_DIM})", type=positive_int)
     add("training", "loss", "GAN loss: nonsaturating (DCGAN's) or hinge", choices=LOSSES)
     add("training", "lr_g", "generator learning rate (Adam)", type=positive_float)
     add("training", "lr_d", "discriminator learning rate (Adam)", type=positive_float)
@@ -136,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("metrics", "fid", "auto: FID when Inception weights can be had, else recorded as unavailable; "
         "required: an error without them; off: no FID", choices=FID_POLICIES)
     add("metrics", "fid_samples", "generated images per FID", type=positive_int)
-    add("metrics", "fid_weights", "Inception-v3 weights file (torch-fidelity's; default: found or downloaded)",
-        type=Path)
+    add("metrics", "fid_weights", "Inception-v3 weights file (torch-fidelity's; default: found or downloaded); read "
+        "as data, never unpickled as objects; with --resume, give it again to use it", type=Path)
     return parser
 
 

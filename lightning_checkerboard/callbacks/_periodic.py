@@ -11,8 +11,9 @@ from typing_extensions import override
 
 from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard._validation import check_non_negative_int
+from lightning_checkerboard.callbacks._sources import ModelDiverged
 
-__all__ = ["BaselineState", "PeriodicCallback", "sync_buffers_from_rank_zero"]
+__all__ = ["BaselineState", "PeriodicCallback", "mark_diverged", "sync_buffers_from_rank_zero"]
 
 
 def sync_buffers_from_rank_zero(trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -27,6 +28,13 @@ def sync_buffers_from_rank_zero(trainer: pl.Trainer, pl_module: pl.LightningModu
             torch.distributed.broadcast(buffer.data, src=0)
 
 
+def mark_diverged(trainer: pl.Trainer, pl_module: pl.LightningModule, reason: ModelDiverged) -> None:
+    """Stop the run as ``diverged`` (the module's ``diverged``, which the result record reads), keeping an earlier reason."""
+    if not getattr(pl_module, "diverged", None):
+        pl_module.diverged = f"{reason} at iteration {training_iteration(trainer)}"
+    trainer.should_stop = True
+
+
 class PeriodicCallback(Callback):
     """Calls :meth:`measure` every ``every_n_steps`` training iterations (0: never) and at the end.
 
@@ -35,6 +43,10 @@ class PeriodicCallback(Callback):
     first step; the result stays in :attr:`baseline` for the result record, which the leaderboard
     compares the final numbers with. Subclasses that measure one keep it in checkpoints through
     :class:`BaselineState`, so a resumed run keeps it.
+
+    A measurement that finds the model's output non-finite (:class:`~lightning_checkerboard.callbacks._sources.ModelDiverged`,
+    e.g. after a learning rate of 1e308 sent the weights to ±1e308) is skipped, and the run stops as
+    ``diverged`` (:func:`mark_diverged`) rather than failing; the last checkpoint is then not overwritten.
     """
 
     def __init__(self, every_n_steps: int) -> None:
@@ -54,20 +66,28 @@ class PeriodicCallback(Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if training_iteration(trainer) == 0 and not self.baseline:
             sync_buffers_from_rank_zero(trainer, pl_module)
-            self.baseline = self.measure_baseline(trainer, pl_module)
+            try:
+                self.baseline = self.measure_baseline(trainer, pl_module)
+            except ModelDiverged as reason:
+                mark_diverged(trainer, pl_module, reason)
+
+    def _measure_unless_diverged(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool) -> None:
+        sync_buffers_from_rank_zero(trainer, pl_module)
+        try:
+            self.measure(trainer, pl_module, final=final)
+        except ModelDiverged as reason:
+            mark_diverged(trainer, pl_module, reason)
 
     @override
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = training_iteration(trainer)
         last = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
         if self.every_n_steps and step > 0 and step % self.every_n_steps == 0 and not last:
-            sync_buffers_from_rank_zero(trainer, pl_module)
-            self.measure(trainer, pl_module)  # the last step is measured once, by on_train_end
+            self._measure_unless_diverged(trainer, pl_module, final=False)  # the last step: on_train_end
 
     @override
     def on_train_end(self, trainer, pl_module) -> None:
-        sync_buffers_from_rank_zero(trainer, pl_module)
-        self.measure(trainer, pl_module, final=True)
+        self._measure_unless_diverged(trainer, pl_module, final=True)
 
 
 

@@ -19,6 +19,7 @@ from lightning_checkerboard.callbacks.protocols import SampleFn, SupportsHeldout
 from lightning_checkerboard.functional._validation import check_image_batch, to_unit_range
 
 __all__ = [
+    "ModelDiverged",
     "batch_generator",
     "check_image_source",
     "check_real_images",
@@ -29,9 +30,30 @@ __all__ = [
     "heldout_images",
     "metric_images",
     "missing_real_images_error",
+    "require_finite",
 ]
 
 _SAMPLE_FN = "sample_fn(num, generator) -> (num, C, H, W) images in [0, 1]"
+
+
+class ModelDiverged(RuntimeError):
+    """The model's output (images, losses) holds NaN or infinity: its weights have diverged.
+
+    Raised by :func:`require_finite`; the measuring callbacks' schedule catches it and stops the run as
+    ``diverged`` instead of failing it.
+    """
+
+
+def require_finite(values: Tensor, what: str) -> Tensor:
+    """``values`` unchanged when every one is finite (always, for integer tensors).
+
+    Raises:
+        ModelDiverged: naming ``what`` and how many values are NaN or infinite.
+    """
+    if values.is_floating_point() and values.numel() and not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values)).sum())
+        raise ModelDiverged(f"{what} became non-finite ({bad} of {values.numel()} values NaN or infinite)")
+    return values
 
 
 def _accepts(function: object, *args: object, **kwargs: object) -> bool:
@@ -195,6 +217,8 @@ def draw_samples(
             first = index * batch_size
             count = min(batch_size, num - first)
             images = sample_fn(count, batch_generator(seed, index))
+            if isinstance(images, Tensor):
+                require_finite(images, "the generated images")
             images = check_image_batch(images, name=f"sample_fn({count}, generator) output")
             if images.shape[0] != count:
                 raise ValueError(
@@ -216,11 +240,16 @@ def metric_images(
     rank: int,
     world_size: int,
 ) -> Tensor:
-    """This process's share of ``num`` images for a metric: from ``sample_fn``, else from ``module.metric_samples``."""
+    """This process's share of ``num`` images for a metric: from ``sample_fn``, else from ``module.metric_samples``.
+
+    Raises:
+        ModelDiverged: an image holds NaN or infinity.
+    """
     if sample_fn is not None:
         return draw_samples(sample_fn, num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size,
                             module=module)
-    return module.metric_samples(num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size)
+    images = module.metric_samples(num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size)
+    return require_finite(images, "the generated images")
 
 
 def missing_real_images_error(callback: str, trainer: pl.Trainer) -> TypeError:

@@ -12,7 +12,7 @@ from typing_extensions import override
 from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_shares, heldout_images
+from lightning_checkerboard.callbacks._sources import check_shares, heldout_images, require_finite
 
 __all__ = ["HeldoutLoss", "SupportsLosses"]
 
@@ -83,6 +83,7 @@ class HeldoutLoss(BaselineState, PeriodicCallback):
         try:
             for chunk in images.split(self.batch_size):
                 for key, value in pl_module.losses(chunk.to(pl_module.device, torch.float32)).items():
+                    require_finite(value.detach(), f"the held-out {key} loss")
                     sums[key] = sums.get(key, 0.0) + value.detach().double() * len(chunk)
         finally:
             pl_module.train(was_training)

@@ -11,7 +11,7 @@ from typing_extensions import override
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import iteration, log_images, trainer_run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_image_source, check_sample_fn, draw_samples
+from lightning_checkerboard.callbacks._sources import check_image_source, check_sample_fn, draw_samples, require_finite
 from lightning_checkerboard.callbacks.protocols import SampleFn
 
 __all__ = ["SampleGrid"]
@@ -63,7 +63,7 @@ class SampleGrid(PeriodicCallback):
 
     def _images(self, pl_module: pl.LightningModule) -> torch.Tensor:
         if self.sample_fn is None:
-            return pl_module.sample()
+            return require_finite(pl_module.sample(), "the sampled images")
         return draw_samples(self.sample_fn, self.num_samples, seed=self.seed, batch_size=self.num_samples,
                             module=pl_module)
 

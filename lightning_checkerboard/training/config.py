@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 
 from lightning_checkerboard._validation import (
     check_choice,
+    check_int,
     check_non_negative_int,
     check_number,
     check_positive_int,
@@ -44,11 +45,31 @@ from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
 from lightning_checkerboard.tasks.gan import LOSSES
 from lightning_checkerboard.upsamplers.layers import PADDING_MODES
 
-__all__ = ["DISC_FIRST_KERNELS", "DISC_FIRST_STRIDES", "ConfigError", "GANConfig", "RunConfig", "StyleTransferConfig"]
+__all__ = [
+    "DISC_FIRST_KERNELS",
+    "DISC_FIRST_STRIDES",
+    "MAX_LATENT_DIM",
+    "MAX_SEED",
+    "WANDB_NAME_FORBIDDEN",
+    "ConfigError",
+    "GANConfig",
+    "RunConfig",
+    "StyleTransferConfig",
+]
 
 #: Strides and kernels the DCGAN discriminator's first layer takes.
 DISC_FIRST_STRIDES = (1, 2)
 DISC_FIRST_KERNELS = (3, 4)
+
+#: The largest seed: NumPy's seeds are 32-bit, and every seed reaches NumPy.
+MAX_SEED = 2**32 - 1
+
+#: The longest noise vector a GAN takes (DCGAN uses 100; the generator's first layer grows with it).
+MAX_LATENT_DIM = 4096
+
+#: Characters W&B refuses in a project or entity name.
+WANDB_NAME_FORBIDDEN = "/\\#?%:"
+_WANDB_NAME_MAX = 128
 
 C = TypeVar("C", bound="RunConfig")
 
@@ -71,6 +92,16 @@ def _check_positive_float(value: object, name: str) -> float:
     return check_number(value, name, minimum=0.0, strict_minimum=True)
 
 
+def _check_wandb_name(value: object, name: str) -> None:
+    if value is None:
+        return
+    if (not isinstance(value, str) or not 0 < len(value) <= _WANDB_NAME_MAX or not value.isprintable()
+            or any(c in WANDB_NAME_FORBIDDEN for c in value)):
+        shown = " ".join(WANDB_NAME_FORBIDDEN)
+        raise ValueError(f"{name} must be a W&B name: 1 to {_WANDB_NAME_MAX} printable characters, none of "
+                         f"{shown}; got {value!r}.")
+
+
 @dataclass
 class RunConfig:
     """The settings every training recipe shares.
@@ -85,14 +116,14 @@ class RunConfig:
             later runs skip the decode (``False``: decode in every run).
         batch_size: images per training batch.
         max_steps: training iterations.
-        seed: seed of the model and of the training noise and batch order.
-        data_seed: seed of the embedded data's crops and splits.
+        seed: seed of the model and of the training noise and batch order (at most :data:`MAX_SEED`).
+        data_seed: seed of the embedded data's crops and splits (at most :data:`MAX_SEED`).
         num_workers: data-loader worker processes.
         eval_every: measure artifacts, save samples and a checkpoint every N iterations (0: only at the end).
         eval_samples: images per measurement.
         logger: ``"wandb"``, ``"csv"``, ``"tensorboard"`` or ``"none"``.
-        wandb_project: the W&B project.
-        wandb_entity: the W&B team or user (``None``: yours).
+        wandb_project: the W&B project (1 to 128 characters, none of ``/ \\ # ? % :``).
+        wandb_entity: the W&B team or user (``None``: yours; the same characters as a project).
         tags: extra comma-separated logger tags.
         output_dir: where run directories are made.
         accelerator: Lightning's ``accelerator`` (``"cpu"``, ``"gpu"``, ``"auto"`` …).
@@ -101,7 +132,7 @@ class RunConfig:
         strategy: Lightning's ``strategy`` (``"auto"``, ``"ddp"`` …).
         precision: Lightning's ``precision`` (``"32-true"``, ``"bf16-mixed"`` …).
         resume: the run directory of an interrupted run to continue; every other field then comes from
-            its record.
+            its record, except those of :attr:`LOCAL_FILES`.
     """
 
     upsampler: str = "nearest_conv"
@@ -131,6 +162,10 @@ class RunConfig:
 
     #: Fields whose flag (``dest``) and record key differ from the field's name: field -> key.
     KEYS: ClassVar[Mapping[str, str]] = {}
+    #: Fields that name a file on the machine that runs, read as weights: a resumed run never takes
+    #: them from the record (a received run directory must not choose what is loaded); they come from
+    #: the command line again, or are left unset.
+    LOCAL_FILES: ClassVar[tuple[str, ...]] = ()
     #: Values for settings that a record made before they existed lacks, where today's default would
     #: change how such a run continues: field -> the value that reproduces the behaviour of then.
     LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
@@ -162,8 +197,12 @@ class RunConfig:
         check_choice(self.logger, "logger", LOGGERS)
         for name in ("image_size", "batch_size", "max_steps", "eval_samples", "num_nodes"):
             check_positive_int(getattr(self, name), name)
-        for name in ("seed", "data_seed", "num_workers", "eval_every"):
+        for name in ("num_workers", "eval_every"):
             check_non_negative_int(getattr(self, name), name)
+        for name in ("seed", "data_seed"):
+            check_int(getattr(self, name), name, minimum=0, maximum=MAX_SEED)
+        _check_wandb_name(self.wandb_project, "wandb_project")
+        _check_wandb_name(self.wandb_entity, "wandb_entity")
 
     # ---- names
 
@@ -210,16 +249,22 @@ class RunConfig:
         return config
 
     @classmethod
-    def from_record(cls: type[C], config: Mapping[str, Any], *, resume: Path) -> C:
+    def from_record(cls: type[C], config: Mapping[str, Any], *, resume: Path,
+                    local: Mapping[str, Any] | None = None) -> C:
         """The config a recorded run ran with, set to resume it from ``resume``.
 
         Keys that are no field's are ignored (a record also keeps ``stages`` and the package version);
-        a field the record lacks takes its :attr:`LEGACY_DEFAULTS` value, else today's default.
+        a field the record lacks takes its :attr:`LEGACY_DEFAULTS` value, else today's default. The
+        fields of :attr:`LOCAL_FILES` never come from the record: they take their value in ``local``
+        (the command line's), else their default.
 
         Raises:
             ValueError: a recorded value a field does not accept.
         """
-        values = {name: config[cls.key(name)] for name in cls.field_names() if cls.key(name) in config}
+        local = dict(local or {})
+        values = {name: config[cls.key(name)] for name in cls.field_names()
+                  if cls.key(name) in config and name not in cls.LOCAL_FILES}
+        values.update({name: local[name] for name in cls.LOCAL_FILES if local.get(name) is not None})
         for name, value in cls.LEGACY_DEFAULTS.items():
             values.setdefault(name, value)
         values["resume"] = Path(resume)
@@ -250,14 +295,15 @@ class GANConfig(RunConfig):
         disc_first_stride: stride of the discriminator's first layer, 1 or 2.
         disc_first_kernel: kernel of that layer, 3 or 4 (``None``: 4 with stride 2, 3 with stride 1).
         disc_norm: the discriminator's normalisation (``"batch"``, ``"spectral"``, ``"none"``).
-        latent_dim: length of the generator's noise vector.
+        latent_dim: length of the generator's noise vector (at most :data:`MAX_LATENT_DIM`).
         loss: ``"nonsaturating"`` or ``"hinge"``.
         lr_g: generator learning rate.
         lr_d: discriminator learning rate.
         ema_decay: decay of the generator's weight average that samples and metrics use (0: the live one).
         fid: ``"auto"``, ``"required"`` or ``"off"``.
         fid_samples: generated images per FID.
-        fid_weights: an Inception-v3 weights file (``None``: found or downloaded).
+        fid_weights: an Inception-v3 weights file (``None``: found or downloaded); a resumed run takes
+            it from the command line only (see :attr:`RunConfig.LOCAL_FILES`).
     """
 
     gen_channels: int = 64
@@ -276,11 +322,13 @@ class GANConfig(RunConfig):
 
     # Runs recorded before the weight average and the discriminator choice existed continue as they began.
     LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {"ema_decay": 0.0, "disc_norm": "batch"}
+    LOCAL_FILES: ClassVar[tuple[str, ...]] = ("fid_weights",)
 
     def validate(self) -> None:
         super().validate()
-        for name in ("gen_channels", "disc_channels", "latent_dim", "fid_samples"):
+        for name in ("gen_channels", "disc_channels", "fid_samples"):
             check_positive_int(getattr(self, name), name)
+        check_int(self.latent_dim, "latent_dim", minimum=1, maximum=MAX_LATENT_DIM)
         check_choice(self.disc_first_stride, "disc_first_stride", DISC_FIRST_STRIDES)
         if self.disc_first_kernel is not None:
             check_choice(self.disc_first_kernel, "disc_first_kernel", DISC_FIRST_KERNELS)
@@ -313,7 +361,8 @@ class StyleTransferConfig(RunConfig):
         tv_weight: weight of the total-variation loss (0: off).
         content_layer: the VGG-16 layer of the content loss.
         loss_network: ``"auto"``, ``"vgg16"`` or ``"random"``.
-        loss_network_weights: a VGG-16 state-dict file (``None``: torchvision's).
+        loss_network_weights: a VGG-16 state-dict file (``None``: torchvision's); a resumed run takes
+            it from the command line only (see :attr:`RunConfig.LOCAL_FILES`).
         loss_network_seed: seed of a random-weight VGG-16.
         lr: learning rate.
     """
@@ -336,6 +385,7 @@ class StyleTransferConfig(RunConfig):
     lr: float = 1e-3
 
     KEYS: ClassVar[Mapping[str, str]] = {"dataset": "content_dataset"}
+    LOCAL_FILES: ClassVar[tuple[str, ...]] = ("loss_network_weights",)
 
     def validate(self) -> None:
         super().validate()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
@@ -20,7 +21,15 @@ from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_ch
 from lightning_checkerboard.records import RecordError, ResultRecord, read_record
 from lightning_checkerboard.training.config import ConfigError
 
-__all__ = ["RUN_DIR_ENV", "ResumedRun", "check_writable_dir", "make_run_directory", "new_run_id", "open_resumed_run"]
+__all__ = [
+    "RUN_DIR_ENV",
+    "ResumedRun",
+    "check_resumed_weights",
+    "check_writable_dir",
+    "make_run_directory",
+    "new_run_id",
+    "open_resumed_run",
+]
 
 # Lightning's DDP launcher starts the other ranks by running the script again; they find the run
 # directory chosen by rank zero here instead of making their own.
@@ -93,8 +102,9 @@ def open_resumed_run(run_dir: Path) -> ResumedRun:
     a file that holds more than training state is refused before anything of it runs.
 
     Raises:
-        ConfigError: no readable record, no checkpoint, a finished run, or a checkpoint that is not
-            plain training state (every message starts with ``resume:``).
+        ConfigError: no readable record, no checkpoint, a finished run, a checkpoint that is not
+            plain training state, or one without what Lightning needs to continue (optimiser and
+            loop state); every message starts with ``resume:``.
     """
     run_dir = Path(run_dir)
     try:
@@ -110,4 +120,46 @@ def open_resumed_run(run_dir: Path) -> ResumedRun:
         checkpoint = load_checkpoint(path)
     except CheckpointError as err:
         raise ConfigError(f"resume: {err}") from None
+    problem = _not_resumable(checkpoint)
+    if problem:
+        raise ConfigError(f"resume: {path} is not a checkpoint Lightning can resume from ({problem})")
     return ResumedRun(run_dir, record, checkpoint)
+
+
+#: What a Lightning checkpoint needs to continue training, and the type each entry must have.
+_RESUME_KEYS: dict[str, type | tuple[type, ...]] = {
+    "state_dict": dict, "optimizer_states": list, "lr_schedulers": list, "loops": dict, "epoch": int,
+    "global_step": int,
+}
+
+
+def _not_resumable(checkpoint: dict[str, Any]) -> str:
+    """Why ``checkpoint`` cannot be resumed from (its missing or mistyped entries), or ``""``."""
+    missing = [key for key in _RESUME_KEYS if key not in checkpoint]
+    if missing:
+        return f"no {', '.join(missing)}"
+    mistyped = [key for key, kind in _RESUME_KEYS.items()
+                if not isinstance(checkpoint[key], kind) or isinstance(checkpoint[key], bool)]
+    if mistyped:
+        return ", ".join(f"{key} is a {type(checkpoint[key]).__name__}" for key in mistyped)
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in checkpoint["state_dict"].items()):
+        return "its state_dict holds more than named tensors"
+    return ""
+
+
+def check_resumed_weights(checkpoint: dict[str, Any], module: torch.nn.Module, run_dir: Path) -> None:
+    """The checkpoint's weights are exactly ``module``'s: the same names, each of the same shape.
+
+    Raises:
+        ConfigError: other names or shapes (the message starts with ``resume:``, gives counts and an example).
+    """
+    saved, expected = checkpoint["state_dict"], module.state_dict()
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    reshaped = [k for k in expected if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or reshaped):
+        return
+    parts = [f"{len(names)} {what}, e.g. {names[0][:80]!r}"
+             for names, what in ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape"))
+             if names]
+    raise ConfigError(f"resume: the weights in {run_dir / CHECKPOINT} are not this run's model ({'; '.join(parts)})")

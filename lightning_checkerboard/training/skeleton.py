@@ -4,22 +4,27 @@ A recipe says what to train — a :class:`Recipe` subclass with :meth:`Recipe.bu
 measurement callbacks) and :meth:`Recipe.scores_line` — and :func:`train` does the rest, in this
 order:
 
-1. resume: with ``config.resume`` set, read that run's record and checkpoint (data only) and take
-   every setting from the record; else check that ``config.output_dir`` can be written;
+1. resume: with ``config.resume`` set, read that run's record and checkpoint (data only), check the
+   run is this recipe's and take every setting from the record but the weights files of
+   ``LOCAL_FILES``, which come from ``config`` (a note says when a recorded one is dropped); else
+   check that ``config.output_dir`` can be written;
 2. the hardware settings are checked, and each image count of
    :meth:`~lightning_checkerboard.training.config.RunConfig.sample_counts` against the number of
    processes they start;
 3. ``recipe.build(config, resumed)``: every setting checked, nothing trained yet; its ``ValueError``
    or ``TypeError`` becomes a :class:`~lightning_checkerboard.training.config.ConfigError`, its
    warnings one ``WARNING:`` line each;
-4. the run directory (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`), the
-   data (``prepare_data``, ``setup("fit")``), the seed, then the model (``parts.make_task()``);
+4. the data (``prepare_data``, ``setup("fit")``), the run directory
+   (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`), the seed, then the model
+   (``parts.make_task()``; a resumed checkpoint's weights must be its names and shapes);
 5. the result record, the logger (hyperparameters logged, W&B noted in the record);
 6. the ``Trainer``: the recipe's callbacks, then ``RunCheckpoint`` (``checkpoints/last.ckpt`` every
    ``eval_every`` iterations) and ``ResultRecorder`` (``result.json``), checkpoints read weights-only;
 7. a headline, ``trainer.fit`` (from the checkpoint when resuming) with Lightning's noise filtered
    out, then the report: iterations, status, the recipe's scores line, where the record and
-   samples are.
+   samples are. A user mistake found before the first step (a ``ConfigError`` or ``DatasetError``,
+   such as a batch larger than the data) leaves no run: the new directory is removed, a resumed
+   run's record is put back as it was.
 
 Example (a recipe in full; ``recipes/gan.py`` and ``recipes/style_transfer.py`` are two more)::
 
@@ -47,6 +52,9 @@ Example (a recipe in full; ``recipes/gan.py`` and ``recipes/style_transfer.py`` 
 
 from __future__ import annotations
 
+import copy
+import os
+import shutil
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -62,12 +70,14 @@ from lightning_checkerboard.callbacks import ResultRecorder, RunCheckpoint
 from lightning_checkerboard.callbacks.checkpoint import WeightsOnlyCheckpointIO
 from lightning_checkerboard.data import DatasetError
 from lightning_checkerboard.loggers import LoggerChoice, build_logger
-from lightning_checkerboard.records import ResultRecord, git_revision
+from lightning_checkerboard.records import ResultRecord, git_revision, write_record
 from lightning_checkerboard.training._quiet import print_rank_zero, quiet_lightning, silent_lightning, warnings_as_lines
 from lightning_checkerboard.training.config import ConfigError, RunConfig
 from lightning_checkerboard.training.parts import RunParts
 from lightning_checkerboard.training.run_dir import (
+    RUN_DIR_ENV,
     ResumedRun,
+    check_resumed_weights,
     check_writable_dir,
     make_run_directory,
     open_resumed_run,
@@ -135,17 +145,15 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
     """
     if not isinstance(config, recipe.config_class):
         raise TypeError(f"{type(recipe).__name__} takes a {recipe.config_class.__name__}; got {type(config).__name__}.")
-    resumed = None
+    resumed, original_record = None, None
     if config.resume is not None:
         resumed = open_resumed_run(config.resume)
-        try:
-            config = type(config).from_record(resumed.record.config, resume=resumed.run_dir)
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"resume: the settings recorded in {resumed.run_dir} are not valid: {err}") from None
+        original_record = copy.deepcopy(resumed.record)
+        config = _resumed_config(recipe, config, resumed)
     else:
         check_writable_dir(config.output_dir)  # before anything is built, probed or printed
 
-    _check_processes(config)
+    processes = _check_processes(config)
     with warnings_as_lines():
         try:
             parts = recipe.build(config, resumed)
@@ -154,38 +162,99 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from None
 
+    datamodule = parts.datamodule
+    with warnings_as_lines():  # before the run directory: data that is not there leaves no run behind
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    _check_batch_fits(datamodule, config.batch_size, processes)
     run_dir = resumed.run_dir if resumed is not None else make_run_directory(
         config.output_dir, recipe.task, config.dataset, config.upsampler, config.seed)
     run_id = resumed.record.run_id if resumed is not None else run_dir.name.rsplit("-", 1)[-1]
-    datamodule = parts.datamodule
-    with warnings_as_lines():
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    task = parts.make_task()
-
     record = resumed.record if resumed is not None else _new_record(run_id, recipe.task, datamodule, config, parts)
-    record.status, record.message, record.finished_at = "running", "", None
-    tags = [f"task:{recipe.task}", f"dataset:{datamodule.name}", f"upsampler:{config.upsampler}", *parts.tags,
-            *sorted({f"stage:{name}" for name in parts.stages})]
-    logging_setup = _start_logging(config, run_dir, record, f"{recipe.run_name or recipe.task}-{config.upsampler}"
-                                   f"-s{config.seed}", tags)
-    checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=config.eval_every)
-    callbacks = [*parts.callbacks, checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
+    first_step = int(resumed.checkpoint["global_step"]) if resumed is not None else 0
+    trainer = None
+    try:
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        task = parts.make_task()
+        if resumed is not None:
+            check_resumed_weights(resumed.checkpoint, task, run_dir)
+        record.status, record.message, record.finished_at = "running", "", None
+        tags = [f"task:{recipe.task}", f"dataset:{datamodule.name}", f"upsampler:{config.upsampler}", *parts.tags,
+                *sorted({f"stage:{name}" for name in parts.stages})]
+        logging_setup = _start_logging(config, run_dir, record, f"{recipe.run_name or recipe.task}-"
+                                       f"{config.upsampler}-s{config.seed}", tags)
+        checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=config.eval_every)
+        callbacks = [*parts.callbacks, checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
 
-    max_steps = config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1)  # Lightning counts updates
-    with quiet_lightning():
-        trainer = _build_trainer(config, parts, max_steps=max_steps, logger=logging_setup.logger, callbacks=callbacks,
-                                 run_dir=run_dir)
-        print_rank_zero(f"run {run_id}: {parts.headline}" + (" (resumed)" if resumed is not None else ""))
-        print_rank_zero(f"run directory: {run_dir}")
-        if logging_setup.note:
-            print_rank_zero(logging_setup.note)
-        _fit(trainer, task, datamodule, logging_setup, resumed.checkpoint_path if resumed is not None else None)
+        max_steps = config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1)  # Lightning counts updates
+        with quiet_lightning():
+            trainer = _build_trainer(config, parts, max_steps=max_steps, logger=logging_setup.logger,
+                                     callbacks=callbacks, run_dir=run_dir)
+            print_rank_zero(f"run {run_id}: {parts.headline}" + (" (resumed)" if resumed is not None else ""))
+            print_rank_zero(f"run directory: {run_dir}")
+            if logging_setup.note:
+                print_rank_zero(logging_setup.note)
+            _fit(trainer, task, datamodule, logging_setup, resumed.checkpoint_path if resumed is not None else None)
+    except (ConfigError, DatasetError):
+        # A user mistake found before the first step (a batch larger than the data …) is not a run:
+        # a new directory goes, a resumed one gets its record back as it was.
+        if trainer is None or trainer.global_step in (0, first_step):  # before or after the checkpoint's restore
+            _undo(run_dir, resumed, original_record)
+        raise
 
     if rank_zero_only.rank == 0:  # the record's numbers are rank zero's
         _report(record, config, recipe.scores_line(record), run_dir, logging_setup)
     return RunResult(record, run_dir)
+
+
+#: How messages name each recipe's task, and the script that runs it.
+_TASK_WORDS = {"gan": "GAN", "style_transfer": "style-transfer", "super_resolution": "super-resolution"}
+
+
+def _resumed_config(recipe: Recipe, config: RunConfig, resumed: ResumedRun) -> RunConfig:
+    """The config ``resumed`` ran with, its weights files (``LOCAL_FILES``) from ``config`` (the command line).
+
+    A weights file the record names is dropped with a one-line note unless ``config`` names one
+    again: a received run directory never chooses which file is loaded.
+
+    Raises:
+        ConfigError: the run is another recipe's, or its recorded settings are not valid.
+    """
+    task = resumed.record.task
+    if task != recipe.task:
+        words = _TASK_WORDS.get(task, repr(task))
+        script = f"; continue it with recipes/{task}.py" if task in _TASK_WORDS else ""
+        raise ConfigError(f"resume: {resumed.run_dir} holds a {words} run, not a "
+                          f"{_TASK_WORDS.get(recipe.task, repr(recipe.task))} one{script}")
+    local = {name: getattr(config, name) for name in config.LOCAL_FILES}
+    try:
+        resumed_config = type(config).from_record(resumed.record.config, resume=resumed.run_dir, local=local)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"resume: the settings recorded in {resumed.run_dir} are not valid: {err}") from None
+    for name in config.LOCAL_FILES:
+        key = config.key(name)
+        recorded = resumed.record.config.get(key)
+        if recorded is not None and local[name] is None:
+            flag = "--" + key.replace("_", "-")
+            print_rank_zero(f"note: the run was recorded with {flag} {str(recorded)[:200]!r}; a resumed run reads "
+                            f"no file its record names, so it goes without (give {flag} again to use it)")
+        value = getattr(resumed_config, name)
+        resumed.record.config[key] = None if value is None else str(value)
+    return resumed_config
+
+
+def _undo(run_dir: Path, resumed: ResumedRun | None, original_record: ResultRecord | None) -> None:
+    """Remove a run directory made for a run that never trained, or put a resumed run's record back."""
+    if rank_zero_only.rank != 0:
+        return
+    if resumed is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.environ.pop(RUN_DIR_ENV, None)
+    elif original_record is not None:
+        try:
+            write_record(original_record, run_dir)
+        except OSError:
+            pass  # the record says "failed" then: the user still sees the one-line error
 
 
 def _report(record: ResultRecord, config: RunConfig, scores: str, run_dir: Path, logging_setup: LoggerChoice) -> None:
@@ -266,8 +335,11 @@ def process_count(config: RunConfig) -> int:
             raise ConfigError(f"the hardware settings do not work here: {' '.join(str(err).split())}") from None
 
 
-def _check_processes(config: RunConfig) -> None:
+def _check_processes(config: RunConfig) -> int:
     """The hardware settings work here, and each count of ``config.sample_counts()`` gives every process a share.
+
+    Returns:
+        The number of processes.
 
     Raises:
         ConfigError: settings Lightning refuses, or a count below the number of processes.
@@ -277,6 +349,22 @@ def _check_processes(config: RunConfig) -> None:
         if count < processes:
             raise ConfigError(f"{name} must be at least the number of processes ({processes}), so that each "
                               f"measures a share; got {count}.")
+    return processes
+
+
+def _check_batch_fits(datamodule: Any, batch_size: int, processes: int) -> None:
+    """Every process gets a full batch from the training set (when the datamodule says its size).
+
+    Raises:
+        ConfigError: fewer training images than ``batch_size`` times ``processes`` (the message starts with
+            ``batch_size``).
+    """
+    describe = getattr(datamodule, "describe", None)
+    train = describe().get("train_samples") if callable(describe) else None
+    if isinstance(train, int) and train < batch_size * processes:
+        each = f" on each of {processes} processes" if processes > 1 else ""
+        raise ConfigError(f"batch_size must be at most the {train // processes} training images of "
+                          f"{datamodule.name!r}{each}; got {batch_size}.")
 
 
 def _build_trainer(config: RunConfig, parts: RunParts, *, max_steps: int, logger: Any, callbacks: list[Callback],
