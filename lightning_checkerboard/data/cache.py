@@ -125,8 +125,10 @@ def _checked_manifest(raw: bytes, source: str, entry: Path, identity: dict) -> d
     check = _Checker(source)
     if not isinstance(manifest, dict):
         raise check.fail("(the whole file)", "a JSON object", manifest)
-    if "identity" in manifest and manifest["identity"] != identity:
+    if isinstance(manifest.get("identity"), dict) and manifest["identity"] != identity:
         return None  # written for another source state, size or version: stale, not damaged
+    if "identity" in manifest and not isinstance(manifest["identity"], dict):
+        raise check.fail("identity", "a mapping", manifest["identity"])
     keys = set(manifest)
     if keys != _MANIFEST_KEYS:
         wrong = sorted(keys - _MANIFEST_KEYS) or sorted(_MANIFEST_KEYS - keys)
@@ -178,7 +180,7 @@ def _open(entry: Path, identity: dict, *, verify: bool = True) -> tuple[CachedIm
     try:
         manifest = _checked_manifest(raw, manifest_path.name, entry, identity)
     except RecordError as exc:
-        return None, f"malformed manifest: {' '.join(str(exc).split())}"
+        return None, f"malformed manifest: {' '.join(str(exc).split()).removeprefix(manifest_path.name + ': ').rstrip('.')}"
     if manifest is None:
         return None, None
     data = directory / manifest["data"]

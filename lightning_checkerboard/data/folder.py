@@ -67,7 +67,7 @@ def _scan(root: Path) -> list[tuple[str, int, int]]:
                     resolve_inside(entry.path, root)
                 stat = entry.stat()
             except UntrustedFileError as err:
-                reason = str(err).split(": ", 1)[-1].rstrip(".")
+                reason = str(err).split(": ", 1)[-1].rstrip(".").removesuffix("; refusing to read it")
                 raise _refuse(root, prefix + name, reason) from None
             except OSError as err:
                 raise _refuse(root, prefix + name, f"cannot be read ({err.strerror or err})") from None
