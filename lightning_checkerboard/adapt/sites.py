@@ -867,8 +867,9 @@ def search_upsampling_sites(model: nn.Module, args: Sequence[Any] | None = None,
     blocked = dict(untraced)
     ran = _run(model, tuple(args or ()), dict(kwargs or {}))
     sites = [_merge(site, by_path.get(site.path), blocked) for site, _ in ran]
-    seen = {site.path for site in sites}
-    sites += [site for site, _ in static if site.path not in seen]
+    # A static site whose pieces the run put in another site (a chain across modules) is that site.
+    seen = {name for site in sites for name in (site.path, *site.modules, *site.calls)}
+    sites += [site for site, _ in static if seen.isdisjoint((site.path, *site.modules, *site.calls))]
     outputs = {site.path: step.output for site, step in ran if step.output is not None}
     return SiteSearch(tuple(sites), tuple(untraced), outputs)
 
