@@ -191,8 +191,9 @@ def resize_conv2d_reference(
         up = F.interpolate(x, scale_factor=scale, mode="nearest")
     else:
         up = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
-    up = F.pad(up, (1, 1, 1, 1), mode="reflect" if padding == "reflect" else "constant")
-    return F.conv2d(up, weight, bias)
+    if padding == "zeros":  # the conv's own zero padding: no padded copy of the resized image
+        return F.conv2d(up, weight, bias, padding=1)
+    return F.conv2d(F.pad(up, (1, 1, 1, 1), mode="reflect"), weight, bias)
 
 
 def nearest_conv2d(
