@@ -11,7 +11,7 @@ copied nor read whole: the operating system pages in the images that are used.
   entry or the new one, never half of one.
 * **Checked.** Every field of the manifest is checked (types, ranges, the data file's name); a
   malformed manifest is rebuilt with a one-line warning, never trusted and never a traceback. The
-  manifest records the data file's size and a BLAKE2b checksum of the *whole* file together with
+  manifest records the data file's size and a SHA-256 checksum of the *whole* file together with
   the manifest's other fields (so a tampered list of unreadable images fails it too); the checksum
   is verified once each time the entry is opened, and an entry that fails it is rebuilt with a
   warning. Hashing streams the file in 1 MB blocks at about the disk's speed, a small fraction of
@@ -102,8 +102,8 @@ def cache_entry(cache_dir: Path, dataset: str, split: str, image_size: int) -> P
 
 
 def _checksum(handle, manifest: dict) -> str:
-    """BLAKE2b of the whole data file (streamed in 1 MB blocks) and of the manifest's other fields."""
-    digest = hashlib.blake2b(digest_size=32)
+    """SHA-256 of the whole data file (streamed in 1 MB blocks) and of the manifest's other fields."""
+    digest = hashlib.sha256()
     fields = {key: manifest[key] for key in ("identity", "data", "channels", "bytes", "failures")}
     digest.update(json.dumps(fields, sort_keys=True).encode())
     handle.seek(0)

@@ -153,13 +153,13 @@ class FolderImages:
     def fingerprint(self) -> str:
         """Hash of every file's relative name, size, modification time and content: any change changes it.
 
-        The content is read and hashed (BLAKE2b) once per call site that needs it (the data cache), so
-        a file replaced by another of the same size with its modification time put back is noticed;
-        it costs one read of the folder, far less than decoding it. A file that cannot be read hashes
+        The content is read and hashed (SHA-256) on first use (the data cache asks for it), so a file
+        replaced by another of the same size with its modification time put back is noticed; it costs
+        one read of the folder, a small fraction of decoding it. A file that cannot be read hashes
         as such (decoding then reports it under the ``corrupt`` policy).
         """
         if self._fingerprint is None:
-            digest = hashlib.blake2b(digest_size=32)
+            digest = hashlib.sha256()
             for relative, size, mtime in self._entries:
                 digest.update(f"{relative}\0{size}\0{mtime}\0".encode())
                 digest.update(_content_hash(os.path.join(self._root, relative), self._root))
@@ -172,7 +172,7 @@ class FolderImages:
 
 
 def _content_hash(path: str, root: str) -> bytes:
-    digest = hashlib.blake2b(digest_size=32)
+    digest = hashlib.sha256()
     try:
         with open_regular(path, root=root) as handle:
             while block := handle.read(_HASH_CHUNK):
