@@ -131,3 +131,63 @@ def test_nothing_replaced_warns():
         replace_upsamplers(Generator(), {"decoder.*": "deconv"})
     with pytest.warns(UserWarning, match="no upsampling site was found"):
         replace_upsamplers(nn.Linear(2, 2), "deconv")
+
+
+def test_options_per_target_override_the_common_ones():
+    gen = Generator()
+    swapped = replace_upsamplers(gen, {"blocks.0.*": ("nearest_conv", {"padding": "zeros"}), "*": "nearest_conv"},
+                                 padding="reflect")
+    assert [swapped.blocks[i][0].padding for i in range(3)] == ["zeros", "reflect", "reflect"]
+    with pytest.raises(TypeError, match=r"upsampler\['\*'\] must be a registered name or a \(name, options dict\) pair"):
+        replace_upsamplers(gen, {"*": ("nearest_conv", "reflect")})
+
+
+def test_no_bias_is_added_unless_the_site_had_one():
+    model = nn.Sequential(nn.ConvTranspose2d(4, 4, 4, 2, 1, bias=False), nn.BatchNorm2d(4),
+                          nn.ConvTranspose2d(4, 2, 4, 2, 1))
+    swapped = replace_upsamplers(model, "nearest_conv")
+    assert swapped[0].conv.bias is None and swapped[2].conv.bias is not None
+    forced = replace_upsamplers(model, "nearest_conv", bias=True)
+    assert forced[0].conv.bias is not None
+
+
+def test_align_corners_resize_is_replaced_with_its_stride():
+    model = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+                          nn.Conv2d(4, 2, 3, padding=1, bias=False))
+    (site,) = find_upsampling_sites(model)
+    assert (site.kind, site.stride, site.fusable, site.replaceable, site.bias) == ("resize_conv", 2, "no", True, False)
+    swapped = replace_upsamplers(model, "bilinear_conv")
+    assert [type(m).__name__ for m in swapped] == ["Identity", "ResizeConvUpsample"]
+    assert swapped[1].conv.bias is None
+    assert swapped(torch.randn(1, 4, 5, 5)).shape == (1, 2, 10, 10)
+
+
+def test_a_lone_resize_is_replaced_when_an_input_gives_its_channels():
+    from _layouts import UNetLike
+
+    model, x = UNetLike(), torch.randn(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="'up1.up' \\(resize\\): its channels are unknown without an example input"):
+        replace_upsamplers(model, "nearest_conv")
+    swapped = replace_upsamplers(model, "nearest_conv", x)
+    assert swapped.replaced_sites == (("up1.up", "nearest_conv"),)
+    layer = swapped.up1.up
+    assert (layer.in_channels, layer.out_channels, layer.conv.bias) == (8, 8, None)
+    assert swapped(x).shape == model(x).shape
+    with pytest.raises(TypeError, match="example_input must be a tensor, a non-empty tuple"):
+        replace_upsamplers(model, "nearest_conv", "x")
+
+
+def test_a_call_in_an_untraceable_forward_is_kept_with_its_reason():
+    from _layouts import ShapeBranchSR
+
+    x = torch.randn(1, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"^cannot replace the upsampling site 'conv_up1' \(resize_conv\): its "
+                                         r"interpolate call\(s\) are in the forward of the model, which cannot be "
+                                         r"rewritten: torch.fx cannot trace its forward: TraceError"):
+        replace_upsamplers(ShapeBranchSR(), "nearest_conv", x)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        kept = replace_upsamplers(ShapeBranchSR(), "nearest_conv", x, strict=False)
+    assert [path for path, _ in kept.skipped_sites] == ["conv_up1"]
+    assert [str(w.message).splitlines()[0] for w in record] == [
+        "replace_upsamplers kept 1 site(s) of ShapeBranchSR:", "replace_upsamplers replaced nothing in ShapeBranchSR."]
