@@ -57,9 +57,11 @@ def test_flags_round_trip_through_the_config_and_its_record():
     assert config.fid_weights == Path("w.pth") and config.output_dir == Path("elsewhere")
     recorded = config.record_config()
     assert "resume" not in recorded and recorded["fid_weights"] == "w.pth" and recorded["disc_first_kernel"] == 3
-    resumed = GANConfig.from_record({**recorded, "stages": ["deconv_k3"] * 3, "package_version": "0"},
-                                    resume=Path("run"))
+    record = {**recorded, "stages": ["deconv_k3"] * 3, "package_version": "0"}
+    # A weights file comes from the command line of the resuming run, never from the record.
+    resumed = GANConfig.from_record(record, resume=Path("run"), local={"fid_weights": Path("w.pth")})
     assert resumed == GANConfig.from_namespace({**vars(gan.build_parser().parse_args(argv)), "resume": Path("run")})
+    assert GANConfig.from_record(record, resume=Path("run")).fid_weights is None
 
 
 def test_style_transfer_keeps_its_content_dataset_key_in_flags_and_records():
@@ -124,7 +126,8 @@ def test_a_hostile_recorded_setting_is_refused_before_anything_is_built(tmp_path
     import torch
 
     run_dir = _interrupted_run(tmp_path, config={"batch_size": -5})
-    torch.save({"state_dict": {}}, run_dir / "checkpoints" / "last.ckpt")
+    torch.save({"state_dict": {}, "optimizer_states": [], "lr_schedulers": [], "loops": {}, "epoch": 0,
+                "global_step": 0}, run_dir / "checkpoints" / "last.ckpt")
     with pytest.raises(ConfigError, match=r"^resume: the settings recorded in .* are not valid: batch_size must be a "
                                           r"positive integer; got -5\.$"):
         train(gan.GAN(), GANConfig(resume=run_dir))
