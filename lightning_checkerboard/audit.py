@@ -173,11 +173,11 @@ def _parser(prog: str) -> OneLineParser:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m lightning_checkerboard.audit") -> int:
-    """Run the command (``prog`` names it in usage lines); returns the exit status (0, or 2 for any mistake)."""
-    try:
-        args = _parser(prog).parse_args(argv)
-    except SystemExit as stop:  # --help (0) or a bad flag, already reported in one line (2)
-        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    """Run the command (``prog`` names it in usage lines); returns the exit status (0, or 2 for any mistake).
+
+    ``--help`` and a bad flag end in ``SystemExit`` (0 and 2), as ``argparse`` does, after one line for the latter.
+    """
+    args = _parser(prog).parse_args(argv)  # --help exits 0; a bad flag one line and exit 2 (SystemExit)
     try:
         shape = parse_shape(args.input_shape) if args.input_shape is not None else None
         kwargs = parse_input_kwargs(args.input_kwargs) if args.input_kwargs is not None else {}

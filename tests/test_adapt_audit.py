@@ -277,11 +277,14 @@ def test_cli_hostile_arguments_are_one_error_line(capsys, args, message):
 
 
 def test_cli_bad_flag_is_one_line_pointing_at_help(capsys):
-    assert main(["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shap", "1,100,1,1"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shap", "1,100,1,1"])
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.endswith("(see --help)\n") and "usage:" not in err
+    assert exited.value.code == 2 and err.count("\n") == 1 and err.endswith("(see --help)\n") and "usage:" not in err
     assert "unrecognized arguments: --input-shap" in err
-    assert main(["--help"]) == 0 and "--input-kwargs" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0 and "--input-kwargs" in capsys.readouterr().out
 
 
 def test_cli_meta_device_model_is_one_error_line(tmp_path, monkeypatch, capsys):
