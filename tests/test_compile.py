@@ -81,7 +81,7 @@ def _fused_patterns():
 @pytest.mark.parametrize("tied", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["tied", "plain"])
 def test_fused_model_compiles_in_training(build, tied, monkeypatch):
     torch.manual_seed(0)
-    monkeypatch.setattr(adapt_layer, "fused_is_faster", lambda *args: tied)
+    monkeypatch.setattr(adapt_layer, "fused_is_faster", lambda *args, **kwargs: tied)
     fused = fuse_resize_conv(build()).train()
     assert len(fused.fused_sites) == 1
     _assert_compiles_like_eager(fused, torch.randn(2, 4, 5, 6))
@@ -92,6 +92,6 @@ def test_fused_diffusers_block_compiles_in_training(monkeypatch):
     from diffusers.models.upsampling import Upsample2D
 
     torch.manual_seed(0)
-    monkeypatch.setattr(adapt_layer, "fused_is_faster", lambda *args: True)
+    monkeypatch.setattr(adapt_layer, "fused_is_faster", lambda *args, **kwargs: True)
     fused = fuse_resize_conv(Upsample2D(4, use_conv=True, out_channels=3)).train()
     _assert_compiles_like_eager(fused, torch.randn(2, 4, 5, 6))

@@ -161,20 +161,31 @@ class _Calls(torch.overrides.TorchFunctionMode):
 
 
 @pytest.mark.parametrize(
-    ("mode", "size", "channels", "tied"),
-    [("nearest", 16, 64, True), ("nearest", 8, 64, False), ("nearest", 16, 32, False), ("bilinear", 16, 64, False)],
-    ids=["nearest-16px-64ch", "nearest-8px", "nearest-32ch", "bilinear"],
+    ("mode", "size", "channels", "grad", "tied"),
+    [("nearest", 16, 128, False, True), ("nearest", 8, 128, False, False), ("nearest", 16, 64, False, False),
+     ("nearest", 16, 128, True, False), ("bilinear", 16, 128, False, False)],
+    ids=["nearest-16px-128ch", "nearest-8px", "nearest-64ch", "nearest-grad-16px", "bilinear"],
 )
-def test_fused_site_takes_the_cheaper_path_for_the_input_shape(mode, size, channels, tied):
+def test_fused_site_takes_the_cheaper_path_for_the_input_shape(mode, size, channels, grad, tied):
     import torch.nn.functional as F
 
     from lightning_checkerboard.adapt.layer import fused_is_faster, resize_conv2d
 
     torch.manual_seed(0)
-    x, w, b = torch.randn(1, channels, size, size), torch.randn(channels, channels, 3, 3) * 0.05, torch.randn(channels)
-    assert fused_is_faster(mode, 2, size, size, channels, channels) is tied
+    x = torch.randn(1, channels, size, size, requires_grad=grad)
+    w, b = torch.randn(channels, channels, 3, 3) * 0.05, torch.randn(channels)
+    assert fused_is_faster(mode, 2, size, size, channels, channels, grad=grad) is tied
     with _Calls() as calls:
         out = resize_conv2d(x, w, b, mode=mode, scale=2, padding="reflect")
     assert (F.conv_transpose2d in calls.called) is tied and (F.interpolate in calls.called) is not tied
     expected = resize_conv2d_reference(x, w, b, mode=mode, padding="reflect")
     assert _relative_error(out, expected) < 1e-5
+
+
+def test_with_autograd_recording_the_tied_path_needs_larger_maps_and_more_channels():
+    from lightning_checkerboard.adapt.layer import fused_is_faster
+
+    assert fused_is_faster("nearest", 2, 32, 32, 256, 512, grad=True)
+    assert not fused_is_faster("nearest", 2, 32, 32, 128, 512, grad=True)
+    assert not fused_is_faster("nearest", 2, 16, 32, 512, 512, grad=True)
+    assert fused_is_faster("nearest", 2, 16, 32, 512, 512, grad=False)

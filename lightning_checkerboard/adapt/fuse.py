@@ -149,8 +149,14 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
 
     The fused sites are logged (logger ``lightning_checkerboard.adapt.fuse``) and kept on the copy as
     ``fused_sites``, a tuple of :class:`FusedSite`. A module whose ``forward`` was rewritten keeps its
-    class and methods; its new ``forward`` lives on the instance, so save the copy with its
-    ``state_dict()``, not by pickling the module.
+    class and methods; its new ``forward`` lives on the instance, which pickling cannot keep, so
+    pickling it (``torch.save`` of the whole model) raises ``pickle.PicklingError``: save the copy's
+    ``state_dict()``, load it into the original architecture and fuse again.
+
+    A site computes with its conv's effective weight (parametrizations and the weight-norm,
+    spectral-norm and pruning hooks included). A conv that does more than its weight says (forward or
+    backward hooks, other pre-hooks, a forward of its own, an adapter wrapping it) is left unfused, and
+    the reason is logged and warned (:func:`~lightning_checkerboard.adapt.layer.conv_refusal`).
 
     Args:
         model: any ``nn.Module``.
@@ -162,7 +168,8 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
         TypeError: if ``model`` is not an ``nn.Module``.
 
     Warns:
-        UserWarning: when no site matched (the copy computes exactly what ``model`` does).
+        UserWarning: when no site matched (the copy computes exactly what ``model`` does), and for
+            each site left unfused because of its conv, with the reason.
 
     Example:
         >>> import torch

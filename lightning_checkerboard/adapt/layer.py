@@ -24,6 +24,7 @@ import pickle
 import warnings
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.prune import BasePruningMethod
 from torch.nn.utils.spectral_norm import SpectralNorm
@@ -49,31 +50,36 @@ _WEIGHT_PRE_HOOKS = (WeightNorm, SpectralNorm, BasePruningMethod)
 SAVE_ADVICE = ("save its state_dict() instead, and after loading that into the original model, call "
                "fuse_resize_conv again")
 
-# Where the tied transposed convolution beats resize → conv on CPU (see fused_is_faster).
-_MIN_FUSED_PIXELS = 256
-_MIN_FUSED_CHANNELS = 64
+# Where the tied transposed convolution beats resize → conv on CPU (see fused_is_faster): input pixels
+# and the smaller channel count, without and with autograd recording.
+_FUSED_FROM = {False: (16 * 16, 128), True: (32 * 32, 256)}
 
 
-def fused_is_faster(mode: str, scale: int, height: int, width: int, in_channels: int, out_channels: int) -> bool:
+def fused_is_faster(mode: str, scale: int, height: int, width: int, in_channels: int, out_channels: int,
+                    *, grad: bool = False) -> bool:
     """Whether the weight-tied transposed convolution is the cheaper path for one input shape.
 
-    A deterministic cost rule, the same on every run: nearest ×``s`` fused does ``(s + 2)²`` instead of
+    A deterministic cost rule, the same on every run. Nearest ×``s`` fused does ``(s + 2)²`` instead of
     ``9 s²`` multiplies per input pixel and channel pair (16 instead of 36 at ×2), but a transposed
-    convolution runs at a lower rate than a plain one on small maps and few channels, and in training
-    its kernel is rebuilt every step. Measured on CPU, the saving wins from 16×16 input pixels and 64
-    channels up; below that the plain path is used. Bilinear ×2 fused does as many multiplies as the
-    plain path (6×6 taps against 4 × 3×3) plus a border correction, so it never wins on multiplies and
-    the plain path is used.
+    convolution runs at a lower rate than a plain one on small maps and few channels, and with
+    autograd recording (``grad``) its kernel is rebuilt at every call and its backward is slower. As
+    measured on CPU, the tied path is taken from 16×16 input pixels and 128 channels up without
+    ``grad``, and from 32×32 pixels and 256 channels with it; below that the plain path. Bilinear ×2
+    fused does as many multiplies as the plain path (6×6 taps against 4 × 3×3) plus a border
+    correction, so the plain path is always taken.
 
     Example:
-        >>> fused_is_faster("nearest", 2, 32, 32, 512, 512), fused_is_faster("nearest", 2, 8, 8, 512, 512)
+        >>> fused_is_faster("nearest", 2, 16, 16, 512, 512), fused_is_faster("nearest", 2, 8, 8, 512, 512)
         (True, False)
+        >>> fused_is_faster("nearest", 2, 16, 16, 512, 512, grad=True)
+        False
         >>> fused_is_faster("bilinear", 2, 64, 64, 256, 256)
         False
     """
     if mode != "nearest":
         return False
-    return height * width >= _MIN_FUSED_PIXELS and min(in_channels, out_channels) >= _MIN_FUSED_CHANNELS
+    pixels, channels = _FUSED_FROM[bool(grad)]
+    return height * width >= pixels and min(in_channels, out_channels) >= channels
 
 
 def resize_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, *, mode: str, scale: int, padding: str) -> Tensor:
@@ -93,7 +99,9 @@ def resize_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, *, mode: str, 
     if not (mode == "nearest" or (mode == "bilinear" and scale == 2)):
         raise ValueError(
             f"mode and scale must be 'nearest' (any scale) or 'bilinear' (scale 2); got {mode!r}, {scale!r}.")
-    if x.dim() != 4 or not fused_is_faster(mode, scale, x.shape[-2], x.shape[-1], weight.shape[1], weight.shape[0]):
+    grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if x.dim() != 4 or not fused_is_faster(mode, scale, x.shape[-2], x.shape[-1], weight.shape[1], weight.shape[0],
+                                           grad=grad):
         return resize_conv2d_reference(x, weight, bias, mode=mode, scale=scale, padding=padding)
     if mode == "nearest":
         return nearest_conv2d(x, weight, bias, scale=scale, padding=padding)
