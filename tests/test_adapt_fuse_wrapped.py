@@ -175,7 +175,7 @@ class WrappedConv(nn.Module):
     def __init__(self, base: nn.Conv2d) -> None:
         super().__init__()
         self.base_layer = base
-        self.lora_A = nn.Conv2d(base.in_channels, 2, 3, padding=1, bias=False)
+        self.lora_A = nn.Conv2d(base.in_channels, 2, 3, padding=base.padding, bias=False)
         self.lora_B = nn.Conv2d(2, base.out_channels, 1, bias=False)
 
     def forward(self, x):
@@ -277,4 +277,38 @@ def test_a_diffusers_block_whose_conv_is_wrapped_is_left_unfused_with_the_reason
         fused = fuse_resize_conv(block)
     assert fused.fused_sites == ()
     x = torch.randn(1, 4, 3, 3)
+    torch.testing.assert_close(fused(x), block(x))
+
+
+@pytest.mark.parametrize("pad", [True, False], ids=["pad-step", "conv-padding"])
+def test_adapter_or_hook_put_on_a_traced_conv_after_fusing_takes_effect(pad):
+    class PadThenConv(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=0 if pad else 1, padding_mode="zeros" if pad else "reflect")
+
+        def forward(self, x):
+            y = F.interpolate(x, scale_factor=2)
+            return self.conv(F.pad(y, (1, 1, 1, 1), mode="reflect") if pad else y)
+
+    torch.manual_seed(0)
+    model = PadThenConv()
+    fused = fuse_resize_conv(model)
+    assert len(fused.fused_sites) == 1
+    model.conv, fused.conv = WrappedConv(model.conv), WrappedConv(fused.conv)
+    fused.conv.load_state_dict(model.conv.state_dict())
+    x = torch.randn(1, 3, 4, 5)
+    torch.testing.assert_close(fused(x), model(x))
+    hook = Recorded()
+    fused.conv.register_forward_hook(hook)
+    fused(x)
+    assert hook.calls == [(1, 4, 8, 10)]
+
+
+def test_adapter_put_on_a_fused_diffusers_conv_after_fusing_takes_effect():
+    block = _upsample2d()
+    fused = fuse_resize_conv(block)
+    block.conv, fused.conv = WrappedConv(block.conv), WrappedConv(fused.conv)
+    fused.conv.load_state_dict(block.conv.state_dict())
+    x = torch.randn(1, 4, 3, 5)
     torch.testing.assert_close(fused(x), block(x))

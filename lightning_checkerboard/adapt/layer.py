@@ -25,6 +25,7 @@ import warnings
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.prune import BasePruningMethod
 from torch.nn.utils.spectral_norm import SpectralNorm
@@ -153,11 +154,23 @@ def _run_weight_hooks(conv: nn.Module, x: Tensor) -> None:
 
 
 def fused_conv_call(x: Tensor, conv: nn.Module, *, mode: str, scale: int, padding: str) -> Tensor:
-    """``conv(resize(x))`` for a conv that :func:`conv_refusal` accepts, on the fused path.
+    """``conv(pad(resize(x)))``, fused while :func:`conv_refusal` accepts ``conv``.
 
     Reads the conv's effective weight and bias as it would when called (its weight pre-hooks run first).
-    This is what a rewritten ``forward`` calls in place of its resize → pad → conv chain.
+    This is what a rewritten ``forward`` calls in place of its resize → pad → conv chain. The conv is
+    checked at every call (a few attribute reads), so a hook registered on it or an adapter put in its
+    place after fusing (a LoRA layer wrapping it) is honoured: that call resizes, pads and calls the
+    module itself.
     """
+    if conv_refusal(conv) is not None:
+        if mode == "nearest":
+            up = F.interpolate(x, scale_factor=scale, mode="nearest")
+        else:
+            up = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        base = getattr(conv, "base_layer", conv)
+        if tuple(getattr(base, "padding", (1, 1))) == (0, 0):  # the pad was a step of its own
+            up = F.pad(up, (1, 1, 1, 1), mode="reflect" if padding == "reflect" else "constant")
+        return conv(up)
     _run_weight_hooks(conv, x)
     return resize_conv2d(x, conv.weight, conv.bias, mode=mode, scale=scale, padding=padding)
 
