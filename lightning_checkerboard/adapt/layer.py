@@ -250,13 +250,16 @@ class FusedResizeConv2d(Upsampler):
         padding: str = "zeros",
         bias: bool = True,
     ) -> None:
+        self._setup(in_channels, out_channels, mode, scale, padding)
+        # Same initialisation and names as the nn.Conv2d this stands in for.
+        self._adopt(nn.Conv2d(in_channels, out_channels, 3, bias=bias))
+
+    def _setup(self, in_channels: int, out_channels: int, mode: str, scale: int, padding: str) -> None:
         super().__init__(in_channels, out_channels, scale=scale)
         check_resize_options(mode, padding)
         if mode == "bilinear" and self.scale != 2:
             raise ValueError(f"the fused bilinear path is for scale=2; got scale={self.scale}.")
         self.mode, self.padding = mode, padding
-        # Same initialisation and names as the nn.Conv2d this stands in for.
-        self._adopt(nn.Conv2d(in_channels, out_channels, 3, bias=bias))
 
     def _adopt(self, conv: nn.Conv2d) -> None:
         for table in _SHARED_TABLES:
@@ -273,8 +276,8 @@ class FusedResizeConv2d(Upsampler):
         reason = conv_refusal(conv)
         if reason is not None:
             raise ValueError(f"conv cannot run fused: {reason}.")
-        fused = cls(conv.in_channels, conv.out_channels, mode=mode, scale=scale, padding=padding,
-                    bias=conv.bias is not None)
+        fused = cls.__new__(cls)  # no fresh conv to initialise and discard: conv's tensors are taken
+        fused._setup(conv.in_channels, conv.out_channels, mode, scale, padding)
         fused._adopt(conv)
         fused.train(conv.training)
         return fused
