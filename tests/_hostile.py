@@ -102,3 +102,48 @@ def write_hostile_records(root: Path) -> Path:
     (root / "nested-deep").mkdir()
     (root / "nested-deep" / "result.json").write_text('{"config": ' + "[" * 100_000 + "]" * 100_000 + "}")
     return root
+
+
+# --- files that are not what their names say (issue: nothing a user receives hangs or leaks a build) --
+
+#: Bytes planted outside every ``--from`` root: no file a build writes may hold them.
+OUTSIDE_MARKER = b"OUTSIDE-THE-RUNS-7c1f9e2a-never-published"
+#: The colour of the pictures planted outside: no thumbnail may show it.
+OUTSIDE_COLOUR = (13, 37, 211)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few bytes whose header claims ``width`` × ``height`` RGB pixels (its data holds far fewer).
+
+    Opening it costs nothing; decoding it would allocate ``3 × width × height`` bytes.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def solid_png(colour: tuple[int, int, int], size: int = 16) -> bytes:
+    """A ``size`` × ``size`` PNG of one colour."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def plant_outside(folder: Path) -> Path:
+    """A folder outside the runs that links may point at: a valid record (run id ``outsider``), a sample
+    grid and a spectra plot of :data:`OUTSIDE_COLOUR`, and a file of :data:`OUTSIDE_MARKER` bytes."""
+    (folder / "samples").mkdir(parents=True)
+    (folder / "spectra").mkdir()
+    (folder / "result.json").write_text(json.dumps(valid_payload("outsider", dataset=OUTSIDE_MARKER.decode())))
+    (folder / "samples" / "final.png").write_bytes(solid_png(OUTSIDE_COLOUR))
+    (folder / "spectra" / "step-1.png").write_bytes(solid_png(OUTSIDE_COLOUR))
+    (folder / "secret.txt").write_bytes(OUTSIDE_MARKER)
+    return folder

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 WANDB_PREFIX = "wandb:"
+#: A run directory's picture folders, which the leaderboard reads thumbnails from.
+_RUN_PICTURE_FOLDERS = ("samples", "spectra")
 # W&B run states (``run.state``) for runs whose summary has no recorder status.
 _WANDB_STATES = {
     "finished": "finished",
@@ -116,6 +118,8 @@ def _record_files(root: Path, found: Collection) -> list[Path]:
             if is_link:
                 if entry.name == RECORD_FILENAME:
                     files.append(path)
+                elif entry.name in _RUN_PICTURE_FOLDERS and any(e.name == RECORD_FILENAME for e in entries):
+                    continue  # a run's own picture folder: judged with the run
                 elif os.path.isdir(path) or not os.path.exists(path):
                     try:
                         resolve_inside(path, root)
