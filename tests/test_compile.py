@@ -68,7 +68,8 @@ class InterpolatePadConv(nn.Module):
 def _fused_patterns():
     yield pytest.param(lambda: nn.Sequential(nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1), nn.Conv2d(4, 3, 3)),
                        id="sequential-nearest-reflect")
-    yield pytest.param(lambda: nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(4, 3, 3, padding=1)),
+    yield pytest.param(lambda: nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
+                                             nn.Conv2d(4, 3, 3, padding=1)),
                        id="sequential-bilinear-zeros", marks=pytest.mark.slow)
     yield pytest.param(lambda: InterpolatePadConv("nearest"), id="forward-nearest-reflect")
     yield pytest.param(lambda: InterpolatePadConv("bilinear"), id="forward-bilinear-reflect", marks=pytest.mark.slow)
