@@ -167,7 +167,8 @@ def _parser(prog: str) -> OneLineParser:
     parser.add_argument("--input-kwargs", default=None, metavar="JSON",
                         help='the model\'s keyword inputs as a JSON object; {"randn": [sizes]} or {"zeros": [sizes]} '
                         "values become tensors, e.g. '{\"timestep\": 10}'")
-    parser.add_argument("--seed", default="0", help=f"seed of the model's initialisation and the input (0 to {MAX_SEED})")
+    parser.add_argument("--seed", default="0",
+                        help=f"seed of the model's initialisation and the input (0 to {MAX_SEED})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     return parser
 
@@ -198,7 +199,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lightning_che
         if isinstance(error, ValueError) and str(error).startswith("cannot audit"):
             print(f"error: {error}", file=sys.stderr)  # audit's own one-line refusal (a meta-device model)
             return EXIT_USAGE
-        where = f"an input of shape {tuple(inputs[0].shape)}" + (f" and keyword inputs {sorted(kwargs)}" if kwargs else "")
+        where = f"an input of shape {tuple(inputs[0].shape)}"
+        where += f" and keyword inputs {sorted(kwargs)}" if kwargs else ""
         print(f"error: the model failed on {where}: {_first_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from lightning_checkerboard.adapt._fx import trace_or_reason

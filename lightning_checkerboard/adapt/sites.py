@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -57,6 +57,7 @@ from lightning_checkerboard.adapt.patterns import (
     _integer_scale,
     _resize,
     bind_call,
+    fusable_padding,
     is_pointwise_module,
     pad_of_call,
     pad_of_module,
@@ -496,7 +497,8 @@ def _owner(owner: str) -> str:
 
 def _fuse_note(resize: _Resize, act: _Step | None, pad: _Step | None, conv: _Conv) -> str:
     if resize.exact is None:
-        return f"its resize ({resize.text}) is neither nearest at an integer factor nor bilinear ×2 without align_corners"
+        return (f"its resize ({resize.text}) is neither nearest at an integer factor nor bilinear ×2 "
+                "without align_corners")
     if act is not None and resize.exact.mode != "nearest":
         return "an activation between a bilinear resize and the convolution does not commute with the resize"
     if conv.fusable_padding is None:
@@ -504,8 +506,6 @@ def _fuse_note(resize: _Resize, act: _Step | None, pad: _Step | None, conv: _Con
                 "with zeros, reflect or replicate")
     if pad is not None and pad.pad is None:
         return "its pad is not one pixel of zeros, reflect or replicate on every side"
-    from lightning_checkerboard.adapt.patterns import fusable_padding
-
     if fusable_padding(resize.exact, pad.pad if pad is not None else None, conv.fusable_padding) is None:
         if resize.exact.mode == "bilinear" and resize.exact.scale != 2:
             return "the fused bilinear path is for ×2"
@@ -557,7 +557,7 @@ def _package_layer_site(chain: list[_Step], found: str) -> UpsamplingSite:
                 getattr(layer, "bias", None) is not None)
     return UpsamplingSite(kind=kind, in_channels=layer.in_channels, out_channels=layer.out_channels, kernel=kernel,
                           stride=s, overlap=overlap, fusable=fusable, replaceable=True, bias=bias,
-                          note="" if fusable != "no" or kind != "resize_conv" else "no fused bilinear path at this scale",
+                          note="no fused bilinear path at this scale" if (fusable, kind) == ("no", "resize_conv") else "",
                           **_common(chain, found))
 
 
@@ -568,7 +568,8 @@ def _fused_call_site(chain: list[_Step], found: str) -> UpsamplingSite:
     return UpsamplingSite(
         kind="resize_conv", in_channels=conv.in_channels if conv else None,
         out_channels=conv.out_channels if conv else None, kernel=3, stride=scale,
-        overlap=overlap_ratio(scale * (2 if mode == "bilinear" else 1), scale, ndim=2) if isinstance(scale, int) else None,
+        overlap=(overlap_ratio(scale * (2 if mode == "bilinear" else 1), scale, ndim=2)
+                 if isinstance(scale, int) else None),
         fusable="fused", replaceable=False, bias=conv.bias if conv else None,
         reason=f"it runs fused in the rewritten forward of {_owner(step.owner)}: replace the original model's site",
         **_common(chain, found))
@@ -655,7 +656,8 @@ def _static(model: nn.Module) -> tuple[list[tuple[UpsamplingSite, _Step]], list[
         if isinstance(module, nn.ConvTranspose2d):
             add(_sites([_module_step(module, path, path.rpartition(".")[0])], "modules"), path)
             return
-        if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward and "forward" not in vars(module):
+        plain_sequential = type(module).forward is nn.Sequential.forward and "forward" not in vars(module)
+        if isinstance(module, nn.Sequential) and plain_sequential:
             add([p for p in _sites(_sequential_steps(module, path), "modules")
                  if p[0].kind not in ("transposed_conv",) and p[1].kind != "layer"], path)
         elif not _is_leaf(module) and not isinstance(module, (nn.ModuleList, nn.ModuleDict)):
@@ -822,8 +824,6 @@ def _run(model: nn.Module, args: Sequence, kwargs: Mapping) -> list[tuple[Upsamp
 
 def _merge(ran: UpsamplingSite, static: UpsamplingSite | None, untraced: Mapping[str, str]) -> UpsamplingSite:
     """A site seen in the run, with what the static search knows of it (how it can be rewritten)."""
-    from dataclasses import replace
-
     if static is not None:
         return replace(ran, found=static.found, fusable=static.fusable, note=static.note,
                        in_channels=ran.in_channels if ran.in_channels is not None else static.in_channels,
