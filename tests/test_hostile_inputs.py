@@ -167,13 +167,26 @@ def test_an_oversized_picture_in_a_training_folder_is_an_unreadable_image_not_a_
                         decode_workers=1, corrupt="error").setup()
 
 
-def test_decode_workers_above_the_cpu_count_are_one_line_before_any_process_starts(tmp_path):
+@pytest.mark.parametrize("name, minimum", [("num_workers", 0), ("decode_workers", 1)])
+def test_workers_above_the_cpu_count_are_one_line_before_any_process_starts(tmp_path, name, minimum):
     folder = _images(tmp_path / "images", count=12, size=16)
-    module = ImageDataModule(f"folder:{folder}", image_size=8, batch_size=2, heldout_samples=2, data_cache=False,
-                             decode_workers=100_000)
-    with pytest.raises(ValueError, match=rf"decode_workers must be an integer from 1 to {os.cpu_count()} "
-                                         r"\(this machine's CPU count\); got 100000"):
-        module.setup()
+    settings = {"image_size": 8, "batch_size": 2, "heldout_samples": 2, "data_cache": False}
+    cap = max(4, os.cpu_count())
+    with pytest.raises(ValueError, match=rf"^{name} must be an integer from {minimum} to {cap} "
+                                         r"\(the CPU count, at least 4\); got 100000\.$"):
+        ImageDataModule(f"folder:{folder}", **settings, **{name: 100_000})
+    with pytest.raises(ValueError, match=rf"^{name} must be an integer from {minimum} to {cap} "):
+        ImageDataModule(f"folder:{folder}", **settings, **{name: cap + 1})
+    ImageDataModule(f"folder:{folder}", **settings, **{name: cap})  # the cap itself is allowed
+
+
+def test_decode_into_refuses_more_workers_than_cpus(tmp_path):
+    from lightning_checkerboard.data.decode import decode_into
+
+    source = folder_images(_images(tmp_path / "images", count=4, size=16), "folder:x")
+    out = np.zeros((4, 3, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match=r"decode_workers must be an integer from 1 to"):
+        decode_into(source, np.arange(4), 8, out, workers=max(4, os.cpu_count()) + 1)
 
 
 # --- arrays ----------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing_extensions import override
 from lightning_checkerboard._cache import user_cache_dir
 from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard._validation import check_choice, check_int
-from lightning_checkerboard.data.decode import CORRUPT_POLICIES
+from lightning_checkerboard.data.decode import CORRUPT_POLICIES, check_workers
 from lightning_checkerboard.data.decoded import DecodeOptions
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
@@ -74,7 +74,8 @@ class ImageDataModule(pl.LightningDataModule):
         batch_size: training batch size.
         seed: seeds the ``photos`` training crops and the training shuffle.
         num_workers: DataLoader workers (batches come from memory or the cache's map, so 0 is usually
-            fastest; streaming without the cache decodes in them).
+            fastest; streaming without the cache decodes in them); at most the CPU count (4 on smaller
+            machines).
         channels: ``None`` keeps the dataset's own (3 for ``photos``, 1 for ``digits``/``mnist``);
             1 or 3 converts (grey to RGB repeats, RGB to grey takes luminance).
         train_samples: ``photos``: crops to build (default 2048 up to 64 px, 1024 up to 128, else 512);
@@ -88,8 +89,8 @@ class ImageDataModule(pl.LightningDataModule):
         data_cache: keep decoded ``folder:``/Hub images in the data cache (see above).
         streaming: without the data cache, decode training images batch by batch instead of all at
             :meth:`setup`; ``None`` streams when they would fill more than a quarter of the memory.
-        decode_workers: parallel decoders for ``folder:``/Hub images; ``None`` uses every core this
-            process may run on.
+        decode_workers: parallel decoders for ``folder:``/Hub images, at most the CPU count (4 on
+            smaller machines); ``None`` uses every core this process may run on.
 
     Raises:
         ValueError: for an argument out of range.
@@ -127,12 +128,12 @@ class ImageDataModule(pl.LightningDataModule):
         check_int(batch_size, "batch_size", minimum=1)
         check_int(seed, "seed", minimum=0)
         check_int(split_seed, "split_seed", minimum=0)
-        check_int(num_workers, "num_workers", minimum=0)
+        check_workers(num_workers, "num_workers")  # at most the CPU count: 100000 once started hundreds
         if train_samples is not None:
             check_int(train_samples, "train_samples", minimum=1)
         check_int(heldout_samples, "heldout_samples", minimum=1)
         if decode_workers is not None:
-            check_int(decode_workers, "decode_workers", minimum=1)
+            check_workers(decode_workers, "decode_workers", minimum=1)
         if not isinstance(data_cache, bool):
             raise ValueError(f"data_cache must be True or False; got {data_cache!r}.")
         if streaming is not None and not isinstance(streaming, bool):

@@ -77,9 +77,13 @@ def available_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Workers allowed on any machine, however few its cores (a small CI runner can still test two).
+MIN_WORKER_CAP = 4
+
+
 def max_workers() -> int:
-    """The most parallel workers a data pass may start: the machine's CPU count (at least 1)."""
-    return max(1, os.cpu_count() or 1)
+    """The most parallel workers a data pass may start: the machine's CPU count, or 4 when it has fewer."""
+    return max(MIN_WORKER_CAP, os.cpu_count() or 1)
 
 
 def check_workers(value: object, name: str, minimum: int = 0) -> int:
@@ -92,8 +96,8 @@ def check_workers(value: object, name: str, minimum: int = 0) -> int:
     try:
         return check_int(value, name, minimum=minimum, maximum=cap)
     except ValueError:
-        raise ValueError(f"{name} must be an integer from {minimum} to {cap} (this machine's CPU count); "
-                         f"got {value!r}.") from None
+        raise ValueError(f"{name} must be an integer from {minimum} to {cap} (the CPU count, at least "
+                         f"{MIN_WORKER_CAP}); got {value!r}.") from None
 
 
 def decode_chunk(chunk, image_size: int) -> ChunkResult:
