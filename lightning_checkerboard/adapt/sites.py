@@ -36,6 +36,7 @@ that forward).
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -693,8 +694,9 @@ class _Recorder(TorchFunctionMode):
             self.paths.setdefault(id(module), path)
         self.model = model
         self.steps: list[_Step] = []
-        self.produced: dict[int, _Step] = {}
-        self.kept: list[Any] = []  # tracked outputs stay alive, so their ids stay theirs
+        # id -> (weak reference, step): an id is only trusted while its tensor lives, so outputs that
+        # no site needs are not kept alive (a run over a large model would hold every conv's output).
+        self.produced: dict[int, tuple[weakref.ref, _Step]] = {}
         self.owners: list[tuple[str, dict[str, int]]] = [("", {})]
         self.inside = 0  # depth inside a leaf module
         self.handles: list[Any] = []
@@ -744,18 +746,24 @@ class _Recorder(TorchFunctionMode):
 
     def _uses(self, *values: Any) -> None:
         for value in tree_flatten(values)[0]:
-            step = self.produced.get(id(value)) if isinstance(value, Tensor) else None
+            step = self._producer(value)
             if step is not None:
                 step.users += 1
 
+    def _producer(self, value: Any) -> _Step | None:
+        entry = self.produced.get(id(value)) if isinstance(value, Tensor) else None
+        return entry[1] if entry is not None and entry[0]() is value else None
+
     def _track(self, step: _Step, first: Any, output: Any) -> None:
-        _link(step, self.produced.get(id(first)) if isinstance(first, Tensor) else None)
+        _link(step, self._producer(first))
         if isinstance(first, Tensor):
             step.input_shape = tuple(first.shape)
         if isinstance(output, Tensor):
-            step.output = output
-            self.produced[id(output)] = step
-            self.kept.append(output)
+            self.produced[id(output)] = (weakref.ref(output), step)
+            # Kept: what can end a site (a conv only after a resize, as a pixel shuffle's conv is not its end).
+            if step.kind in ("resize", "shuffle", "tconv", "layer", "fused") or (
+                    step.kind == "conv" and step.source is not None and step.source.kind in ("resize", "act", "pad")):
+                step.output = output
         self.steps.append(step)
 
     def _pre(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
@@ -791,7 +799,7 @@ class _Recorder(TorchFunctionMode):
                           lambda w: tuple(w.shape) if isinstance(w, Tensor) else None)
         first = args[0] if args else kwargs.get("input")
         if step.kind in ("resize", "conv", "tconv", "shuffle") or (
-                step.kind in ("act", "pad") and isinstance(first, Tensor) and id(first) in self.produced):
+                step.kind in ("act", "pad") and self._producer(first) is not None):
             self._track(step, first, output)
         return output
 
