@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("style and loss", "loss_network", "auto: pretrained VGG-16 when it can be had, else a seeded random one "
         "(with a warning); vgg16: pretrained or an error; random: seeded random weights", choices=LOSS_NETWORKS)
     add("style and loss", "loss_network_weights", "a VGG-16 state dict file (torchvision's keys) instead of "
-        "torchvision's download", type=Path)
+        "torchvision's download; with --resume, give it again to use it", type=Path)
     add("style and loss", "loss_network_seed", "seed of a random-weight VGG-16", type=non_negative_int)
     add("training", "lr", "learning rate (Adam)", type=positive_float)
     return parser

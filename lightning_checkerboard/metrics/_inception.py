@@ -355,7 +355,7 @@ def load_inception_weights(path: str | os.PathLike) -> InceptionWeights:
         >>> load_inception_weights(bad)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        lightning_checkerboard.metrics._inception.InceptionWeightsError: .../bad.pth: not Inception-v3 weights (...)
+        lightning_checkerboard.metrics._inception.InceptionWeightsError: .../bad.pth: not Inception-v3 weights (471 missing ...).
         >>> tmp.cleanup()
     """
     try:
