@@ -24,7 +24,6 @@ from _hostile import (
     plant_outside,
     png_claiming,
     sample_grid_png,
-    solid_png,
     valid_payload,
 )
 from lightning_checkerboard.cli import run_cli
@@ -32,7 +31,7 @@ from lightning_checkerboard.leaderboard import build, collect_local
 from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
 from lightning_checkerboard.leaderboard.pipeline import build_leaderboard
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
-from lightning_checkerboard.leaderboard.render import MANIFEST, OutputFolderError
+from lightning_checkerboard.leaderboard.render import MANIFEST
 from lightning_checkerboard.records import RecordError, read_record
 
 REPO = Path(__file__).resolve().parents[1]

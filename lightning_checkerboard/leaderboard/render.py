@@ -1,12 +1,14 @@
 """Write a leaderboard: markdown per task and dataset, an index, CSV, JSON and a static HTML page.
 
-Everything goes to one folder (``leaderboards/``): ``README.md`` (index and the regenerate command),
+Everything goes to one folder (``--out``): ``README.md`` (index and the regenerate command),
 ``<task>-<dataset>.md``, ``leaderboard.csv``, ``leaderboard.json``, ``index.html`` and
 ``assets/<run_id>/`` (sample-grid thumbnail and spectra plot of each local run, by
 :mod:`~lightning_checkerboard.leaderboard.thumbnails`). The HTML page carries its stylesheet and
 script inline (read from the package's ``leaderboard/assets/``) and no external resources, so it
 works opened from the file system; clicking a column header sorts its table. Every file is written
-atomically.
+atomically, and listed in the folder's manifest (:data:`MANIFEST`): a rebuild replaces or deletes
+those files and no others, and :func:`render` refuses (unless forced) a folder that holds other files
+and no leaderboard, or a leaderboard with runs the new one lacks, so no rows are dropped silently.
 
 Records come from other people's folders and W&B projects, so nothing in them is trusted here
 either, even after :mod:`lightning_checkerboard.records` has checked them: every path written is
@@ -457,9 +459,9 @@ def _check_out(out: Path, previous: _Previous | None, board: Leaderboard, planne
         return
     if previous is None:
         raise OutputFolderError(
-            f"--out {out}: a folder that holds other files and no leaderboard (no readable {MANIFEST}); choose a new or "
-            "empty folder, or pass --force to write the leaderboard's files into it (files of the same names "
-            "are replaced, nothing else is touched).")
+            f"--out {out}: a folder that holds other files and no leaderboard (no readable {MANIFEST}); "
+            "choose a new or empty folder, or pass --force to write the leaderboard's files into it (files of "
+            "the same names are replaced, nothing else is touched).")
     dropped = sorted(previous.run_ids - _board_run_ids(board))
     if dropped:
         shown = ", ".join(dropped[:3]) + (", …" if len(dropped) > 3 else "")
