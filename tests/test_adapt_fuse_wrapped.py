@@ -116,7 +116,7 @@ def test_conv_with_a_forward_hook_is_left_unfused_with_the_reason(where, caplog)
     hook = Recorded()
     conv.register_forward_hook(hook)
     model = nn.Sequential(nn.Upsample(scale_factor=2), conv) if where == "sequential" else InterpolateConv(conv)
-    with caplog.at_level("WARNING", logger="lightning_checkerboard.adapt.fuse"), \
+    with caplog.at_level("INFO", logger="lightning_checkerboard.adapt.fuse"), \
             pytest.warns(UserWarning, match="unfused: it has forward hooks"):
         fused = fuse_resize_conv(model)
     assert fused.fused_sites == ()

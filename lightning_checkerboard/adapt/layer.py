@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("lightning_checkerboard.adapt.fuse")
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 # Forward pre-hooks that only recompute the conv's weight from its parameters: a fused site runs them.
 _WEIGHT_PRE_HOOKS = (WeightNorm, SpectralNorm, BasePruningMethod)
@@ -140,10 +143,13 @@ def conv_refusal(conv: nn.Module) -> str | None:
 
 
 def refuse(where: str, reason: str) -> None:
-    """Log and warn that the site at ``where`` is left unfused, and why."""
+    """Log and warn that the site at ``where`` is left unfused, and why (the warning points at the caller)."""
     message = f"fuse_resize_conv left {where or '<root>'} unfused: {reason}."
-    log.warning(message)
-    warnings.warn(message, UserWarning, stacklevel=3)
+    log.info(message)
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _run_weight_hooks(conv: nn.Module, x: Tensor) -> None:

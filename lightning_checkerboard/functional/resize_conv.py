@@ -107,6 +107,13 @@ def tied_transposed_kernel(weight: Tensor, matrix: Tensor) -> Tensor:
     return (taps @ torch.kron(matrix, matrix).t()).view(c_in, c_out, length, length)
 
 
+if hasattr(torch.compiler, "is_compiling"):
+    _is_compiling = torch.compiler.is_compiling
+else:  # torch < 2.3
+    import torch._dynamo
+
+    _is_compiling = torch._dynamo.is_compiling
+
 _MATRICES: dict[tuple[str, int], Tensor] = {}
 # The last tied kernel of each parameter, per (mode, scale): (weak reference, version, data pointer,
 # dtype, device, kernel). Only parameters are kept; a computed weight is a new tensor at every call.
@@ -129,7 +136,7 @@ def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
     ``load_state_dict``, ``copy_``), storage, dtype or device changes. Writes through ``.data`` bypass
     the version counter; after one, call :func:`clear_tied_kernel_cache`.
     """
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
     if (not isinstance(weight, torch.nn.Parameter) or weight.is_inference()
             or (weight.requires_grad and torch.is_grad_enabled())):
