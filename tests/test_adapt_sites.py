@@ -221,3 +221,40 @@ def test_a_search_restores_buffers_and_removes_its_hooks():
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
     with pytest.raises(TypeError, match="model must be a torch.nn.Module; got str"):
         find_upsampling_sites("model")
+
+
+class SizedResize(nn.Module):
+    """A U-Net decoder step that resizes to the skip's size: a size, not a factor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x, skip):
+        return self.conv(F.interpolate(x, size=skip.shape[-2:], mode="nearest")) + skip
+
+
+def test_a_resize_to_a_size_gets_the_factor_the_run_saw_and_is_not_replaced():
+    model, x, skip = SizedResize(), torch.randn(2, 4, 8, 8), torch.randn(2, 4, 16, 16)
+    assert [(s.path, s.stride, s.replaceable) for s in find_upsampling_sites(model)] == [("conv", None, False)]
+    (site,) = find_upsampling_sites(model, x, skip)
+    assert (site.path, site.kind, site.stride, site.overlap, site.replaceable) == ("conv", "resize_conv", 2, 1.0, False)
+    assert site.reason.startswith("its resize (size=") and "sets an output size, not a factor" in site.reason
+    (row,) = audit(model, x, skip).rows
+    assert row.stride == 2 and row.score == 0.0
+
+
+class TrainingBranchResize(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(F.interpolate(x, scale_factor=2))
+        return y * 2 if self.training else y
+
+
+def test_a_forward_that_depends_on_training_mode_is_not_rewritten_by_replace():
+    with pytest.raises(ValueError, match="'conv' \\(resize_conv\\): the forward of the model cannot be rewritten: "
+                                         "its forward depends on training or grad mode"):
+        replace_upsamplers(TrainingBranchResize(), "nearest_conv")

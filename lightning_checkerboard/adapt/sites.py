@@ -286,6 +286,7 @@ class _Step:
     factor: int | None = None
     fused: tuple[str, int, str] | None = None  # (mode, scale, padding) of a fused call
     input_shape: tuple[int, ...] | None = None
+    observed_scale: int | None = None  # a resize's factor as the run saw it (for one written as a size)
     output: Any = None
     node: fx.Node | None = None  # the graph node a traced step was read from
 
@@ -456,13 +457,18 @@ def _pixel_shuffle_site(chain: list[_Step], found: str) -> UpsamplingSite:
                           replaceable=not reason, reason=reason, bias=conv.bias, **_common(chain, found))
 
 
-def _resize_overlap(resize: _Resize) -> float | None:
+def _resize_stride(step: _Step) -> int | None:
+    """A resize's integer factor: as written, else (a size) as the run saw it."""
+    return step.resize.scale if step.resize.scale is not None else step.observed_scale
+
+
+def _resize_overlap(step: _Step) -> float | None:
     # A resize is a transposed convolution with its filter (a box of `s` taps, a triangle of 2s):
     # even overlap, whatever conv follows.
-    if resize.scale is None:
+    scale, exact = _resize_stride(step), step.resize.exact
+    if scale is None:
         return None
-    return overlap_ratio(resize.scale * (1 if resize.exact is not None and resize.exact.mode == "nearest" else 2),
-                         resize.scale, ndim=2)
+    return overlap_ratio(scale * (1 if exact is not None and exact.mode == "nearest" else 2), scale, ndim=2)
 
 
 def _resize_reason(resize: _Resize) -> str:
@@ -487,7 +493,8 @@ def _resize_conv_site(chain: list[_Step], found: str) -> UpsamplingSite:
         reason = f"its convolution is an F.conv2d call in the forward of {_owner(conv_step.owner)}: no module to swap"
     note = _fuse_note(resize, act, pad, conv)
     return UpsamplingSite(kind="resize_conv", in_channels=conv.in_channels, out_channels=conv.out_channels,
-                          kernel=_square(conv.kernel), stride=resize.scale, overlap=_resize_overlap(resize),
+                          kernel=_square(conv.kernel), stride=_resize_stride(resize_step),
+                          overlap=_resize_overlap(resize_step),
                           fusable="no" if note else "yes", replaceable=not reason, reason=reason, bias=conv.bias,
                           note=note, **_common(chain, found))
 
@@ -525,7 +532,7 @@ def _resize_site(chain: list[_Step], found: str) -> UpsamplingSite:
     if not reason and channels is None:
         reason = "its channels are unknown without an example input"
     return UpsamplingSite(kind="resize", in_channels=channels, out_channels=channels, kernel=None,
-                          stride=resize.scale, overlap=_resize_overlap(resize), fusable="no",
+                          stride=_resize_stride(step), overlap=_resize_overlap(step), fusable="no",
                           replaceable=not reason, reason=reason, bias=False, **_common(chain, found))
 
 
@@ -758,6 +765,11 @@ class _Recorder(TorchFunctionMode):
         _link(step, self._producer(first))
         if isinstance(first, Tensor):
             step.input_shape = tuple(first.shape)
+        if step.kind == "resize" and isinstance(first, Tensor) and isinstance(output, Tensor) and first.dim() == 4 == (
+                output.dim()) and all(i > 0 for i in first.shape[-2:]):
+            factors = {o / i for i, o in zip(first.shape[-2:], output.shape[-2:])}
+            factor = factors.pop() if len(factors) == 1 else None
+            step.observed_scale = int(factor) if factor is not None and factor == int(factor) and factor >= 2 else None
         if isinstance(output, Tensor):
             self.produced[id(output)] = (weakref.ref(output), step)
             # Kept: what can end a site (a conv only after a resize, as a pixel shuffle's conv is not its end).
