@@ -258,3 +258,45 @@ def test_a_forward_that_depends_on_training_mode_is_not_rewritten_by_replace():
     with pytest.raises(ValueError, match="'conv' \\(resize_conv\\): the forward of the model cannot be rewritten: "
                                          "its forward depends on training or grad mode"):
         replace_upsamplers(TrainingBranchResize(), "nearest_conv")
+
+
+class ComputedWeight(nn.Module):
+    """A conv whose weight is computed in forward: statically its shape is unknown, on a run it is known."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 2, 3, 3))
+
+    def forward(self, x):
+        return F.pixel_shuffle(F.conv2d(x, self.weight * 2, padding=1), 2)
+
+
+def test_a_conv_whose_weight_is_computed_is_a_site_with_what_is_known():
+    (static,) = find_upsampling_sites(ComputedWeight())
+    assert (static.path, static.kind, static.stride, static.kernel, static.in_channels, static.replaceable) == (
+        ":conv2d", "pixel_shuffle", 2, None, None, False)
+    assert static.reason == "its convolution's weight is computed in the forward, so its shape is unknown without an input"
+    (ran,) = find_upsampling_sites(ComputedWeight(), torch.randn(1, 2, 4, 4))
+    assert (ran.kernel, ran.in_channels, ran.out_channels, ran.calls) == (3, 2, 2, (":conv2d", ":pixel_shuffle"))
+    assert ran.reason == "its convolution is an F.conv2d call in the forward of the model: no module to swap"
+
+
+class ShuffleCall(nn.Module):
+    """A conv module whose output goes to an F.pixel_shuffle call: replaced by rewriting the forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        return torch.tanh(F.pixel_shuffle(self.conv(x), 2))
+
+
+def test_a_pixel_shuffle_call_is_replaced_by_rewriting_the_forward():
+    (site,) = find_upsampling_sites(ShuffleCall())
+    assert (site.path, site.kind, site.calls, site.replaceable, site.out_channels) == (
+        "conv", "pixel_shuffle", (":pixel_shuffle",), True, 3)
+    swapped = replace_upsamplers(ShuffleCall(), "deconv")
+    with _Calls() as calls:
+        out = swapped(torch.randn(1, 3, 5, 5))
+    assert out.shape == (1, 3, 10, 10) and torch.pixel_shuffle not in calls.seen

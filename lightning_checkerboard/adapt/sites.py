@@ -180,6 +180,8 @@ class _Conv:
         return _conv_padding(self.kernel, self.stride, self.dilation, self.groups, self.padding, self.padding_mode)
 
     def keeps_size(self, extra_padding: int = 0) -> bool:
+        if None in self.kernel:
+            return False  # a call whose weight the search could not see
         if self.padding == "same":
             return extra_padding == 0 and self.stride == (1, 1)
         pads = (0, 0) if self.padding == "valid" else _pair(self.padding)
@@ -434,6 +436,9 @@ def _transposed_conv_site(chain: list[_Step], found: str) -> UpsamplingSite:
                 reason = (f"its output is (n-1)*{stride} - 2*{p} + {d}*({k}-1) + {op} + 1, not {stride}*n, "
                           "which no registry layer matches")
                 break
+    if not reason and not chain[0].is_module:
+        reason = (f"it is an F.conv_transpose2d call in the forward of {_owner(chain[0].owner)}: "
+                  "no module to swap")
     overlap = overlap_ratio(kernel, stride, ndim=2) if stride and kernel and kernel >= 1 and stride >= 1 else None
     return UpsamplingSite(kind="transposed_conv", in_channels=conv.in_channels, out_channels=conv.out_channels,
                           kernel=kernel, stride=stride, overlap=overlap, fusable="no", replaceable=not reason,
@@ -444,10 +449,14 @@ def _pixel_shuffle_site(chain: list[_Step], found: str) -> UpsamplingSite:
     conv, stride = chain[0].conv, chain[1].factor
     kernel = _square(conv.kernel)
     reason = ""
-    if not conv.keeps_size():
+    if None in conv.kernel:
+        reason = "its convolution's weight is computed in the forward, so its shape is unknown without an input"
+    elif not conv.keeps_size():
         reason = "its convolution changes the size before the shuffle, so its output is not a scaled input"
     if conv.out_channels is not None and conv.out_channels % stride**2:
         reason = f"its convolution's {conv.out_channels} channels are not a multiple of {stride}²"
+    if not reason and not chain[0].is_module:
+        reason = f"its convolution is an F.conv2d call in the forward of {_owner(chain[0].owner)}: no module to swap"
     # A sub-pixel convolution is a transposed convolution of kernel stride*k: every output is painted
     # by the same number of taps.
     overlap = overlap_ratio(stride * kernel, stride, ndim=2) if kernel and stride > 1 else None
