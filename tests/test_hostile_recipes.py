@@ -134,6 +134,22 @@ def test_a_fifo_or_an_oversized_file_is_refused_without_reading_it(tmp_path, mon
         load_inception_weights(big)
 
 
+def test_no_weights_path_ever_reaches_an_unrestricted_torch_load(inception_weights, tmp_path, monkeypatch):
+    calls = []
+    original = torch.load
+
+    def spy(f, *args, **kwargs):
+        calls.append((f, kwargs.get("weights_only")))
+        return original(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    metric = FID(weights_path=inception_weights, cache_dir=tmp_path / "cache")
+    assert metric.available and calls
+    for source, weights_only in calls:
+        # torch-fidelity's own unrestricted load only ever sees an in-memory stream of our making
+        assert weights_only is True or not isinstance(source, (str, os.PathLike)), (source, weights_only)
+
+
 def test_genuine_weights_load_and_name_the_extractor_by_the_bytes_read(inception_weights):
     loaded = load_inception_weights(inception_weights)
     spec = inception_module.inception_state_dict_spec()
@@ -379,3 +395,21 @@ def test_a_data_error_found_after_the_run_directory_was_made_removes_it(tmp_path
     _one_line_error(captured.err, "error: the data went away")
     assert "run directory" in captured.out  # it had been made …
     assert not list(tmp_path.glob("gan/digits/*/*"))  # … and is gone: no failed run for the leaderboard
+
+
+def test_a_checkpoint_that_links_out_of_the_run_or_is_a_fifo_is_one_line_on_resume(tmp_path, capsys, finished_run):
+    from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_checkpoint
+
+    run_dir = _received(tmp_path, finished_run)
+    path = run_dir / "checkpoints" / "last.ckpt"
+    outside = tmp_path / "elsewhere.ckpt"
+    path.rename(outside)
+    path.symlink_to(outside)
+    capsys.readouterr()
+    assert gan.run_cli(gan.main, ["--resume", str(run_dir)]) == 2
+    _one_line_error(capsys.readouterr().err, "error: --resume: ", "a link that leads outside")
+
+    fifo = tmp_path / "fifo.ckpt"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="a FIFO, not a regular file"):
+        load_checkpoint(fifo)  # returns at once instead of waiting for a writer

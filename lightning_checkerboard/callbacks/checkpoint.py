@@ -24,6 +24,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from typing_extensions import override
 
 from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard._untrusted import UntrustedFileError, open_regular
 from lightning_checkerboard._validation import check_non_negative_int
 
 __all__ = ["CheckpointError", "RunCheckpoint", "WeightsOnlyCheckpointIO", "load_checkpoint"]
@@ -58,10 +59,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     allowed, so no function named in the file is ever called.
 
     Raises:
-        CheckpointError: the file holds other objects (named in the message), or is not a checkpoint.
+        CheckpointError: the file holds other objects (named in the message), is not a checkpoint, or
+            is not a regular file.
     """
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path) as handle:  # a FIFO or a device is refused, never read forever
+            checkpoint = torch.load(handle, map_location=map_location, weights_only=True)
+    except UntrustedFileError as err:
+        raise CheckpointError(str(err).rstrip(".")) from None
     except pickle.UnpicklingError as err:
         reason = _first_reason(err)
         if "global" not in reason.lower():  # a damaged or foreign file, not a forbidden object

@@ -17,6 +17,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
+from lightning_checkerboard._untrusted import UntrustedFileError, resolve_inside
 from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_checkpoint
 from lightning_checkerboard.records import RecordError, ResultRecord, read_record
 from lightning_checkerboard.training.config import ConfigError
@@ -114,6 +115,10 @@ def open_resumed_run(run_dir: Path) -> ResumedRun:
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise ConfigError(f"resume: {run_dir} has no {CHECKPOINT.as_posix()} to continue from")
+    try:
+        resolve_inside(path, run_dir)  # a link out of the run directory is not its checkpoint
+    except UntrustedFileError as err:
+        raise ConfigError(f"resume: {str(err).rstrip('.')}") from None
     if record.status == "finished":
         raise ConfigError(f"resume: the run in {run_dir} already finished")
     try:
