@@ -65,8 +65,8 @@ def test_audit_replace_and_fuse_agree_on_the_sites(layout):
     model, x = cls(), torch.randn(shape)
     paths = [path for path, *_ in expected]
     report = audit(model, x)
-    assert [row.path for row in report.rows] == paths
-    assert all(row.score is not None and row.output_shape is not None for row in report.rows)
+    assert [(row.path, row.stride) for row in report.rows] == [(path, stride) for path, _, stride, *_ in expected]
+    assert all(0.0 <= row.score <= row.upper <= 1.0 and row.output_shape is not None for row in report.rows)
     swapped, _ = _quiet(replace_upsamplers, model, "nearest_conv", x, strict=False)
     assert sorted([p for p, _ in swapped.replaced_sites] + [p for p, _ in swapped.skipped_sites]) == sorted(paths)
     assert [p for p, _ in swapped.replaced_sites] == [p for p, *rest in expected if rest[-1]]
