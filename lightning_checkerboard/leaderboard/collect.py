@@ -7,7 +7,8 @@ is ``wandb:<entity>/<project>``, read through the public API, each run's summary
 :class:`~lightning_checkerboard.records.ResultRecord`. Files that are not records this version can
 read are *rejected* with the reason, not dropped silently and not fatal. Both kinds of source go
 through the same checks (:meth:`~lightning_checkerboard.records.ResultRecord.from_dict`): a record
-from a W&B project is as untrusted as a file from someone else's folder.
+from a W&B project is as untrusted as a file from someone else's folder. A local folder is walked
+without following folder links, and nothing outside it is read (:func:`collect_local`).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class Collection:
 
     Attributes:
         runs: the records, in the order found (duplicates included; aggregation counts them once).
-        rejected: ``(source, reason)`` for every file or run that is not a readable record.
+        rejected: ``(source, reason)`` for every file or run that is not a readable record, every run
+            whose pictures link out of its run directory, and every folder link not searched.
     """
 
     runs: list[Collected] = field(default_factory=list)
