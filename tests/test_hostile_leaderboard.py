@@ -320,6 +320,14 @@ def test_a_leaderboard_of_other_runs_is_never_dropped_silently(sandbox, capsys):
     assert not (out / "assets" / "good").exists()
 
 
+def test_a_recipe_that_builds_into_a_leaderboard_of_other_runs_ends_with_one_line(sandbox, capsys):
+    build([str(sandbox / "runs")], sandbox / "out")
+    _run(sandbox / "more" / "extra", "extra")
+    assert run_cli(lambda argv: len(build([str(sandbox / "more")], sandbox / "out")), []) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --out ") and "did not collect (good)" in err
+
+
 def test_a_file_in_the_way_that_the_leaderboard_did_not_write_is_refused(sandbox, capsys):
     runs, out = sandbox / "runs", sandbox / "out"
     build([str(runs)], out)

@@ -39,6 +39,7 @@ from typing import Any
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, read_bytes
+from lightning_checkerboard.cli import UsageError
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, page_stem
 from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
 from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
@@ -344,8 +345,12 @@ def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -
     return "\n".join(parts) + "\n"
 
 
-class OutputFolderError(ValueError):
-    """An ``--out`` folder the build must not write into as it is: one line saying why and what to do."""
+class OutputFolderError(UsageError, ValueError):
+    """An ``--out`` folder the build must not write into as it is: one line saying why and what to do.
+
+    A :class:`~lightning_checkerboard.cli.UsageError`, so a recipe that builds a leaderboard (under
+    :func:`~lightning_checkerboard.cli.run_cli`) ends with that line and exit code 2.
+    """
 
 
 @dataclass
