@@ -29,7 +29,7 @@ def sync_buffers_from_rank_zero(trainer: pl.Trainer, pl_module: pl.LightningModu
 
 
 def mark_diverged(trainer: pl.Trainer, pl_module: pl.LightningModule, reason: ModelDiverged) -> None:
-    """Stop the run as ``diverged`` (the module's ``diverged``, which the result record reads), keeping an earlier reason."""
+    """Stop the run as ``diverged`` (set the module's ``diverged``, which the record reads; keep an earlier one)."""
     if not getattr(pl_module, "diverged", None):
         pl_module.diverged = f"{reason} at iteration {training_iteration(trainer)}"
     trainer.should_stop = True
@@ -44,9 +44,10 @@ class PeriodicCallback(Callback):
     compares the final numbers with. Subclasses that measure one keep it in checkpoints through
     :class:`BaselineState`, so a resumed run keeps it.
 
-    A measurement that finds the model's output non-finite (:class:`~lightning_checkerboard.callbacks._sources.ModelDiverged`,
-    e.g. after a learning rate of 1e308 sent the weights to ±1e308) is skipped, and the run stops as
-    ``diverged`` (:func:`mark_diverged`) rather than failing; the last checkpoint is then not overwritten.
+    A measurement that finds the model's output non-finite
+    (:class:`~lightning_checkerboard.callbacks._sources.ModelDiverged`, e.g. after a learning rate of
+    1e308 sent the weights to ±1e308) is skipped, and the run stops as ``diverged``
+    (:func:`mark_diverged`) rather than failing; the last checkpoint is then not overwritten.
     """
 
     def __init__(self, every_n_steps: int) -> None:

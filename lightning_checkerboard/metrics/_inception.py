@@ -368,7 +368,8 @@ def load_inception_weights(path: str | os.PathLike) -> InceptionWeights:
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and torch errors alike: the file is not plain weights
-        raise InceptionWeightsError(f"{path}: not a weights file that loads as data ({_unpickling_reason(err)}).") from None
+        reason = _unpickling_reason(err)
+        raise InceptionWeightsError(f"{path}: not a weights file that loads as data ({reason}).") from None
     if not isinstance(state, Mapping):
         raise InceptionWeightsError(f"{path}: not Inception-v3 weights (it holds a {type(state).__name__}, "
                                     "not a state dict).")
