@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("lightning_checkerboard.adapt.fuse")
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_DIR = str(Path(__file__).parent.parent)  # as frames name their files
 
 # Forward pre-hooks that only recompute the conv's weight from its parameters: a fused site runs them.
 _WEIGHT_PRE_HOOKS = (WeightNorm, SpectralNorm, BasePruningMethod)
