@@ -138,3 +138,31 @@ class AlignCornersResize(nn.Module):
 
     def forward(self, x):
         return self.up(x)
+
+
+def pixel_unshuffle(x, scale: int):
+    """BasicSR's helper: an assert on the shape, which torch.fx cannot trace through."""
+    b, c, hh, hw = x.size()
+    assert hh % scale == 0 and hw % scale == 0
+    h, w = hh // scale, hw // scale
+    return x.view(b, c, h, scale, w, scale).permute(0, 1, 3, 5, 2, 4).reshape(b, c * scale**2, h, w)
+
+
+class RRDBNetLike(nn.Module):
+    """BasicSR's RRDBNet at ×2: pixel_unshuffle, then two nearest ×2 + conv in the forward."""
+
+    def __init__(self, scale: int = 2) -> None:
+        super().__init__()
+        self.scale = scale
+        self.conv_first = nn.Conv2d(3 * 4 if scale == 2 else 3, 8, 3, 1, 1)
+        self.conv_up1 = nn.Conv2d(8, 8, 3, 1, 1)
+        self.conv_up2 = nn.Conv2d(8, 8, 3, 1, 1)
+        self.conv_last = nn.Conv2d(8, 3, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+
+    def forward(self, x):
+        feat = pixel_unshuffle(x, scale=2) if self.scale == 2 else x
+        feat = self.conv_first(feat)
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(feat)

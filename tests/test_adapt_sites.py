@@ -3,8 +3,9 @@
 The layouts (tests/_layouts.py) re-create, small, what the finder used to miss: a resize written as
 F.interpolate in a forward (TransformerNet), an nn.Upsample outside a Sequential (milesial's U-Net), a
 GELU between the resize and the conv (FDAT), a conv + PixelShuffle across a ModuleList and a forward
-(Real-ESRGAN's SRVGGNetCompact), a forward torch.fx cannot trace (SwinIR / RRDBNet style), and a
-bilinear resize with align_corners=True.
+(Real-ESRGAN's SRVGGNetCompact), a forward torch.fx cannot trace (SwinIR style), one that calls a
+helper torch.fx cannot trace (BasicSR's RRDBNet ×2 and its pixel_unshuffle), and a bilinear resize
+with align_corners=True.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from _layouts import (
     AlignCornersResize,
     FDATLikeUpsampler,
+    RRDBNetLike,
     ShapeBranchSR,
     SRVGGLike,
     TransformerNetLike,
@@ -38,6 +40,8 @@ LAYOUTS = {
                                                  (":interpolate", "resize", 2, "no", False)]),
     "shape-branch": (ShapeBranchSR, (2, 3, 8, 8), [("conv_up1", "resize_conv", 2, "no", False)]),
     "align-corners": (AlignCornersResize, (2, 4, 8, 8), [("up.1", "resize_conv", 2, "no", True)]),
+    "rrdbnet-x2": (RRDBNetLike, (2, 3, 8, 8), [("conv_up1", "resize_conv", 2, "yes", True),
+                                              ("conv_up2", "resize_conv", 2, "yes", True)]),
 }
 
 
@@ -300,3 +304,35 @@ def test_a_pixel_shuffle_call_is_replaced_by_rewriting_the_forward():
     with _Calls() as calls:
         out = swapped(torch.randn(1, 3, 5, 5))
     assert out.shape == (1, 3, 10, 10) and torch.pixel_shuffle not in calls.seen
+
+
+def test_a_helper_that_refuses_tracing_stays_one_call_and_still_runs():
+    from _layouts import pixel_unshuffle
+
+    torch.manual_seed(0)
+    model = RRDBNetLike()
+    search = search_upsampling_sites(model)
+    assert search.untraced == () and [s.found for s in search.sites] == ["forward", "forward"]
+    fused = fuse_resize_conv(model)
+    assert [(s.path, s.pattern) for s in fused.fused_sites] == [("", "forward")] * 2
+    assert "forward" in vars(fused) and "forward" not in vars(model)
+    _assert_close_with_grads(model, fused, torch.randn(2, 3, 6, 10))
+    with pytest.raises(AssertionError):  # the helper runs as written, assert included
+        fused(torch.randn(1, 3, 5, 6))
+    assert pixel_unshuffle.__module__ == "_layouts"
+
+
+def _assert_close_with_grads(original: nn.Module, fused: nn.Module, x: torch.Tensor) -> None:
+    results = []
+    for model in (original, fused):
+        model.zero_grad(set_to_none=True)
+        inp = x.clone().requires_grad_(True)
+        out = model(inp)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), inp.grad, {n: p.grad for n, p in model.named_parameters()}))
+    (out_a, gin_a, g_a), (out_b, gin_b, g_b) = results
+    torch.testing.assert_close(out_b, out_a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gin_b, gin_a, rtol=1e-5, atol=1e-5)
+    assert g_a.keys() == g_b.keys()
+    for name in g_a:
+        torch.testing.assert_close(g_b[name], g_a[name], rtol=1e-5, atol=1e-5)

@@ -9,6 +9,7 @@ module keeps its class, its other methods, its children and its parameters, henc
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import types
 from collections.abc import Callable
@@ -42,9 +43,10 @@ log = logging.getLogger(__name__)
 class _OwnForwardTracer(fx.Tracer):
     """Traces a module's own ``forward`` only: every child module is a leaf ``call_module`` node."""
 
-    def __init__(self, root: nn.Module) -> None:
-        # The fused calls of a forward rewritten before stay one node each (and their conv a get_attr).
-        super().__init__(autowrap_functions=(fused_conv_call, resize_conv2d))
+    def __init__(self, root: nn.Module, helpers: tuple[Callable, ...] = ()) -> None:
+        # The fused calls of a forward rewritten before stay one node each (and their conv a get_attr);
+        # so do the helpers that refused symbolic values (see trace_or_reason).
+        super().__init__(autowrap_functions=(fused_conv_call, resize_conv2d, *helpers))
         self._traced = root
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
@@ -58,28 +60,60 @@ def trace_or_reason(module: nn.Module, training: bool, grad: bool) -> tuple[fx.G
     constants stay off the module. A forward that writes attributes on ``self`` has effects a graph
     does not keep: such a module is not traced, like one whose forward refuses symbolic values. The
     reason is one line: the tracer's error (its first line) or the attributes written.
+
+    A module-level helper function that the forward calls and that refuses symbolic values (an assert
+    or a branch on a shape, as BasicSR's ``pixel_unshuffle``) is kept as one opaque call instead, run
+    as it is at every call, and the trace tried again (up to eight such helpers).
     """
-    view = copy.copy(module)
-    view.training = training  # the root only: its children are leaves, never run
-    if "forward" in vars(view):
-        # torch.fx traces the class's forward; a forward set on the instance (rewritten by this package)
-        # is traced through a throwaway subclass of the copy instead.
-        function = getattr(vars(view).pop("forward"), "__func__", None)
-        if function is None:
-            return "its forward is set on the instance and is not a method"
-        view.__class__ = type(type(module).__name__, (type(module),), {"forward": function})
-    before = dict(vars(view))
-    try:
-        with torch.set_grad_enabled(grad):
-            graph = _OwnForwardTracer(view).trace(view)
-    except Exception as error:  # any forward may refuse symbolic values; that module is then left as is
-        lines = str(error).strip().splitlines()
-        return f"torch.fx cannot trace its forward: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    after = {k: v for k, v in vars(view).items() if not k.startswith("_tensor_constant")}
-    if after.keys() != before.keys() or any(after[k] is not before[k] for k in after):
-        written = sorted(k for k in after.keys() | before.keys() if after.get(k) is not before.get(k))
-        return f"its forward writes attributes on self ({', '.join(written)}), which a graph does not keep"
-    return graph, view
+    helpers: tuple[Callable, ...] = ()
+    for _ in range(_MAX_HELPERS + 1):
+        view = copy.copy(module)
+        view.training = training  # the root only: its children are leaves, never run
+        if "forward" in vars(view):
+            # torch.fx traces the class's forward; a forward set on the instance (rewritten by this package)
+            # is traced through a throwaway subclass of the copy instead.
+            function = getattr(vars(view).pop("forward"), "__func__", None)
+            if function is None:
+                return "its forward is set on the instance and is not a method"
+            view.__class__ = type(type(module).__name__, (type(module),), {"forward": function})
+        before = dict(vars(view))
+        try:
+            with torch.set_grad_enabled(grad):
+                graph = _OwnForwardTracer(view, helpers).trace(view)
+        except Exception as error:  # any forward may refuse symbolic values; that module is then left as is
+            helper = _refusing_helper(error, type(view).forward)
+            if helper is not None and helper not in helpers:
+                helpers += (helper,)
+                continue
+            lines = str(error).strip().splitlines()
+            return f"torch.fx cannot trace its forward: {type(error).__name__}: {lines[0] if lines else ''}".rstrip(
+                ": ")
+        after = {k: v for k, v in vars(view).items() if not k.startswith("_tensor_constant")}
+        if after.keys() != before.keys() or any(after[k] is not before[k] for k in after):
+            written = sorted(k for k in after.keys() | before.keys() if after.get(k) is not before.get(k))
+            return f"its forward writes attributes on self ({', '.join(written)}), which a graph does not keep"
+        return graph, view
+    return f"torch.fx cannot trace its forward: more than {_MAX_HELPERS} helper functions refuse symbolic values"
+
+
+_MAX_HELPERS = 8
+
+
+def _refusing_helper(error: BaseException, forward: Callable) -> Callable | None:
+    """The module-level function that ``forward`` called and in which tracing failed, if there is one."""
+    namespace = getattr(forward, "__globals__", {})
+    code = getattr(forward, "__code__", None)
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    callees = [f for f, caller in zip(frames[1:], frames) if caller.f_code is code]
+    for frame in callees[-1:]:  # the forward's call that was running when tracing failed
+        for value in namespace.values():
+            if inspect.isfunction(value) and value.__code__ is frame.f_code and not (
+                    value.__module__ or "").startswith("torch"):
+                return value
+    return None
 
 
 def _trace(module: nn.Module, training: bool, grad: bool) -> tuple[fx.Graph, nn.Module] | None:
