@@ -4,16 +4,20 @@ Four places are searched, in this order:
 
 1. the package's own ``ResizeConvUpsample`` layers built with ``impl="reference"``: switched to
    ``impl="fused"`` where that path exists;
-2. ``nn.Sequential`` children written as ``nn.Upsample``, an optional one-pixel pad module and an
-   ``nn.Conv2d``: the resize and pad become ``nn.Identity`` and the conv a
-   :class:`~lightning_checkerboard.adapt.layer.FusedResizeConv2d` under the conv's name;
+2. ``nn.Sequential`` children written as ``nn.Upsample``, an optional pointwise activation (after a
+   nearest resize only), an optional one-pixel pad module and an ``nn.Conv2d``: the resize and pad
+   become ``nn.Identity``, the activation stays (it commutes with nearest, so it now runs at the low
+   resolution) and the conv becomes a :class:`~lightning_checkerboard.adapt.layer.FusedResizeConv2d`
+   under the conv's name;
 3. third-party blocks an adapter knows by class name (diffusers' ``Upsample2D``);
 4. every other module's own ``forward``, traced with ``torch.fx``: ``F.interpolate`` (or an
    ``nn.Upsample`` child), an optional ``F.pad`` (or pad child) and ``F.conv2d`` (or a conv child)
-   become one call of the fused function. A module that cannot be traced, whose graph changes with
-   training or grad mode, or whose forward writes attributes on ``self`` is left as it is; its
-   children are still searched. The rewritten forward is the traced graph, so other Python state it
-   reads (a flag, a config value) keeps the value it had at conversion.
+   become one call of the fused function (a pointwise activation after a nearest resize stays, before
+   it). A module that cannot be traced, whose graph changes with training or grad mode, or whose
+   forward writes attributes on ``self`` is left as it is; its children are still searched. A
+   module-level helper function that cannot be traced is kept as one call. The rewritten forward is the
+   traced graph, so other Python state it reads (a flag, a config value) keeps the value it had at
+   conversion.
 
 Parameters stay where they were, so every state-dict key is unchanged and checkpoints load both ways.
 """
@@ -162,13 +166,17 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
         model: any ``nn.Module``.
 
     Returns:
-        The converted copy.
+        The converted copy, with ``fused_sites``; ``skipped_sites``, ``(path, reason)`` of every other
+        upsampling site (:func:`~lightning_checkerboard.adapt.sites.find_upsampling_sites`) it left as
+        is; and ``untraced_modules``, ``(path, reason)`` of every module whose forward ``torch.fx`` could
+        not trace, so its calls were not searched.
 
     Raises:
         TypeError: if ``model`` is not an ``nn.Module``.
 
     Warns:
-        UserWarning: when no site matched (the copy computes exactly what ``model`` does), and for
+        UserWarning: when no site was fused (the copy computes exactly what ``model`` does), with one
+            line per skipped site and per untraced module and its reason; and for
             each site left unfused because of its conv, with the reason.
 
     Example:
