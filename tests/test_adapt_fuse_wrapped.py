@@ -312,3 +312,13 @@ def test_adapter_put_on_a_fused_diffusers_conv_after_fusing_takes_effect():
     fused.conv.load_state_dict(block.conv.state_dict())
     x = torch.randn(1, 4, 3, 5)
     torch.testing.assert_close(fused(x), block(x))
+
+
+def test_wrapped_conv_in_a_sequential_is_left_unfused_with_the_reason():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Upsample(scale_factor=2), WrappedConv(nn.Conv2d(3, 2, 3, padding=1)))
+    with pytest.warns(UserWarning, match=r"left 1 unfused: it is a WrappedConv wrapping its convolution \(base_layer\)"):
+        fused = fuse_resize_conv(model)
+    assert fused.fused_sites == () and isinstance(fused[0], nn.Upsample)
+    x = torch.randn(1, 3, 4, 4)
+    torch.testing.assert_close(fused(x), model(x))

@@ -93,7 +93,9 @@ def _fuse_sequential(path: str, seq: nn.Sequential) -> list[FusedSite]:
             j += pad is not None
         padding = None
         if resize is not None and j < len(names):
-            padding = fusable_padding(resize, pad, conv_padding(seq._modules[names[j]]))
+            # An adapter wrapping the conv (base_layer) hides a site that would fuse: refused below, with why.
+            candidate = seq._modules[names[j]]
+            padding = fusable_padding(resize, pad, conv_padding(getattr(candidate, "base_layer", candidate)))
         if padding is None:
             i += 1
             continue
