@@ -192,6 +192,7 @@ def test_wrapped_conv_in_a_forward_or_a_subclass_with_its_own_forward_is_not_fus
         model = InterpolateConv(conv)
         with pytest.warns(UserWarning, match="the copy is unchanged"):
             fused = fuse_resize_conv(model)
+        assert fused.fused_sites == ()
         x = torch.randn(1, 3, 4, 4)
         torch.testing.assert_close(fused(x), model(x))
 
@@ -322,3 +323,9 @@ def test_wrapped_conv_in_a_sequential_is_left_unfused_with_the_reason():
     assert fused.fused_sites == () and isinstance(fused[0], nn.Upsample)
     x = torch.randn(1, 3, 4, 4)
     torch.testing.assert_close(fused(x), model(x))
+
+
+def test_wrapped_conv_in_a_forward_is_refused_with_the_reason():
+    model = InterpolateConv(WrappedConv(nn.Conv2d(3, 2, 3, padding=1)))
+    with pytest.warns(UserWarning, match=r"left InterpolateConv.conv unfused: it is a WrappedConv wrapping"):
+        fuse_resize_conv(model)

@@ -165,7 +165,9 @@ def _conv_of(node: fx.Node, root: nn.Module) -> tuple[str, Callable[[fx.Graph, A
     graph values it was given.
     """
     if node.op == "call_module":
-        padding = conv_padding(root.get_submodule(node.target))
+        conv = root.get_submodule(node.target)
+        # An adapter wrapping the conv (base_layer) is a site all the same, refused with its reason.
+        padding = conv_padding(getattr(conv, "base_layer", conv))
         if padding is None:
             return None
 
