@@ -329,3 +329,22 @@ def test_wrapped_conv_in_a_forward_is_refused_with_the_reason():
     model = InterpolateConv(WrappedConv(nn.Conv2d(3, 2, 3, padding=1)))
     with pytest.warns(UserWarning, match=r"left InterpolateConv.conv unfused: it is a WrappedConv wrapping"):
         fuse_resize_conv(model)
+
+
+@pytest.mark.parametrize("build", [lambda conv: nn.Sequential(nn.Upsample(scale_factor=2), conv), InterpolateConv],
+                         ids=["sequential", "forward"])
+def test_fused_model_inference_between_optimiser_steps_sees_every_step(build):
+    torch.manual_seed(0)
+    model = build(nn.Conv2d(3, 4, 3, padding=1))
+    fused = fuse_resize_conv(model)
+    optimisers = [torch.optim.Adam(m.parameters(), lr=0.05) for m in (model, fused)]
+    x = torch.randn(2, 3, 5, 4)
+    for _ in range(3):
+        for m, optimiser in zip((model, fused), optimisers):
+            with torch.no_grad():
+                m(x)  # an inference call between steps: a kernel kept here must not outlive the step
+            optimiser.zero_grad()
+            m(x).square().mean().backward()
+            optimiser.step()
+        with torch.no_grad():
+            assert _relative_error(fused(x), model(x)) < 1e-5
