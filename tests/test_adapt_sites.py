@@ -258,9 +258,13 @@ class TrainingBranchResize(nn.Module):
         return y * 2 if self.training else y
 
 
-def test_a_forward_that_depends_on_training_mode_is_not_rewritten_by_replace():
-    with pytest.raises(ValueError, match="'conv' \\(resize_conv\\): the forward of the model cannot be rewritten: "
-                                         "its forward depends on training or grad mode"):
+def test_a_forward_that_depends_on_training_mode_is_not_rewritten_by_replace_or_fuse():
+    for args in ((), (torch.randn(1, 2, 4, 4),)):
+        (site,) = find_upsampling_sites(TrainingBranchResize(), *args)
+        assert (site.fusable, site.replaceable) == ("no", False)
+        assert site.note == site.reason == "its forward depends on training or grad mode, so it is not rewritten"
+    with pytest.raises(ValueError, match="'conv' \\(resize_conv\\): its forward depends on training or grad mode, "
+                                         "so it is not rewritten"):
         replace_upsamplers(TrainingBranchResize(), "nearest_conv")
 
 

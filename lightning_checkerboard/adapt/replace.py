@@ -19,6 +19,7 @@ from lightning_checkerboard.adapt.sites import (
     _chains,
     _common,
     _graph_steps,
+    mode_dependence,
     search_upsampling_sites,
 )
 from lightning_checkerboard.upsamplers import create_upsampler
@@ -101,21 +102,10 @@ def _swap_modules(model: nn.Module, site: UpsamplingSite, layer: nn.Module) -> N
         _set(model, path, layer if path == site.path else nn.Identity())
 
 
-def _same_in_every_mode(module: nn.Module) -> str:
-    codes = set()
-    for training in (True, False):
-        for grad in (True, False):
-            traced = trace_or_reason(module, training, grad)
-            if isinstance(traced, str):
-                return traced
-            codes.add(traced[0].python_code("self").src)
-    return "" if len(codes) == 1 else "its forward depends on training or grad mode"
-
-
 def _rewrite_forward(model: nn.Module, owner: str, sites: list[tuple[UpsamplingSite, nn.Module]]) -> str:
     """Replace each site's chain in ``owner``'s forward by one call of its new layer; ``""`` or why not."""
     module = model.get_submodule(owner)
-    reason = _same_in_every_mode(module)
+    reason = mode_dependence(module)
     if reason:
         return reason
     graph, view = trace_or_reason(module, module.training, True)

@@ -657,6 +657,38 @@ def _graph_steps(graph: fx.Graph, root: nn.Module, owner: str) -> list[_Step]:
     return steps
 
 
+def mode_dependence(module: nn.Module) -> str:
+    """Why ``module``'s own forward cannot be rewritten as one graph: ``""`` if its graph is the same in
+    train and eval mode, with and without grad, else the reason (or the tracer's)."""
+    codes = set()
+    for training in (True, False):
+        for grad in (True, False):
+            traced = trace_or_reason(module, training, grad)
+            if isinstance(traced, str):
+                return traced
+            codes.add(traced[0].python_code("self").src)
+    return "" if len(codes) == 1 else "its forward depends on training or grad mode"
+
+
+def _unless_mode_dependent(module: nn.Module, pairs: list[tuple[UpsamplingSite, _Step]]
+                           ) -> list[tuple[UpsamplingSite, _Step]]:
+    """Sites of a traced forward, marked unfusable (and calls unreplaceable) if the forward is not one graph."""
+    if not any(site.fusable == "yes" or site.calls and site.replaceable for site, _ in pairs):
+        return pairs
+    reason = mode_dependence(module)
+    if not reason:
+        return pairs
+    marked = []
+    for site, step in pairs:
+        changes: dict[str, Any] = {}
+        if site.fusable == "yes":
+            changes.update(fusable="no", note=f"{reason}, so it is not rewritten")
+        if site.calls and site.replaceable:
+            changes.update(replaceable=False, reason=f"{reason}, so it is not rewritten")
+        marked.append((replace(site, **changes) if changes else site, step))
+    return marked
+
+
 def _static(model: nn.Module) -> tuple[list[tuple[UpsamplingSite, _Step]], list[tuple[str, str]]]:
     found: list[tuple[int, int, UpsamplingSite, _Step]] = []
     untraced: list[tuple[str, str]] = []
@@ -684,7 +716,8 @@ def _static(model: nn.Module) -> tuple[list[tuple[UpsamplingSite, _Step]], list[
             else:
                 graph, view = traced
                 pairs = _sites(_graph_steps(graph, view, path), "forward")
-                add([p for p in pairs if not (p[1].is_module and p[1].kind in ("tconv", "layer"))], path)
+                pairs = [p for p in pairs if not (p[1].is_module and p[1].kind in ("tconv", "layer"))]
+                add(_unless_mode_dependent(module, pairs), path)
         for name, child in module._modules.items():
             if child is not None:
                 visit(child, _qualify(path, name))
@@ -854,7 +887,11 @@ def _run(model: nn.Module, args: Sequence, kwargs: Mapping) -> list[tuple[Upsamp
 def _merge(ran: UpsamplingSite, static: UpsamplingSite | None, untraced: Mapping[str, str]) -> UpsamplingSite:
     """A site seen in the run, with what the static search knows of it (how it can be rewritten)."""
     if static is not None:
+        replaceable, reason = ran.replaceable, ran.reason
+        if ran.calls and ran.replaceable and not static.replaceable:  # its forward cannot be rewritten
+            replaceable, reason = False, static.reason
         return replace(ran, found=static.found, fusable=static.fusable, note=static.note,
+                       replaceable=replaceable, reason=reason,
                        in_channels=ran.in_channels if ran.in_channels is not None else static.in_channels,
                        out_channels=ran.out_channels if ran.out_channels is not None else static.out_channels)
     # Only the run saw it: a call in a forward that cannot be traced, or a chain across modules.
