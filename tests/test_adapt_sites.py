@@ -340,3 +340,27 @@ def _assert_close_with_grads(original: nn.Module, fused: nn.Module, x: torch.Ten
     assert g_a.keys() == g_b.keys()
     for name in g_a:
         torch.testing.assert_close(g_b[name], g_a[name], rtol=1e-5, atol=1e-5)
+
+
+class Raises(nn.Module):
+    def forward(self, x):
+        raise KeyError("optional branch")
+
+
+class CatchesAChildsError(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.optional = Raises()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        try:
+            self.optional(x)
+        except KeyError:
+            pass
+        return self.conv(F.interpolate(x, scale_factor=2))
+
+
+def test_a_child_that_raises_inside_a_caught_try_does_not_confuse_the_owner():
+    (site,) = find_upsampling_sites(nn.Sequential(CatchesAChildsError()), torch.randn(1, 2, 4, 4))
+    assert (site.path, site.owner, site.calls) == ("0.conv", "0", ("0:interpolate",))

@@ -754,7 +754,8 @@ class _Recorder(TorchFunctionMode):
         self.patched: list[tuple[dict, str, Any]] = []
         for module in self.model.modules():
             self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
-            self.handles.append(module.register_forward_hook(self._post, with_kwargs=True))
+            # always_call: a forward that raises inside a try the model catches still pops its owner.
+            self.handles.append(module.register_forward_hook(self._post, with_kwargs=True, always_call=True))
             # A forward rewritten by fuse_resize_conv calls the fused functions from its own globals: seen
             # through a wrapper, each call is one site (its inner calls are the fused layer's own).
             namespace = getattr(getattr(vars(module).get("forward"), "__func__", None), "__globals__", None)
