@@ -2,7 +2,7 @@
 
 Usage:
     python recipes/bench_adapt.py            # Stable Diffusion's VAE layout (256² output) and its sites
-    python recipes/bench_adapt.py --quick    # a smoke run: small decoder, small sites, one round
+    python recipes/bench_adapt.py --quick    # a smoke run: 32² decode, small sites, three rounds
 
 The models are built offline with seeded random weights (speed does not depend on the weights). Two
 workloads are timed: a forward under ``torch.no_grad()`` and a forward followed by ``backward`` of a
@@ -257,13 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds (default 5)")
     parser.add_argument("--out", type=Path, default=Path("leaderboards/speed.md"), help="markdown file to update")
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 32² output, the small site shapes, one round")
+                        help="a smoke run: 32² output, the small site shapes, three rounds")
     parser.add_argument("--no-sites", action="store_true", help="time the decoder only, not the single sites")
     args = parser.parse_args(argv)
     command = " ".join(["python recipes/bench_adapt.py", *(argv if argv is not None else sys.argv[1:])])
     factor = 2 ** (len(CONFIGS[args.config][0]) - 1)
     if args.quick:
-        args.size, args.repeats = 32, 1
+        args.size, args.repeats = 32, 3
     if args.size < factor or args.size % factor:
         parser.error(f"--size must be a positive multiple of {factor} for layout {args.config}; got {args.size}")
     if args.repeats < 1 or args.batch < 1:
