@@ -364,3 +364,28 @@ class CatchesAChildsError(nn.Module):
 def test_a_child_that_raises_inside_a_caught_try_does_not_confuse_the_owner():
     (site,) = find_upsampling_sites(nn.Sequential(CatchesAChildsError()), torch.randn(1, 2, 4, 4))
     assert (site.path, site.owner, site.calls) == ("0.conv", "0", ("0:interpolate",))
+
+
+class AutocastInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.upsample(x))
+
+    def upsample(self, x):
+        with torch.no_grad():
+            return F.interpolate(x, scale_factor=2)
+
+
+def test_try_and_with_blocks_are_not_traced_away():
+    model, x = CatchesAChildsError(), torch.randn(1, 2, 4, 4)
+    with pytest.warns(UserWarning, match="<root> \\(not searched\\): CatchesAChildsError.forward has a try block"):
+        fused = fuse_resize_conv(model)
+    torch.testing.assert_close(fused(x), model(x))  # the caught exception stays caught
+    search = search_upsampling_sites(AutocastInside())
+    assert search.untraced == (("", "AutocastInside.upsample has a with block (grad mode, autocast, ...), which a "
+                                     "graph does not keep"),)
+    with pytest.raises(ValueError, match="cannot be rewritten: AutocastInside.upsample has a with block"):
+        replace_upsamplers(AutocastInside(), "deconv", x)

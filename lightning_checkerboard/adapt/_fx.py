@@ -8,9 +8,11 @@ module keeps its class, its other methods, its children and its parameters, henc
 
 from __future__ import annotations
 
+import ast
 import copy
 import inspect
 import logging
+import textwrap
 import types
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +67,9 @@ def trace_or_reason(module: nn.Module, training: bool, grad: bool) -> tuple[fx.G
     or a branch on a shape, as BasicSR's ``pixel_unshuffle``) is kept as one opaque call instead, run
     as it is at every call, and the trace tried again (up to eight such helpers).
     """
+    blocks = _unkept_blocks(type(module), "forward" if "forward" not in vars(module) else None)
+    if blocks:
+        return blocks
     helpers: tuple[Callable, ...] = ()
     for _ in range(_MAX_HELPERS + 1):
         view = copy.copy(module)
@@ -97,6 +102,33 @@ def trace_or_reason(module: nn.Module, training: bool, grad: bool) -> tuple[fx.G
 
 
 _MAX_HELPERS = 8
+
+
+def _unkept_blocks(cls: type, method: str | None, depth: int = 2) -> str:
+    """Why a graph of ``cls.method`` would lose behaviour: a ``try`` or ``with`` block, in it or in a
+    method of ``cls`` it calls on ``self`` (``depth`` levels down); ``""`` if none (or no source)."""
+    function = getattr(cls, method, None) if method else None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return ""
+    called = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            return (f"{cls.__name__}.{method} has a try block, which a graph does not keep (an exception it "
+                    "catches would escape)")
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            return (f"{cls.__name__}.{method} has a with block (grad mode, autocast, ...), which a graph does "
+                    "not keep")
+        target = node.func if isinstance(node, ast.Call) else None
+        if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self"
+                and inspect.isfunction(getattr(cls, target.attr, None))):
+            called.add(target.attr)
+    for name in sorted(called - {method}) if depth else ():
+        reason = _unkept_blocks(cls, name, depth - 1)
+        if reason:
+            return reason
+    return ""
 
 
 def _refusing_helper(error: BaseException, forward: Callable) -> Callable | None:
