@@ -35,6 +35,7 @@ from lightning_checkerboard.data import STYLE_IMAGES, load_style_image
 from lightning_checkerboard.models import LossNetworkError, check_transformer_size, load_loss_network
 from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
 from lightning_checkerboard.records import ResultRecord
+from lightning_checkerboard.reporting import format_number
 from lightning_checkerboard.tasks import StyleTransferTask
 from lightning_checkerboard.tasks.style_transfer import MIN_STYLE_SIDE, check_style_side
 from lightning_checkerboard.training import (
@@ -98,12 +99,12 @@ class StyleTransfer(Recipe[StyleTransferConfig]):
         )
 
     def scores_line(self, record: ResultRecord) -> str:
-        metrics = record.metrics
-        return (f"checkerboard score of stylised held-out photos: {metrics.get('checkerboard', float('nan')):.3f} "
-                f"levels (< {max(metrics.get('checkerboard_upper', float('nan')), 0.01):.2f} at 95 %, ratio "
-                f"{metrics.get('checkerboard_ratio', float('nan')):.4f}), held-out loss "
-                f"{metrics.get('heldout_loss', float('nan')):.4f} "
-                f"(untrained {record.baseline.get('heldout_loss', float('nan')):.4f})")
+        metrics, num = record.metrics, format_number  # "unavailable" for a metric a diverged run never measured
+        upper = metrics.get("checkerboard_upper")
+        upper = max(upper, 0.01) if isinstance(upper, (int, float)) else upper
+        return (f"checkerboard score of stylised held-out photos: {num(metrics.get('checkerboard'), 3)} "
+                f"levels (< {num(upper, 2)} at 95 %, ratio {num(metrics.get('checkerboard_ratio'), 4)}), held-out "
+                f"loss {num(metrics.get('heldout_loss'), 4)} (untrained {num(record.baseline.get('heldout_loss'), 4)})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -413,3 +413,22 @@ def test_a_checkpoint_that_links_out_of_the_run_or_is_a_fifo_is_one_line_on_resu
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match="a FIFO, not a regular file"):
         load_checkpoint(fifo)  # returns at once instead of waiting for a writer
+
+
+def test_style_transfer_and_super_resolution_blown_up_by_the_learning_rate_end_diverged(tmp_path, capsys):
+    style = load_recipe("style_transfer")
+    runs = [
+        (style, ["--content-dataset", "digits", "--image-size", "16", "--batch-size", "2", "--eval-samples", "4",
+                 "--loss-network", "random"], "style_transfer"),
+        (super_resolution, ["--dataset", "digits", "--image-size", "16", "--batch-size", "8", "--eval-samples", "8"],
+         "super_resolution"),
+    ]
+    for recipe, argv, task in runs:
+        code = recipe.run_cli(recipe.main, [*argv, "--max-steps", "1", "--eval-every", "0", "--logger", "none",
+                                            "--lr", "1e308", "--output-dir", str(tmp_path)])
+        captured = capsys.readouterr()
+        assert code == 1 and "Traceback" not in captured.err, captured.err
+        (run_dir,) = tmp_path.glob(f"{task}/digits/*/*")
+        record = read_record(run_dir)
+        assert record.status == "diverged" and "became non-finite" in record.message
+        assert "unavailable" in captured.out and " nan " not in captured.out
