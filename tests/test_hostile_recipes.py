@@ -432,3 +432,14 @@ def test_style_transfer_and_super_resolution_blown_up_by_the_learning_rate_end_d
         record = read_record(run_dir)
         assert record.status == "diverged" and "became non-finite" in record.message
         assert "unavailable" in captured.out and " nan " not in captured.out
+
+
+def test_every_weights_file_field_is_taken_from_the_command_line_on_resume(tmp_path):
+    from lightning_checkerboard.training import GANConfig, StyleTransferConfig
+
+    for config_class, name in ((GANConfig, "fid_weights"), (StyleTransferConfig, "loss_network_weights")):
+        assert name in config_class.LOCAL_FILES
+        recorded = {**config_class().record_config(), config_class.key(name): "/somewhere/else.pth"}
+        assert getattr(config_class.from_record(recorded, resume=tmp_path), name) is None
+        mine = config_class.from_record(recorded, resume=tmp_path, local={name: tmp_path / "mine.pth"})
+        assert getattr(mine, name) == tmp_path / "mine.pth"
