@@ -52,6 +52,8 @@ class _UsageError(ValueError):
 
 
 def _first_line(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"it called exit (SystemExit with code {error.code!r})"
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 

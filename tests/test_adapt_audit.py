@@ -233,7 +233,7 @@ def _module(tmp_path, monkeypatch, name: str, source: str) -> str:
         ("def f(:\n", "broken_syntax:f", "importing 'broken_syntax' failed: SyntaxError: "),
         ("raise RuntimeError('no GPU here')\n", "raises_on_import:f", "importing 'raises_on_import' failed: "
          "RuntimeError: no GPU here"),
-        ("import sys\nsys.exit(0)\n", "exits_on_import:f", "importing 'exits_on_import' failed: SystemExit: 0"),
+        ("import sys\nsys.exit(0)\n", "exits_on_import:f", "importing 'exits_on_import' failed: it called exit (SystemExit with code 0)"),
         ("import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return x[99]\n"
          "def f():\n    return M()\n", "index_error:f", "the model failed on an input of shape (1, 2, 4, 4): IndexError: "),
         ("import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return {}['missing']\n"
@@ -254,7 +254,7 @@ def test_cli_hostile_factories_are_one_error_line(tmp_path, monkeypatch, capsys,
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["builtins:exit", "--input-shape", "1,2,4,4"], "error: calling 'builtins:exit' failed: SystemExit"),
+        (["builtins:exit", "--input-shape", "1,2,4,4"], "error: calling 'builtins:exit' failed: it called exit (SystemExit with code None)"),
         (["builtins:print", "--input-shape", "1,2,4,4"], "must be a torch.nn.Module or return one"),
         (["..models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1"], "an absolute name (package.module), not relative"),
         (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1", "--seed", str(2**32)],
