@@ -187,7 +187,8 @@ def test_nan_outputs_read_nan_not_constant(capsys):
 def test_a_meta_device_model_is_one_value_error():
     with torch.device("meta"):
         model = nn.Sequential(nn.ConvTranspose2d(2, 2, 4, 2, 1))
-    with pytest.raises(ValueError, match=r"^cannot audit Sequential: the model's '0.weight' is on the meta device") as info:
+    message = r"^cannot audit Sequential: the model's '0.weight' is on the meta device"
+    with pytest.raises(ValueError, match=message) as info:
         audit(model, torch.randn(1, 2, 8, 8))
     assert "\n" not in str(info.value)
 
@@ -233,9 +234,11 @@ def _module(tmp_path, monkeypatch, name: str, source: str) -> str:
         ("def f(:\n", "broken_syntax:f", "importing 'broken_syntax' failed: SyntaxError: "),
         ("raise RuntimeError('no GPU here')\n", "raises_on_import:f", "importing 'raises_on_import' failed: "
          "RuntimeError: no GPU here"),
-        ("import sys\nsys.exit(0)\n", "exits_on_import:f", "importing 'exits_on_import' failed: it called exit (SystemExit with code 0)"),
+        ("import sys\nsys.exit(0)\n", "exits_on_import:f",
+         "importing 'exits_on_import' failed: it called exit (SystemExit with code 0)"),
         ("import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return x[99]\n"
-         "def f():\n    return M()\n", "index_error:f", "the model failed on an input of shape (1, 2, 4, 4): IndexError: "),
+         "def f():\n    return M()\n", "index_error:f",
+         "the model failed on an input of shape (1, 2, 4, 4): IndexError: "),
         ("import torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return {}['missing']\n"
          "def f():\n    return M()\n", "key_error:f", "the model failed on an input of shape (1, 2, 4, 4): KeyError: "
          "'missing'"),
@@ -254,9 +257,11 @@ def test_cli_hostile_factories_are_one_error_line(tmp_path, monkeypatch, capsys,
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["builtins:exit", "--input-shape", "1,2,4,4"], "error: calling 'builtins:exit' failed: it called exit (SystemExit with code None)"),
+        (["builtins:exit", "--input-shape", "1,2,4,4"],
+         "error: calling 'builtins:exit' failed: it called exit (SystemExit with code None)"),
         (["builtins:print", "--input-shape", "1,2,4,4"], "must be a torch.nn.Module or return one"),
-        (["..models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1"], "an absolute name (package.module), not relative"),
+        (["..models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1"],
+         "an absolute name (package.module), not relative"),
         (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1", "--seed", str(2**32)],
          f"--seed must be an integer from 0 to {2**32 - 1}; got {2**32}"),
         (["lightning_checkerboard.models.dcgan:DCGANGenerator", "--input-shape", "1,100,1,1", "--seed", "-1"],
