@@ -189,3 +189,14 @@ def test_with_autograd_recording_the_tied_path_needs_larger_maps_and_more_channe
     assert not fused_is_faster("nearest", 2, 32, 32, 128, 512, grad=True)
     assert not fused_is_faster("nearest", 2, 16, 32, 512, 512, grad=True)
     assert fused_is_faster("nearest", 2, 16, 32, 512, 512, grad=False)
+
+
+def test_kernel_kept_under_inference_mode_is_not_used_where_autograd_saves_it():
+    layer = create_upsampler("nearest_conv", 3, 4, impl="fused").requires_grad_(False)  # a frozen layer
+    x = torch.randn(1, 3, 4, 4)
+    with torch.inference_mode():
+        expected = layer(x)
+    xi = x.clone().requires_grad_(True)
+    out = layer(xi)  # autograd saves the kernel for the input's gradient
+    out.sum().backward()
+    assert _relative_error(out, expected) < 1e-6 and xi.grad is not None

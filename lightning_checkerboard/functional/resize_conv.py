@@ -142,10 +142,11 @@ def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
             or (weight.requires_grad and torch.is_grad_enabled())):
         return _build_tied(weight, mode, scale)
     key = (id(weight), mode, scale)
-    state = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+    # A kernel made under inference_mode is an inference tensor, which autograd may not save: kept apart.
+    state = (weight._version, weight.data_ptr(), weight.dtype, weight.device, torch.is_inference_mode_enabled())
     cached = _KERNELS.get(key)
-    if cached is not None and cached[0]() is weight and cached[1:5] == state:
-        return cached[5]
+    if cached is not None and cached[0]() is weight and cached[1:-1] == state:
+        return cached[-1]
     kernel = _build_tied(weight, mode, scale)
     _KERNELS[key] = (weakref.ref(weight, lambda _, key=key: _KERNELS.pop(key, None)), *state, kernel)
     return kernel
