@@ -224,7 +224,8 @@ def test_a_model_fused_in_a_sequential_round_trips_through_torch_save():
     fused = fuse_resize_conv(model)
     loaded = _torch_round_trip(fused)
     assert isinstance(loaded[1], FusedResizeConv2d) and loaded.fused_sites == fused.fused_sites
-    assert loaded[1].weight is loaded[1]._conv.weight  # still one parameter, not two copies
+    assert loaded[1]._parameters is loaded[1]._conv._parameters  # still one set of parameters, not two copies
+    assert [name for name, _ in loaded.named_parameters()] == ["1.weight", "1.bias"]
     x = torch.randn(1, 3, 4, 4)
     torch.testing.assert_close(loaded(x), model(x))
 
