@@ -269,7 +269,8 @@ class FusedResizeConv2d(Upsampler):
 
     def _adopt(self, conv: nn.Conv2d) -> None:
         for table in _SHARED_TABLES:
-            vars(self)[table] = vars(conv)[table]
+            if table in vars(conv):  # every table this torch has
+                vars(self)[table] = vars(conv)[table]
         vars(self)["_conv"] = conv  # not a child: its tensors are already this layer's
 
     @classmethod
