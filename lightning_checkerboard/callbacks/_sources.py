@@ -26,6 +26,7 @@ __all__ = [
     "check_real_source",
     "check_sample_fn",
     "check_shares",
+    "diverging_together",
     "draw_samples",
     "heldout_images",
     "metric_images",
@@ -54,6 +55,38 @@ def require_finite(values: Tensor, what: str) -> Tensor:
         bad = int((~torch.isfinite(values)).sum())
         raise ModelDiverged(f"{what} became non-finite ({bad} of {values.numel()} values NaN or infinite)")
     return values
+
+
+@contextlib.contextmanager
+def diverging_together(device: torch.device | str, world_size: int) -> Iterator[None]:
+    """Run a measurement's per-process part so that every process stops together when any diverged.
+
+    A :class:`ModelDiverged` raised in the block is held back until every process has left its block;
+    then all processes raise it (those that saw finite values with a note that another did). Without this,
+    the process whose share came out non-finite would leave the measurement while the others waited for it
+    in the collective that follows. The block must not itself contain a collective. With one process, or
+    without ``torch.distributed`` initialised, it only re-raises.
+
+    Example:
+        >>> with diverging_together("cpu", 1):
+        ...     require_finite(torch.tensor([float("nan")]), "the loss")
+        Traceback (most recent call last):
+            ...
+        lightning_checkerboard.callbacks._sources.ModelDiverged: the loss became non-finite (1 of 1 values NaN or infinite)
+    """
+    failure: ModelDiverged | None = None
+    try:
+        yield
+    except ModelDiverged as err:
+        failure = err
+    distributed = world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed:
+        flag = torch.tensor([0 if failure is None else 1], device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if failure is None and int(flag.item()):
+            failure = ModelDiverged("another process's output became non-finite")
+    if failure is not None:
+        raise failure
 
 
 def _accepts(function: object, *args: object, **kwargs: object) -> bool:
@@ -243,13 +276,14 @@ def metric_images(
     """This process's share of ``num`` images for a metric: from ``sample_fn``, else from ``module.metric_samples``.
 
     Raises:
-        ModelDiverged: an image holds NaN or infinity.
+        ModelDiverged: an image holds NaN or infinity, in this process or another (every process raises).
     """
-    if sample_fn is not None:
-        return draw_samples(sample_fn, num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size,
-                            module=module)
-    images = module.metric_samples(num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size)
-    return require_finite(images, "the generated images")
+    with diverging_together(module.device, world_size):
+        if sample_fn is not None:
+            return draw_samples(sample_fn, num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size,
+                                module=module)
+        images = module.metric_samples(num, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size)
+        return require_finite(images, "the generated images")
 
 
 def missing_real_images_error(callback: str, trainer: pl.Trainer) -> TypeError:

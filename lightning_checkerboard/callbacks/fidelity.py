@@ -13,7 +13,7 @@ from typing_extensions import override
 from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_shares, heldout_images, require_finite
+from lightning_checkerboard.callbacks._sources import check_shares, diverging_together, heldout_images, require_finite
 from lightning_checkerboard.callbacks.artifacts import default_levels
 from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.functional.fidelity import crop_border, rgb_to_y
@@ -209,9 +209,10 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
         """The module's (or the bicubic baseline's) outputs, their targets, and the checkerboard levels."""
         targets = self._targets(trainer, pl_module)
         lr = pl_module.degrade(targets)
-        outputs = pl_module.bicubic(lr).float() if bicubic else pl_module.super_resolve(lr, self.batch_size)
-        if not bicubic:
-            require_finite(outputs, "the super-resolved images")
+        with diverging_together(pl_module.device, trainer.world_size):
+            outputs = pl_module.bicubic(lr).float() if bicubic else pl_module.super_resolve(lr, self.batch_size)
+            if not bicubic:
+                require_finite(outputs, "the super-resolved images")
         return outputs, targets, self._levels(pl_module, targets)
 
     def _measure_module(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:

@@ -12,7 +12,7 @@ from typing_extensions import override
 from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_shares, heldout_images, require_finite
+from lightning_checkerboard.callbacks._sources import check_shares, diverging_together, heldout_images, require_finite
 
 __all__ = ["HeldoutLoss", "SupportsLosses"]
 
@@ -81,10 +81,11 @@ class HeldoutLoss(BaselineState, PeriodicCallback):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            for chunk in images.split(self.batch_size):
-                for key, value in pl_module.losses(chunk.to(pl_module.device, torch.float32)).items():
-                    require_finite(value.detach(), f"the held-out {key} loss")
-                    sums[key] = sums.get(key, 0.0) + value.detach().double() * len(chunk)
+            with diverging_together(pl_module.device, trainer.world_size):
+                for chunk in images.split(self.batch_size):
+                    for key, value in pl_module.losses(chunk.to(pl_module.device, torch.float32)).items():
+                        require_finite(value.detach(), f"the held-out {key} loss")
+                        sums[key] = sums.get(key, 0.0) + value.detach().double() * len(chunk)
         finally:
             pl_module.train(was_training)
         count = torch.tensor(float(len(images)), dtype=torch.float64, device=pl_module.device)
