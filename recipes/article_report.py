@@ -15,11 +15,11 @@ measured number, whether it holds by the same predicates the tests in
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_text
 from lightning_checkerboard.cli import UsageError, run_cli
 from lightning_checkerboard.experiments import overlap_ratios
@@ -256,7 +256,7 @@ def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recipes/article_report.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="recipes/article_report.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=Path("leaderboards"),
                         help="folder with init.json and gradients.json; article.md is written there")
     args = parser.parse_args(argv)

@@ -18,7 +18,6 @@ load on the machine hit both alike) of the per-round ratio:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import platform
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard.metrics.checkerboard import CheckerboardScore
 from lightning_checkerboard.metrics.fid import FID, resolve_inception_weights
 from lightning_checkerboard.metrics._inception import write_random_inception_weights
@@ -138,7 +138,7 @@ def _markdown(rows: list[tuple[str, str, str, str]], notes: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and images (a few minutes on 2 cores)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
     parser.add_argument("--batch", type=int, default=64, help="batch of the checkerboard benchmark (default 64)")

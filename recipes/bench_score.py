@@ -13,7 +13,6 @@ outside the temporary folder, which is removed at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from lightning_checkerboard._argparse import OneLineParser
 
 
 def write_folder(folder: Path, count: int, size: int, seed: int = 0) -> None:
@@ -49,7 +50,7 @@ def time_command(folder: Path, report: Path, device: str) -> tuple[float, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=512, help="PNGs per size")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=3)

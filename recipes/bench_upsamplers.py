@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard import __version__, create_upsampler, list_upsamplers
 
 # (batch, in_channels, out_channels, input size): the stages of a DCGAN-64 generator's upper half.
@@ -152,7 +153,7 @@ def _device_description(device: torch.device) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds per shape (default 5)")
     parser.add_argument("--devices", default="auto", help="'auto' (CPU, plus CUDA when present), 'cpu' or 'cuda'")
     parser.add_argument("--out", type=Path, default=Path("leaderboards/speed.md"), help="markdown report to write")

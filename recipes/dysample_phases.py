@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.callbacks.checkpoint import load_checkpoint
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
@@ -43,7 +44,7 @@ TASKS = ("gan", "super_resolution", "style_transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipes/dysample_phases.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/dysample_phases.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, action="append", default=[],
                         help="a folder of run directories (repeat it); its finished dysample runs are measured")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, non_negative_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
@@ -131,7 +132,7 @@ def render(report: dict, meta: dict[str, str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipes/gan_defaults.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/gan_defaults.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True, help="folder for the training runs")
     parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.experiments import checkerboard_diagnostics, init_configs, untrained_samples
@@ -33,7 +34,7 @@ FIGURE_ROWS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipes/init_probe.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/init_probe.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--seeds", type=positive_int, default=10, help="generators per configuration")
     parser.add_argument("--samples", type=positive_int, default=256,

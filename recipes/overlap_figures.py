@@ -11,11 +11,11 @@ of a three-layer stack.
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_bytes
 from lightning_checkerboard.cli import run_cli
 from lightning_checkerboard.experiments import overlap_ratios
@@ -67,7 +67,7 @@ def plot_overlap(ndim: int, dpi: int = 80) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recipes/overlap_figures.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="recipes/overlap_figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("leaderboards/figures"), help="folder for the PNGs")
     args = parser.parse_args(argv)
     for ndim in (1, 2):

@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard.cli import HelpFormatter, UsageError, non_negative_int, positive_int, run_cli
 from lightning_checkerboard.loggers import LOGGERS
 from lightning_checkerboard.records import RECORD_FILENAME, RecordError, read_record
@@ -50,7 +51,7 @@ _SUMMARY_PREFIXES = ("status:", "checkerboard score", "PSNR")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="recipes/run_grid.py",
         description=__doc__.split("\n\n")[0],
         formatter_class=HelpFormatter,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.data import ImageDataModule
@@ -36,7 +37,7 @@ ZOOM = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipes/style_figure.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/style_figure.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding style_transfer/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for style_transfer.md and figures/")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from lightning_checkerboard.callbacks.checkpoint import load_checkpoint
 from lightning_checkerboard.cli import UsageError, run_cli
@@ -230,7 +231,7 @@ def _markdown(runs: dict[str, list[dict]], first: ResultRecord, found: list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recipes/super_resolution_report.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/super_resolution_report.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding super_resolution/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for the report and figures/")

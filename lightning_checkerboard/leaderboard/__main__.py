@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._paths import OutsideFolderError
 from lightning_checkerboard.cli import UsageError, positive_float, run_cli
 from lightning_checkerboard.leaderboard.aggregate import aggregate
@@ -24,7 +25,7 @@ from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 
 
 def build_parser(prog: str = "python -m lightning_checkerboard.leaderboard") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog,
+    parser = OneLineParser(prog=prog,
                                      description="Collect result records, aggregate seeds, write the leaderboard.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="build")
     sub = commands.add_parser("build", help="collect, aggregate and write the leaderboard",
