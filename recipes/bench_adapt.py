@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from lightning_checkerboard import __version__, fuse_resize_conv
+from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_text
 
 START, END = "<!-- bench_adapt:start -->", "<!-- bench_adapt:end -->"
@@ -249,7 +250,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=sorted(CONFIGS), default="sd", help="AutoencoderKL layout (default sd)")
     parser.add_argument("--size", type=int, default=256, help="decoded image size (default 256)")

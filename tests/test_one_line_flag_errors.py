@@ -1,0 +1,38 @@
+"""Every command and script answers a mistyped flag with one line and exit code 2, never a usage block."""
+
+from __future__ import annotations
+
+import pytest
+
+from _recipes import RECIPES, load_recipe
+
+# Every script in recipes/ with a command line of its own; the three training recipes are held to the same
+# rule, with their messages, in test_hostile_recipes.py.
+SCRIPTS = sorted(path.stem for path in RECIPES.glob("*.py") if path.stem not in {"gan", "style_transfer",
+                                                                                   "super_resolution"})
+
+
+def _one_line_error(main, argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.count("\n") == 1 and "usage:" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_a_script_answers_an_unknown_flag_in_one_line(name, capsys):
+    err = _one_line_error(load_recipe(name).main, ["--no-such-flag"], capsys)
+    # (a script with a required flag names that one first)
+    assert err.rstrip().endswith("(see --help)") and ("--no-such-flag" in err or "required" in err)
+
+
+def test_the_leaderboard_command_answers_unknown_and_abbreviated_flags_in_one_line(capsys):
+    from lightning_checkerboard.leaderboard.__main__ import main
+
+    err = _one_line_error(main, ["build", "--frm", "runs"], capsys)
+    assert err.startswith("python -m lightning_checkerboard.leaderboard build: error: ")
+    # "--fro" is not taken for "--from": prefixes never match.
+    err = _one_line_error(main, ["build", "--fro", "runs"], capsys)
+    assert "--fro" in err and err.rstrip().endswith("(see --help)")
