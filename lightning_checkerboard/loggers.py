@@ -29,7 +29,7 @@ def _guard(logger):
     The wrapped methods are replaced on the instance, so the logger keeps its type (callbacks and
     Lightning still recognise a ``WandbLogger``).
     """
-    from pytorch_lightning.utilities import rank_zero_warn
+    from lightning_checkerboard._lightning import rank_zero_warn
 
     warned: set[str] = set()
 
@@ -134,12 +134,12 @@ def build_logger(
     if kind == "none":
         return LoggerChoice(False, kind)
     if kind == "csv":
-        from pytorch_lightning.loggers import CSVLogger
+        from lightning_checkerboard._lightning import CSVLogger
 
         return LoggerChoice(_guard(CSVLogger(run_dir, name="csv", version="")), kind, note=f"metrics in {run_dir / 'csv'}")
     if kind == "tensorboard":
         try:
-            from pytorch_lightning.loggers import TensorBoardLogger
+            from lightning_checkerboard._lightning import TensorBoardLogger
 
             logger = TensorBoardLogger(run_dir, name="tensorboard", version="")
             logger.experiment  # noqa: B018 - fails now, not mid-run, when no backend is installed
@@ -147,7 +147,7 @@ def build_logger(
             raise ValueError(f"logger: 'tensorboard' needs the tensorboard package: pip install tensorboard ({err})") from None
         return LoggerChoice(_guard(logger), kind, note=f"tensorboard --logdir {run_dir / 'tensorboard'}")
 
-    from pytorch_lightning.loggers import WandbLogger
+    from lightning_checkerboard._lightning import WandbLogger
 
     mode, reason = choose_wandb_mode()
     if mode == "disabled":

@@ -21,7 +21,6 @@ is never the bottleneck, i.e. serves images faster than training uses them).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -33,7 +32,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
+from lightning_checkerboard._argparse import OneLineParser
+from lightning_checkerboard._lightning import NAMESPACE, pl
 import torch
 from PIL import Image
 
@@ -208,7 +208,7 @@ def _result_flags(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, help="keep the generated folders here (default: a temporary folder)")
     parser.add_argument("--png-count", type=positive_int, default=20_000)
     parser.add_argument("--jpeg-count", type=positive_int, default=5_000)
@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("leaderboards/bench_data.md"))
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=NAMESPACE)
+    logging.getLogger(NAMESPACE).setLevel(logging.ERROR)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="lcb-bench-data-"))
     scratch = Path(tempfile.mkdtemp(prefix="lcb-bench-caches-"))
     try:

@@ -14,7 +14,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
 import os
@@ -25,7 +24,8 @@ import time
 import warnings
 from pathlib import Path
 
-import pytorch_lightning as pl
+from lightning_checkerboard._argparse import OneLineParser
+from lightning_checkerboard._lightning import NAMESPACE, pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -140,7 +140,7 @@ def bench_upsampler(rounds: int, batch: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per measurement (default 5)")
     parser.add_argument("--steps", type=int, default=25, help="training iterations per round (default 25)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -150,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("rounds", "steps", "batch_size"):
         if getattr(args, name) < 1 or (name == "steps" and args.steps < 5):
             parser.error(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module=NAMESPACE)
     import logging
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger(NAMESPACE).setLevel(logging.ERROR)
 
     lightning = bench_lightning(args.rounds, args.steps, args.batch_size, args.image_size)
     print(f"GANTask / plain loop: {lightning['ratio']:.3f}× ({lightning['lightning'] * 1e3:.1f} ms vs {lightning['plain'] * 1e3:.1f} ms)")

@@ -32,7 +32,8 @@ import time
 import warnings
 from pathlib import Path
 
-import pytorch_lightning as pl
+from lightning_checkerboard._argparse import OneLineParser
+from lightning_checkerboard._lightning import NAMESPACE, pl
 
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
@@ -55,7 +56,7 @@ PHASES = ("untrained", "trained")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recipes/gradient_probe.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/gradient_probe.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--image-size", type=positive_int, default=32, help="8 … 256, a power of two")
     parser.add_argument("--heldout", type=positive_int, default=256, help="held-out photo crops scored")
@@ -226,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     results["untrained_s"] = time.perf_counter() - start
 
     # Lightning's banners about CPU-only training are noise in a recipe's output.
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger(NAMESPACE).setLevel(logging.ERROR)
     trained_start = time.perf_counter()
     for key, (stride, kernel) in GRADIENT_CONFIGS.items():
         runs = []

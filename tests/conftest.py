@@ -43,6 +43,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The package picks its Lightning namespace once per process, from what was imported first; the suite
+# runs on pytorch_lightning (the declared dependency) whatever the order of the test files, unless the
+# caller chooses (``LCB_LIGHTNING=lightning python -m pytest …`` runs it on lightning.pytorch).
+os.environ.setdefault("LCB_LIGHTNING", "pytorch_lightning")
 
 
 import pytest  # noqa: E402  (after the environment above is set)

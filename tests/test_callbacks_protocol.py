@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import pytorch_lightning as pl
+from lightning_checkerboard._lightning import pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -343,7 +343,8 @@ def test_fid_with_sample_fn_and_real_images_measures_those_images(extractor, inc
 
 _DDP_SCRIPT = '''
 import json, sys
-import pytorch_lightning as pl, torch
+import torch
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard.callbacks import ArtifactMetrics
 
 class Generator(pl.LightningModule):

@@ -16,7 +16,7 @@ gan = load_recipe("gan")
 @pytest.fixture
 def logged(monkeypatch):
     """Every metric dict the real (offline) WandbLogger is asked to log."""
-    from pytorch_lightning.loggers import WandbLogger
+    from lightning_checkerboard._lightning import WandbLogger
 
     calls: list[dict] = []
     original = WandbLogger.log_metrics

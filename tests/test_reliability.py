@@ -80,7 +80,7 @@ def test_unreachable_wandb_with_an_api_key_falls_back_to_offline_and_finishes(tm
 
 
 def test_a_logger_that_fails_mid_run_never_stops_training(tmp_path, monkeypatch, capsys):
-    from pytorch_lightning.loggers import CSVLogger
+    from lightning_checkerboard._lightning import CSVLogger
 
     calls = {"n": 0}
     original = CSVLogger.log_metrics

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
+from lightning_checkerboard._lightning import pl
 import torch
 from PIL import Image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-import pytorch_lightning as pl
+from lightning_checkerboard._lightning import pl
 import torch
 import torch.nn.functional as F
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_warn
 
+from lightning_checkerboard._lightning import pl, rank_zero_warn
 from lightning_checkerboard._progress import training_iteration
 
 __all__ = ["iteration", "log_images", "log_scalars", "trainer_run_directory"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import Callback, pl
 from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard._validation import check_non_negative_int
 from lightning_checkerboard.callbacks._sources import ModelDiverged

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard.callbacks.protocols import SampleFn, SupportsHeldoutImages
 from lightning_checkerboard.functional._validation import check_image_batch, to_unit_range
 

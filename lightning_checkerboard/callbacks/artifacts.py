@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, trainer_run_directory
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback

@@ -16,13 +16,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities import rank_zero_info
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import Callback, TorchCheckpointIO, pl, rank_zero_info
 from lightning_checkerboard._progress import training_iteration
 from lightning_checkerboard._untrusted import UntrustedFileError, open_regular
 from lightning_checkerboard._validation import check_non_negative_int

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback

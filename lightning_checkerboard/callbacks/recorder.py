@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.loggers import WandbLogger
-from pytorch_lightning.utilities import rank_zero_warn
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import Callback, WandbLogger, pl, rank_zero_warn
 from lightning_checkerboard.callbacks._logging import iteration, trainer_run_directory
 from lightning_checkerboard.records import ResultRecord, utc_now, write_record
 

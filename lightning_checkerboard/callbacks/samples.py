@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid, save_image
 from typing_extensions import override
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
 from lightning_checkerboard.callbacks._logging import iteration, log_images, trainer_run_directory
 from lightning_checkerboard.callbacks._periodic import PeriodicCallback

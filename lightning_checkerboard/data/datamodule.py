@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
+from lightning_checkerboard._lightning import pl
 import torch
 from torch.utils.data import DataLoader
 from typing_extensions import override

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+from lightning_checkerboard._lightning import pl
 
 __all__ = ["check_positive_float", "stop_if_not_finite"]
 

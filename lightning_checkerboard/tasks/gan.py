@@ -6,11 +6,11 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_choice, check_number, check_unit_interval
 from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS, DCGANDiscriminator, DCGANGenerator
 from lightning_checkerboard.tasks._common import stop_if_not_finite

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_choice, check_number, check_positive_int
 from lightning_checkerboard.models.loss_network import VGG_LAYERS, VGGFeatures, load_loss_network
 from lightning_checkerboard.models.transformer_net import TransformerNet

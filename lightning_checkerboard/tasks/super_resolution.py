@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_choice, check_positive_int
 from lightning_checkerboard.data.degradation import bicubic_upscale, check_hr_size, downscale
 from lightning_checkerboard.models.super_resolution import SuperResolutionNet

@@ -24,7 +24,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-from pytorch_lightning.utilities import rank_zero_only
+from lightning_checkerboard._lightning import rank_zero_only
 
 __all__ = ["print_rank_zero", "quiet_lightning", "silent_lightning", "warnings_as_lines"]
 

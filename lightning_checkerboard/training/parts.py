@@ -6,9 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
-
+from lightning_checkerboard._lightning import Callback, pl
 from lightning_checkerboard.data import ImageDataModule
 from lightning_checkerboard.training.config import RunConfig
 from lightning_checkerboard.upsamplers import create_upsampler, parse_upsampler_spec

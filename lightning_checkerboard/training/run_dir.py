@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 
+from lightning_checkerboard._lightning import rank_zero_only
 from lightning_checkerboard._paths import OutsideFolderError, path_inside, slug
 from lightning_checkerboard._untrusted import UntrustedFileError, resolve_inside
 from lightning_checkerboard.callbacks.checkpoint import CheckpointError, load_checkpoint

@@ -61,11 +61,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities import rank_zero_only
-
 from lightning_checkerboard import __version__
+from lightning_checkerboard._lightning import Callback, pl, rank_zero_only
 from lightning_checkerboard.callbacks import ResultRecorder, RunCheckpoint
 from lightning_checkerboard.callbacks.checkpoint import WeightsOnlyCheckpointIO
 from lightning_checkerboard.data import DatasetError
