@@ -33,6 +33,7 @@ __all__ = [
     "RUN_FLAG_HELP",
     "HelpFormatter",
     "UsageError",
+    "apply_config_file",
     "flag_message",
     "non_negative_float",
     "non_negative_int",
@@ -213,7 +214,86 @@ def recipe_parser(
     ]
     for group, name, kwargs in shared:
         add(group, name, words[name], **kwargs)
+    files = parser.add_argument_group("config file")
+    files.add_argument("--config", type=Path, metavar="FILE.yaml", default=None,
+                       help="take the settings from a YAML file (key: value, keyed as --print-config writes them, "
+                            "e.g. a run directory's config.yaml); flags on the command line win; a weights file it "
+                            "names is not read: give that flag again")
+    files.add_argument("--print-config", action="store_true",
+                       help="print the resolved settings as YAML (what --config reads) and exit without training")
     return parser, add
+
+
+#: The ``dest`` of the flags that are no config field's.
+_FILE_FLAGS = ("config", "print_config")
+_BOOLEAN_ACTIONS = (argparse.BooleanOptionalAction, argparse._StoreTrueAction, argparse._StoreFalseAction)
+
+
+def _config_value(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """``value`` from a config file, checked and converted as the flag of ``action`` would take it as text."""
+    if isinstance(action, _BOOLEAN_ACTIONS):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: {key} must be true or false; got {value!r}")
+        return value
+    if value is None:
+        if action.default is None:
+            return None
+        raise UsageError(f"{where}: {key} cannot be null (leave it out for the default, {action.default!s})")
+    if isinstance(value, bool):
+        raise UsageError(f"{where}: {key} takes the value of {action.option_strings[0]}, not true/false; got {value!r}")
+    text = value if isinstance(value, str) else repr(value)
+    try:
+        converted = action.type(text) if action.type is not None else text
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"{where}: {key} {err}") from None
+    except (TypeError, ValueError):
+        raise UsageError(f"{where}: {key} cannot be {value!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UsageError(f"{where}: {key} must be one of {', '.join(map(str, action.choices))}; got {value!r}")
+    return converted
+
+
+def apply_config_file(parser: argparse.ArgumentParser, config_class: type[RunConfig], path: Path,
+                      argv: Sequence[str] | None) -> argparse.Namespace:
+    """The flags of ``argv`` parsed over the settings of the config file ``path``: a flag given wins.
+
+    Every key must be one of the parser's settings, every value pass the check of its flag; ``resume``
+    cannot come from a file, and a weights file (``LOCAL_FILES``) the file names is not used unless the
+    command line names it too (a note says so): a received file never chooses what is loaded.
+
+    Raises:
+        UsageError: the file cannot be read, or holds an unknown key or a value its flag refuses.
+    """
+    from lightning_checkerboard.training import ConfigError
+    from lightning_checkerboard.training.config_file import read_config_file
+
+    where = f"--config {path}"
+    try:
+        values = read_config_file(path)
+    except ConfigError as err:
+        raise UsageError("--config " + str(err).removeprefix("config: ")) from None
+    actions = {action.dest: action for action in parser._actions if action.option_strings}
+    local = {config_class.key(name) for name in config_class.LOCAL_FILES}
+    given = vars(parser.parse_args(argv))
+    defaults: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in (*_FILE_FLAGS, "resume"):
+            flag = actions[key].option_strings[0]
+            raise UsageError(f"{where}: {key} cannot come from a config file (give {flag} on the command line)")
+        action = actions.get(key)
+        if action is None or action.dest == "help":
+            raise UsageError(f"{where}: unknown setting {key[:80]!r} (--print-config lists the settings)")
+        if key in local:
+            if value is not None and given[key] is None:
+                from lightning_checkerboard.training import print_rank_zero
+
+                flag = action.option_strings[0]
+                print_rank_zero(f"note: {path} names {flag} {str(value)[:200]!r}; a config file chooses no file "
+                                f"to read, so the run goes without (give {flag} again to use it)", file=sys.stderr)
+            continue
+        defaults[key] = _config_value(action, key, value, where)
+    parser.set_defaults(**defaults)
+    return parser.parse_args(argv)
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -248,6 +328,8 @@ def recipe_main(recipe: Recipe, build_parser: Callable[[], argparse.ArgumentPars
 def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     """A training recipe's ``main``: parse the flags, make the config, :func:`~lightning_checkerboard.training.train`.
 
+    ``--config FILE.yaml`` sets the flags' defaults from that file (:func:`apply_config_file`), and
+    ``--print-config`` prints the resolved settings in the same form and trains nothing.
     With ``--resume`` no other flag may be given (the run continues with its recorded settings), but
     those of the config's ``LOCAL_FILES`` (``--fid-weights``): a received record never names a file to load.
     Settings that cannot work end as a :class:`UsageError` naming the flag; an interrupted run prints
@@ -258,7 +340,11 @@ def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] 
     """
     from lightning_checkerboard.training import ConfigError, print_rank_zero, train
 
+    from lightning_checkerboard.training.config_file import config_text
+
     args = parser.parse_args(argv)
+    if args.config is not None and args.resume is None:
+        args = apply_config_file(parser, recipe.config_class, args.config, argv)
     if args.resume is not None:
         flags = _flags(parser)
         config_class = recipe.config_class
@@ -268,10 +354,14 @@ def run_recipe(recipe: Recipe, parser: argparse.ArgumentParser, argv: list[str] 
                          if k != "resume" and k not in local and v != parser.get_default(k))
         if changed:
             raise UsageError("--resume continues a run with its recorded settings; drop " + ", ".join(changed))
+    settings = {key: value for key, value in vars(args).items() if key not in _FILE_FLAGS}
     try:
-        config = recipe.config_class.from_namespace(args)
+        config = recipe.config_class.from_namespace(settings)
     except ValueError as err:  # settings that no flag's type can check alone (a size and a scale together)
         raise UsageError(flag_message(str(err), parser, recipe.config_class)) from None
+    if args.print_config:
+        print(config_text(config), end="")
+        return 0
     try:
         result = train(recipe, config)
     except ConfigError as err:

@@ -15,7 +15,8 @@ order:
    or ``TypeError`` becomes a :class:`~lightning_checkerboard.training.config.ConfigError`, its
    warnings one ``WARNING:`` line each;
 4. the data (``prepare_data``, ``setup("fit")``), the run directory
-   (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`), the seed, then the model
+   (:func:`~lightning_checkerboard.training.run_dir.make_run_directory`, with the settings in its
+   ``config.yaml``), the seed, then the model
    (``parts.make_task()``; a resumed checkpoint's weights must be its names and shapes);
 5. the result record, the logger (hyperparameters logged, W&B noted in the record);
 6. the ``Trainer``: the recipe's callbacks, then ``RunCheckpoint`` (``checkpoints/last.ckpt`` every
@@ -70,6 +71,7 @@ from lightning_checkerboard.loggers import LoggerChoice, build_logger
 from lightning_checkerboard.records import ResultRecord, git_revision, write_record
 from lightning_checkerboard.training._quiet import print_rank_zero, quiet_lightning, silent_lightning, warnings_as_lines
 from lightning_checkerboard.training.config import ConfigError, RunConfig
+from lightning_checkerboard.training.config_file import CONFIG_FILE_NAME, write_config_file
 from lightning_checkerboard.training.parts import RunParts
 from lightning_checkerboard.training.run_dir import (
     RUN_DIR_ENV,
@@ -168,6 +170,8 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
         config.output_dir, recipe.task, config.dataset, config.upsampler, config.seed)
     run_id = resumed.record.run_id if resumed is not None else run_dir.name.rsplit("-", 1)[-1]
     record = resumed.record if resumed is not None else _new_record(run_id, recipe.task, datamodule, config, parts)
+    if resumed is None and rank_zero_only.rank == 0:  # the settings as --config reads them back
+        write_config_file(config, run_dir / CONFIG_FILE_NAME)
     first_step = int(resumed.checkpoint["global_step"]) if resumed is not None else 0
     trainer = None
     try:
