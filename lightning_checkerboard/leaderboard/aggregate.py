@@ -102,6 +102,9 @@ class Row:
     learned: bool | None = None
     #: The baseline's value of the table's primary metric, over the row's runs.
     baseline: Stat | None = None
+    #: Holm-adjusted p-value of the row's comparison with the first row of its group (shared rank) or of
+    #: the group above (new rank); ``None`` for the first ranked row and unranked rows.
+    p_adjusted: float | None = None
 
     @property
     def n(self) -> int:
@@ -121,6 +124,7 @@ class Row:
         return {
             "rank": self.rank,
             "learned": self.learned,
+            "p_adjusted": self.p_adjusted,
             "baseline": None if self.baseline is None else vars(self.baseline),
             "upsampler": self.upsampler,
             "options": self.options,
@@ -258,6 +262,7 @@ def rank_table(rows: list[Row]) -> tuple[list[Row], str | None]:
     order, results = rank_rows(values, baselines, metric_info(primary).higher_is_better)
     for row, result, base in zip(rows, results, baselines):
         row.rank, row.learned, row.baseline = result.rank, result.learned, Stat.of(base)
+        row.p_adjusted = result.p_adjusted
     return [rows[i] for i in order], primary
 
 

@@ -107,7 +107,12 @@ def _cell(row: Row, key: str) -> str:
 def _rank_text(row: Row) -> str:
     if row.learned is False:
         return "did not learn"
-    return "–" if row.rank is None else str(row.rank)
+    if row.rank is None:
+        return "–"
+    if row.p_adjusted is None:
+        return str(row.rank)
+    p = "p < 0.001" if row.p_adjusted < 0.001 else f"p = {row.p_adjusted:.3f}"
+    return f"{row.rank} ({p})"
 
 
 def _ranking_note(table: Table) -> str:
@@ -121,7 +126,9 @@ def _ranking_note(table: Table) -> str:
     baseline = (f"; rows no better than their baseline ({', '.join(kinds)}) did not learn and are listed last"
                 if kinds else "; no baseline recorded")
     return (f"Ranked by {info.label} ({direction} is better); rows share a rank unless {table.test} separates "
-            f"them{baseline}. The checkerboard cell gives the score with its 95 % upper bound.")
+            f"them{baseline}. A shared rank means \"not separated at 95 %\", not \"equal\"; the p-value after a "
+            "rank is the Holm-adjusted p-value of the row against the first row of its group (a shared rank) or of "
+            "the group above (a new rank). The checkerboard cell gives the score with its 95 % upper bound.")
 
 
 def _short_stem(stem: str, full: str) -> str:
