@@ -2,7 +2,8 @@
 
 ``lightning-checkerboard score ...``, ``lightning-checkerboard audit ...`` and ``lightning-checkerboard
 leaderboard ...`` forward their arguments unchanged to ``python -m lightning_checkerboard.score``,
-``python -m lightning_checkerboard.audit`` and ``python -m lightning_checkerboard.leaderboard``.
+``python -m lightning_checkerboard.audit`` and ``python -m lightning_checkerboard.leaderboard``; ``fit``, ``validate``, ``test`` and ``predict`` are
+Lightning's ``LightningCLI`` subcommands (:mod:`lightning_checkerboard.lightning_cli`).
 
 Example:
     >>> main(["--help"])  # doctest: +ELLIPSIS
@@ -41,11 +42,25 @@ def _leaderboard(argv: list[str]) -> int:
     return run_cli(lambda args: leaderboard_main(args, prog=f"{PROG} leaderboard"), argv)
 
 
+def _lightning_cli(subcommand: str) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        from lightning_checkerboard.lightning_cli import main as cli_main
+
+        return cli_main([subcommand, *argv])
+
+    return run
+
+
 #: Command name -> (runner, one-line description).
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "score": (_score, "score any set of images for checkerboard artifacts (and compare it with a reference)"),
     "audit": (_audit, "list a model's upsampling sites with their overlap, fusability and checkerboard score"),
     "leaderboard": (_leaderboard, "collect result records, aggregate seeds and write the leaderboard"),
+    "fit": (_lightning_cli("fit"), "Lightning's LightningCLI on the package's tasks, datamodule and callbacks "
+                                   "(--model GANTask --data ImageDataModule …)"),
+    "validate": (_lightning_cli("validate"), "LightningCLI's validate"),
+    "test": (_lightning_cli("test"), "LightningCLI's test"),
+    "predict": (_lightning_cli("predict"), "LightningCLI's predict"),
 }
 
 
