@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Smallest number of frequency bins between two grid bins (``H / 2**levels``) the score supports:
-#: with fewer, the 3x3 peak blocks of neighbouring grid bins touch and no reference strip fits.
+#: with fewer, the reference strips (up to 3 bins out) and the probes between grid bins do not fit.
 MIN_BINS_PER_CELL = 4
 
 
@@ -78,19 +78,30 @@ def check_image_batch(images: object, levels: int | None = None, *, name: str = 
     return images
 
 
-def to_unit_range(images: Tensor, *, name: str = "images", check_range: bool = True) -> Tensor:
-    """Return ``images`` as floats in [0, 1]: uint8 is divided by 255, floats are checked (never clipped).
+#: Rounding slack of the [0, 1] check, in units of the dtype's machine epsilon: resampling and blurring
+#: in float arithmetic return values such as ``1 + 1.2e-7`` from [0, 1] input.
+RANGE_ULPS = 4
 
-    Half-precision floats are promoted to float32 (see :func:`compute_dtype`).
+
+def to_unit_range(images: Tensor, *, name: str = "images", check_range: bool = True) -> Tensor:
+    """Return ``images`` as floats in [0, 1]: uint8 is divided by 255, floats are checked.
+
+    Values within :data:`RANGE_ULPS` machine epsilons outside [0, 1] (float rounding, e.g. from
+    torchvision's ``gaussian_blur``) are accepted and clamped; anything further out is refused, never
+    clipped (clipping would hide artifacts). Half-precision floats are promoted to float32 (see
+    :func:`compute_dtype`).
     """
     if images.dtype == torch.uint8:
         return images.to(torch.float32) / 255.0
     if check_range:
         low, high = torch.aminmax(images.detach())
         low, high = float(low), float(high)
-        if low < 0.0 or high > 1.0:
+        slack = RANGE_ULPS * torch.finfo(images.dtype).eps
+        if low < -slack or high > 1.0 + slack:
             raise ValueError(
                 f"float `{name}` must lie in [0, 1] (pass uint8 for 0..255 data; do not clip, clipping hides "
                 f"artifacts), got values in [{low!r}, {high!r}]"
             )
+        if low < 0.0 or high > 1.0:
+            images = images.clamp(0.0, 1.0)
     return images.to(compute_dtype(images.dtype))

@@ -99,7 +99,7 @@ class FID(RealStatisticsCache, Metric):
       images per set (torch-fidelity's defaults: 100 subsets of 1000, seed 2020). Features are put in
       a canonical order first, so KID does not depend on batching or on how images were spread over
       processes. With fewer images than ``kid_subset_size``, every subset holds all of them and
-      ``kid_std`` is 0.
+      ``kid_std`` is only float rounding between the subsets' sums (about 2e-7), not exactly 0.
     - ``precision``, ``recall``: the improved precision and recall of Kynkäänniemi et al. (2019) with
       ``prc_neighborhood``-nearest-neighbour balls (k = 3). As in StudioGAN they are measured on the
       Inception pool features; the paper and torch-fidelity's default use VGG-16, so values are not

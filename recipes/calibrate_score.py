@@ -1,0 +1,234 @@
+"""Calibration of the checkerboard score: coverage of its 95 % bound and score ÷ truth, cell by cell.
+
+    python recipes/calibrate_score.py              # about 3-5 minutes on a 2-core CPU (4 sets per cell)
+    python recipes/calibrate_score.py --sets 20    # tighter coverage figures, about 5x longer
+
+A pattern of known RMS amplitude (0.25 … 8 levels) is added to sets of 64 images, and the score and
+its 95 % upper bound are read. Cells: period (2: the checkerboard; 4 and 8: a random zero-mean tile,
+new per set), image size (32, 64, 128, 256 px) and image kind:
+
+- ``photos``: seeded random crops of photographs that no test of the score uses (scikit-image's
+  camera, brick, grass, gravel, moon and coins, greyscale repeated over three channels, and
+  scikit-learn's china and flower);
+- ``smooth``: generator-like images, the same crops brought down 8x (area average) and back up by
+  three bilinear x2 stages, so all content sits below an eighth of the sampling rate;
+- ``blocks``: the same crops brought down 8x and back up by three nearest x2 stages: equal 8x8
+  blocks, which hold no checkerboard (every sub-pixel phase is painted alike);
+- ``near-duplicates``: all 64 crops of a set from one window of one photograph, 1.3x the crop size,
+  so any two overlap by at least 70 % per axis (what a mode-collapsed generator produces).
+
+Images are mapped into [0.1, 0.9] so an added pattern never clips. For every cell it reports the
+coverage (share of sets whose bound is at least the amplitude added) and the median score ÷ truth;
+the truth is the amplitude added, so the photographs' own grid energy (JPEG's 8x8 blocks in china
+and flower) counts as an error of the score here. The clean sets (no pattern) give the reading and
+the bound at amplitude 0. Writes ``leaderboards/calibration.md`` and ``leaderboards/calibration.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lightning_checkerboard._argparse import OneLineParser
+from lightning_checkerboard._io import atomic_write_json, atomic_write_text
+from lightning_checkerboard.cli import positive_int, run_cli
+from lightning_checkerboard.metrics import CheckerboardScore
+from lightning_checkerboard.reporting import provenance
+
+SIZES = (32, 64, 128, 256)
+PERIODS = (2, 4, 8)
+AMPLITUDES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+KINDS = ("photos", "smooth", "blocks", "near-duplicates")
+IMAGES = 64
+LEVELS = 3
+LOW, HIGH = 0.1, 0.9
+#: Crops of a near-duplicate set come from one window this many times the crop size.
+WINDOW = 1.3
+#: The photographs are rescaled by this factor first (see :func:`calibration_photos`).
+RESCALE = 0.75
+
+
+@lru_cache(maxsize=None)
+def calibration_photos() -> tuple[np.ndarray, ...]:
+    """Photographs no test of the score uses, float64 ``(H, W, 3)`` in [0, 1]."""
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    from skimage.transform import rescale
+
+    photos = []
+    for name in ("camera", "brick", "grass", "gravel", "moon", "coins"):
+        grey = getattr(skimage.data, name)() / 255.0
+        photos.append(np.repeat(grey[..., None], 3, axis=-1))
+    photos.extend(image / 255.0 for image in load_sample_images().images)
+    # JPEG's 8x8 blocks (china, flower) and scanning leave a faint grid pattern of the photos' own on
+    # exactly the bins measured; a 3/4 rescale moves it to period 32/3 and leaves the added pattern
+    # as the only grid pattern, so the truth is known.
+    return tuple(np.clip(rescale(p, RESCALE, anti_aliasing=True, channel_axis=-1), 0.0, 1.0) for p in photos)
+
+
+def _crop(photo: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
+    return photo[top : top + size, left : left + size].transpose(2, 0, 1)
+
+
+def photo_set(size: int, rng: np.random.Generator, duplicates: bool = False) -> torch.Tensor:
+    """``IMAGES`` crops in [LOW, HIGH]: independent ones, or all from one window of one photo."""
+    photos = [p for p in calibration_photos() if min(p.shape[:2]) >= math.ceil(WINDOW * size)]
+    out = np.empty((IMAGES, 3, size, size))
+    if duplicates:
+        photo = photos[rng.integers(len(photos))]
+        span = math.ceil(WINDOW * size)
+        top0, left0 = rng.integers(0, photo.shape[0] - span + 1), rng.integers(0, photo.shape[1] - span + 1)
+        for i in range(IMAGES):
+            dy, dx = rng.integers(0, span - size + 1, size=2)
+            out[i] = _crop(photo, size, top0 + dy, left0 + dx)
+    else:
+        for i in range(IMAGES):
+            photo = photos[rng.integers(len(photos))]
+            top, left = rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1)
+            out[i] = _crop(photo, size, top, left)
+    return torch.from_numpy(LOW + (HIGH - LOW) * out).float()
+
+
+def _stages(images: torch.Tensor, mode: str) -> torch.Tensor:
+    x = F.avg_pool2d(images, 8)
+    for _ in range(3):
+        x = F.interpolate(x, scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+    return x
+
+
+def image_set(kind: str, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """One set of ``IMAGES`` images of ``kind`` (see the module docstring)."""
+    if kind == "near-duplicates":
+        return photo_set(size, rng, duplicates=True)
+    photos = photo_set(size, rng)
+    if kind == "smooth":
+        return _stages(photos, "bilinear")
+    if kind == "blocks":
+        return _stages(photos, "nearest")
+    return photos
+
+
+def pattern(period: int, size: int, amplitude: float, rng: np.random.Generator) -> torch.Tensor:
+    """A zero-mean pattern of period ``period`` and RMS ``amplitude / 255``, the same in every channel."""
+    if period == 2:
+        tile = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    else:
+        tile = rng.standard_normal((period, period))
+        tile = (tile - tile.mean()) / tile.std()
+        # Keep the pattern inside the head-room [0, LOW] of the images: rescale a rare extreme tile.
+        tile *= min(1.0, 3.0 / float(np.abs(tile).max()))
+        tile /= tile.std()
+    return torch.from_numpy(np.tile(tile, (size // period, size // period)) * amplitude / 255.0).float()
+
+
+def measure(images: torch.Tensor) -> tuple[float, float]:
+    """Score and 95 % upper bound of one set."""
+    metric = CheckerboardScore(levels=LEVELS)
+    metric.update(images.clamp(0.0, 1.0))
+    result = metric.diagnostics()
+    return float(result["score"]), float(result["upper"])
+
+
+def calibrate(sets: int, sizes=SIZES, kinds=KINDS) -> list[dict[str, object]]:
+    """Every cell's coverage and score ÷ truth over ``sets`` sets (amplitude 0: score and bound)."""
+    rows = []
+    for kind in kinds:
+        for size in sizes:
+            readings: dict[tuple[int, float], list[tuple[float, float]]] = {}
+            for trial in range(sets):
+                rng = np.random.default_rng([KINDS.index(kind), size, trial])
+                images = image_set(kind, size, rng)
+                readings.setdefault((0, 0.0), []).append(measure(images))
+                for period in PERIODS:
+                    for amplitude in AMPLITUDES:
+                        added = images + pattern(period, size, amplitude, rng)
+                        readings.setdefault((period, amplitude), []).append(measure(added))
+            for (period, amplitude), values in readings.items():
+                scores = np.array([s for s, _ in values])
+                uppers = np.array([u for _, u in values])
+                row = {"kind": kind, "size": size, "period": period, "amplitude": amplitude, "sets": sets,
+                       "score_median": float(np.median(scores)), "score_max": float(scores.max()),
+                       "upper_median": float(np.median(uppers))}
+                if amplitude > 0:
+                    row["coverage"] = float(np.mean(uppers >= amplitude))
+                    row["ratio_median"] = float(np.median(scores / amplitude))
+                    row["twice_bound"] = bool(amplitude >= 2 * np.median(readings[(0, 0.0)], axis=0)[1])
+                rows.append(row)
+            print(f"{kind}, {size} px: done", flush=True)
+    return rows
+
+
+def worst(rows: list[dict[str, object]]) -> dict[str, object]:
+    """The cell with the lowest coverage (ties: the lowest score ÷ truth)."""
+    cells = [r for r in rows if r["amplitude"] > 0]
+    return min(cells, key=lambda r: (r["coverage"], r["ratio_median"]))
+
+
+def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> str:
+    lines = [
+        "# Calibration of the checkerboard score",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} ({meta['machine']}). Do not edit by hand.",
+        "",
+        f"{IMAGES} images per set, {sets} sets per cell (a coverage of 1.00 over {sets} sets says only that no "
+        f"set missed), `levels={LEVELS}`. Each cell reads **coverage / score ÷ truth**: the share of sets whose "
+        "95 % bound is at least the amplitude added, and the median score divided by that amplitude. "
+        "Photographs: camera, brick, grass, gravel, moon, coins (scikit-image) and china, flower (scikit-learn), "
+        "none used by the tests; *smooth*: the crops down 8x and up by three bilinear x2 stages; *blocks*: down 8x "
+        "and up by three nearest x2 stages (equal 8x8 blocks); *near-duplicates*: all crops of a set from one "
+        f"window {WINDOW}x the crop size. Amplitudes in 8-bit levels; the clean column gives the median "
+        "score and bound with nothing added. ✱ marks a pattern at least twice the clean bound, where the score "
+        "should read within 5 %.",
+        "",
+    ]
+    cell = worst(rows)
+    lines += [f"Worst cell: {cell['kind']}, {cell['size']} px, period {cell['period']}, {cell['amplitude']:g} levels: "
+              f"coverage {cell['coverage']:.2f}, score ÷ truth {cell['ratio_median']:.2f}.", ""]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        lines += [f"## {kind}", "",
+                  "| size | period | clean: score (bound) | " + " | ".join(f"{a:g}" for a in AMPLITUDES) + " |",
+                  "|---:|---:|---:|" + "---:|" * len(AMPLITUDES)]
+        for size in dict.fromkeys(r["size"] for r in rows if r["kind"] == kind):
+            clean = next(r for r in rows if r["kind"] == kind and r["size"] == size and r["amplitude"] == 0)
+            for period in PERIODS:
+                cells = []
+                for amplitude in AMPLITUDES:
+                    r = next(r for r in rows if (r["kind"], r["size"], r["period"], r["amplitude"])
+                             == (kind, size, period, amplitude))
+                    mark = " ✱" if r["twice_bound"] else ""
+                    cells.append(f"{r['coverage']:.2f} / {r['ratio_median']:.2f}{mark}")
+                lines.append(f"| {size} | {period} | {clean['score_median']:.2f} ({clean['upper_median']:.2f}) | "
+                             + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="recipes/calibrate_score.py", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sets", type=positive_int, default=4, help="image sets per cell")
+    parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for calibration.md/.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    meta = provenance("recipes/calibrate_score.py", argv if argv is not None else sys.argv[1:])
+    rows = calibrate(args.sets)
+    atomic_write_json(args.out / "calibration.json", {"provenance": meta, "levels": LEVELS, "images": IMAGES,
+                                                      "sets": args.sets, "worst": worst(rows), "cells": rows})
+    atomic_write_text(args.out / "calibration.md", render(rows, meta, args.sets))
+    print(f"wrote {args.out / 'calibration.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
