@@ -29,7 +29,8 @@ TINY = ["--image-size", "16", "--batch-size", "8", "--features", "8", "--hidden-
 def test_every_flag_is_a_config_field_and_no_flags_make_the_default_config():
     parser = sr.build_parser()
     dests = {action.dest for action in parser._actions if action.dest != "help"}
-    assert dests == {SuperResolutionConfig.key(name) for name in SuperResolutionConfig.field_names()}
+    assert dests == {SuperResolutionConfig.key(name) for name in SuperResolutionConfig.field_names()} | {
+        "config", "print_config"}
     config = SuperResolutionConfig.from_namespace(parser.parse_args([]))
     assert config == SuperResolutionConfig()
     assert (config.upsampler, config.scale, config.image_size, config.batch_size, config.max_steps,

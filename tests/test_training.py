@@ -41,7 +41,7 @@ TINY_GAN = ["--dataset", "digits", "--image-size", "16", "--batch-size", "8", "-
 @pytest.mark.parametrize(("recipe", "config_class"), [(gan, GANConfig), (style, StyleTransferConfig)])
 def test_every_flag_is_a_config_field_and_every_field_a_flag(recipe, config_class):
     dests = {action.dest for action in recipe.build_parser()._actions if action.dest != "help"}
-    assert dests == {config_class.key(name) for name in config_class.field_names()}
+    assert dests == {config_class.key(name) for name in config_class.field_names()} | {"config", "print_config"}
 
 
 @pytest.mark.parametrize(("recipe", "config_class"), [(gan, GANConfig), (style, StyleTransferConfig)])

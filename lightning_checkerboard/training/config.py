@@ -166,6 +166,8 @@ class RunConfig:
     #: them from the record (a received run directory must not choose what is loaded); they come from
     #: the command line again, or are left unset.
     LOCAL_FILES: ClassVar[tuple[str, ...]] = ()
+    #: The ``dest`` of the recipes' flags that name a settings file or print the settings: no field's.
+    FILE_FLAGS: ClassVar[tuple[str, ...]] = ("config", "print_config")
     #: Values for settings that a record made before they existed lacks, where today's default would
     #: change how such a run continues: field -> the value that reproduces the behaviour of then.
     LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {}
@@ -228,11 +230,15 @@ class RunConfig:
     def from_namespace(cls: type[C], values: argparse.Namespace | Mapping[str, Any]) -> C:
         """The config of parsed flags (or any mapping keyed like them); absent fields keep their defaults.
 
+        The recipes' ``--config`` and ``--print-config`` (:attr:`FILE_FLAGS`) are no settings and are left out.
+
         Raises:
             TypeError: ``values`` holds a key that is no field's (a flag without a field).
             ValueError: a value a field does not accept.
         """
         values = dict(vars(values) if isinstance(values, argparse.Namespace) else values)
+        for flag in cls.FILE_FLAGS:
+            values.pop(flag, None)
         keys = {cls.key(name): name for name in cls.field_names()}
         unknown = sorted(set(values) - set(keys))
         if unknown:
