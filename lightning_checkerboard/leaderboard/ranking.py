@@ -10,13 +10,13 @@ ranks: a generator that learns nothing makes no artifacts either.
   "did not learn", gets no rank and is listed below every row that learned.
 - **Shared ranks.** Rows are listed by their mean. Going down the list, a row shares the rank of the
   first row of the group above it unless it is worse with significance (Welch's t-test on the
-  per-seed values, two-sided); otherwise it starts a new group whose rank is its position. The
-  p-values of all the comparisons a table makes are adjusted together by Holm's step-down method,
-  so the chance that a table shows any split between rows that are really equal stays at or below
-  5 % (with 10 identical rows of 3 seeds, unadjusted tests split at least once in about a third of
-  tables). A split is kept where its adjusted p-value is below 0.05; the grouping is recomputed
-  until the splits it makes are exactly those its own adjusted p-values keep. A shared rank means
-  "not separated at 95 %", not "equal". Ranks never decrease down the list. With a single seed in
+  per-seed values, two-sided); otherwise it starts a new group whose rank is its position. Each
+  of the ``m`` comparisons a table makes (one per row after the first) is tested at Holm's
+  step-down threshold: after ``r`` splits, at ``0.05 / (m - r)``, so the chance that a table shows
+  any split between rows that are really equal stays at or below 5 % (with 10 identical rows of 3
+  seeds, unadjusted tests split at least once in about a third of tables). Each row carries its
+  adjusted p-value, ``min(1, p * (m - r))``. A shared rank means "not separated at 95 %", not
+  "equal". Ranks never decrease down the list. With a single seed in
   either row there is no variance to test, and the means decide (p-value 0).
 
 Pure Python (plus SciPy's t distribution): the rule is tested on its own, away from rendering.
@@ -45,7 +45,7 @@ __all__ = [
 #: Confidence of the two-sided test that separates two rows.
 CONFIDENCE = 0.95
 #: How the test is named in generated tables.
-TEST_NAME = "Welch's t-test over seeds, two-sided, Holm-adjusted over the table's comparisons, 95 %"
+TEST_NAME = "Welch's t-test over seeds, two-sided, at Holm's step-down thresholds over the table's comparisons, 95 %"
 
 
 def _finite(value: object) -> bool:
@@ -189,41 +189,30 @@ def rank_rows(values: Sequence[Sequence[float]], baselines: Sequence[Sequence[fl
 
 def _group(ranked: list[int], values: Sequence[Sequence[float]], higher_is_better: bool,
            alpha: float) -> tuple[dict[int, int], dict[int, float]]:
-    """Ranks and Holm-adjusted p-values of the rows ``ranked`` (best first), splits at a fixed point.
+    """Ranks and Holm-adjusted p-values of the rows ``ranked`` (best first), in one pass down the list.
 
-    Given the rows that start a group, every other row is compared with the first row of its group
-    and every group start with the first row of the group above; the p-values of those comparisons
-    are Holm-adjusted together, and the rows whose adjusted value is below ``alpha`` start the next
-    grouping. It starts from the unadjusted splits, and stops when the splits repeat (or, were it to
-    cycle, after one pass per row, keeping only splits both last passes agree on).
+    Every row but the first is compared once with the first row of its group: ``m = len(ranked) - 1``
+    comparisons. After ``r`` splits the next comparison is tested at ``alpha / (m - r)`` (Holm's
+    step-down thresholds), so its adjusted p-value is ``min(1, p * (m - r))`` and it splits when that
+    is below ``alpha``. Under the hypothesis that all rows are equal, the first split needs a p-value
+    below ``alpha / m``; in general, before a split between equal rows at most ``m - m0`` real splits
+    can have been made, so each of the ``m0`` equal comparisons is tested at ``alpha / m0`` or less,
+    and the chance of any false split stays at or below ``alpha``.
     """
-    starts: set[int] = set()
-    leader: int | None = None
-    for i in ranked:  # the unadjusted rule: a row splits when it is worse than its leader at alpha
-        if leader is None or welch_p_value(values[leader], values[i], higher_is_better) < alpha:
-            starts.add(i)
-            leader = i
-    adjusted: dict[int, float] = {}
-    for _ in range(len(ranked) + 1):
-        leader, compared = None, {}
-        for i in ranked:
-            if leader is not None:
-                compared[i] = welch_p_value(values[leader], values[i], higher_is_better)
-            if leader is None or i in starts:
-                leader = i
-        adjusted = dict(zip(compared, holm_adjust(list(compared.values()))))
-        new_starts = ({ranked[0]} if ranked else set()) | {i for i, p in adjusted.items() if p < alpha}
-        if new_starts == starts:
-            break
-        previous, starts = starts, new_starts
-    else:
-        starts &= previous
+    comparisons = max(len(ranked) - 1, 0)
     ranks: dict[int, int] = {}
-    leader = None
+    adjusted: dict[int, float] = {}
+    leader: int | None = None
+    splits = 0
     for position, i in enumerate(ranked, 1):
-        if leader is None or i in starts:
+        if leader is None:
             ranks[i], leader = position, i
+            continue
+        p = welch_p_value(values[leader], values[i], higher_is_better)
+        adjusted[i] = min(1.0, p * (comparisons - splits))
+        if adjusted[i] < alpha:
+            ranks[i], leader = position, i
+            splits += 1
         else:
             ranks[i] = ranks[leader]
     return ranks, adjusted
-
