@@ -182,7 +182,9 @@ def test_uneven_overlap_first_layer_puts_a_period_2_pattern_into_the_gradient_en
     this: see the next test. After training the energy pattern stays (``leaderboards/gradients.md``).
     """
     uneven = untrained_gradients["2k3"]
-    assert mean_std(_values(uneven, "energy_score"))[0] > 0.4
+    # 0.36-0.38 per seed (the windowed estimator read above 0.4; unwindowed, the stride-1 and 4x4 seeds
+    # read 0.00-0.09 and the 3x3 stride-2 seeds read all of it at period 2)
+    assert mean_std(_values(uneven, "energy_score"))[0] > 0.3
     for other in ("1", "2"):
         assert far_above(_values(uneven, "energy_score"), _values(untrained_gradients[other], "energy_score"),
                          factor=2.0)
