@@ -60,6 +60,10 @@ __all__ = [
 DEFAULT_Z = 3.0
 #: The upper bound's error rate: it holds with probability at least ``1 - DEFAULT_ALPHA``.
 DEFAULT_ALPHA = 0.05
+#: A period whose totals vary between images by less than this share of what the probes and the
+#: pattern's cross term predict holds no content on its bins (a spectral zero: equal blocks, smooth
+#: upsampled images, copies of one image); its bound then rests on the bins' own power.
+QUIET_SHARE = 0.25
 
 
 def _grid_coordinates(levels: int) -> list[tuple[int, int]]:
@@ -417,6 +421,8 @@ class CheckerboardSums(NamedTuple):
             than independent images would make them (the duplication factor).
         group_cross: ``sum_i sum_{p of period 2**l} 4 * max(0, d_i(p)) * R_i(p)``, ``(L,)``: the
             variance a pattern's cross term with the content adds to each image's total.
+        group_peak_squared: ``sum_i (sum_{p of period 2**l} B_i(p))**2``, ``(L,)``: how much the
+            bins' own power varies between images (not at all where they hold no content).
     """
 
     peak: Tensor
@@ -429,6 +435,7 @@ class CheckerboardSums(NamedTuple):
     probe: Tensor | None = None
     probe_squared: Tensor | None = None
     group_cross: Tensor | None = None
+    group_peak_squared: Tensor | None = None
 
 
 def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
@@ -461,6 +468,7 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
     mask = _period_mask(levels, d.device, d.dtype)
     groups = d @ mask.T
     cross = (4.0 * d.clamp_min(0) * stats.reference) @ mask.T
+    peaks = stats.peak @ mask.T
     return CheckerboardSums(
         stats.peak.sum(0),
         stats.reference.sum(0),
@@ -472,6 +480,7 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
         stats.probe.sum(0),
         stats.probe.square().sum(0),
         cross.sum(0),
+        peaks.square().sum(0),
     )
 
 
@@ -485,9 +494,11 @@ class PeriodTotals(NamedTuple):
         allowance: how much the reference may over-predict the content on the bins, summed:
             ``kappa * max(0, sum R - sum R_low)``; the bound adds it, the score does not. Where the
             bins sit significantly (``z`` standard deviations) below even the extrapolated reference,
-            the spectrum has a zero on the grid (equal blocks, some resamplers) that no neighbour
-            predicts: the allowance is then all of ``kappa * sum R``, so the bound rests on the
-            bins' own power ``sum B``, which no content can make smaller than the pattern's.
+            or vary between images far less than the probes say content would make them
+            (:data:`QUIET_SHARE`), the spectrum has a zero on the grid (equal blocks, smooth
+            upsampled images) that no neighbour predicts: the allowance is then all of
+            ``kappa * sum R``, so the bound rests on the bins' own power ``sum B``, which no content
+            can make smaller than the pattern's.
     """
 
     excess: Tensor
@@ -504,6 +515,8 @@ def _period_totals(
     mask = _period_mask(levels, sum_d.device, sum_d.dtype)
     count = float(sums.num_images)
     excess = mask @ sum_d
+    # Grid bins that vary far less between images than the probes do hold no content: a spectral zero.
+    quiet = torch.zeros_like(excess, dtype=torch.bool)
     if count < 2:
         variance = torch.full_like(excess, math.inf)
     else:
@@ -516,13 +529,17 @@ def _period_totals(
         if sums.probe is not None:
             null, duplication = _probe_variance(sums.probe, sums.probe_squared, count, mask)
             cross = torch.zeros_like(null) if sums.group_cross is None else sums.group_cross
+            if sums.group_peak_squared is not None:
+                peak_total = mask @ sums.peak
+                peak_spread = (sums.group_peak_squared - peak_total.square() / count).clamp_min(0) * inflate
+                quiet = duplication * peak_spread < QUIET_SHARE * (null + duplication * cross)
             variance = torch.maximum(duplication * variance, null + duplication * cross)
     allowance = torch.zeros_like(excess)
     if sums.reference_low is not None:
         reference, reference_low = mask @ sums.reference, mask @ sums.reference_low
         allowance = kappa * (reference - reference_low).clamp_min(0)
         below = (mask @ sums.peak - kappa * reference_low) < -z * variance.sqrt()
-        allowance = torch.where(below, kappa * reference, allowance)
+        allowance = torch.where(below | quiet, kappa * reference, allowance)
     return PeriodTotals(excess, variance, allowance)
 
 
@@ -534,9 +551,11 @@ def _probe_variance(
     A probe bin carries the same statistic as a grid bin, on a bin where no grid pattern lies. The
     spread of ``sum_i e_i(q)`` across the probes of a period's bins, times the number of bins, is what
     that period's ``sum d`` varies by without a pattern: it grows like ``n`` for independent images and
-    like ``n**2`` for copies of one image. The duplication factor (at least 1) divides it by what
-    independent images would give, ``sum_q sum_i (e_i(q) - mean)**2``: about 1 for independent images,
-    about ``n`` for copies.
+    like ``n**2`` for copies of one image. (It also carries the spread of the reference's bias from
+    probe to probe, which grows like ``n**2``: with many images of a steep spectrum it is
+    conservative.) The duplication factor (at least 1) divides it by what independent images would
+    give, ``sum_i (e_i(q) - mean)**2`` per probe: about 1 for independent images, about ``n`` for
+    copies.
     """
     num_bins = mask.shape[1]
     owners = mask.repeat(1, probe.numel() // num_bins)  # (L, Q): probe k * G + g belongs to bin g

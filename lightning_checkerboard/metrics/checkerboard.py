@@ -119,6 +119,7 @@ class CheckerboardScore(Metric):
     sum_probe: Tensor
     sum_probe_squared: Tensor
     sum_group_cross: Tensor
+    sum_group_peak_squared: Tensor
 
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
@@ -146,6 +147,7 @@ class CheckerboardScore(Metric):
         self.add_state("sum_probe", torch.zeros(3 * num_bins), dist_reduce_fx="sum")
         self.add_state("sum_probe_squared", torch.zeros(3 * num_bins), dist_reduce_fx="sum")
         self.add_state("sum_group_cross", torch.zeros(self.levels), dist_reduce_fx="sum")
+        self.add_state("sum_group_peak_squared", torch.zeros(self.levels), dist_reduce_fx="sum")
 
     def _prepare(self, images: Tensor) -> Tensor:
         check_image_batch(images, self.levels)
@@ -165,12 +167,13 @@ class CheckerboardScore(Metric):
         self.sum_probe += batch.probe.to(dtype)
         self.sum_probe_squared += batch.probe_squared.to(dtype)
         self.sum_group_cross += batch.group_cross.to(dtype)
+        self.sum_group_peak_squared += batch.group_peak_squared.to(dtype)
 
     def _sums(self) -> CheckerboardSums:
         return CheckerboardSums(
             self.sum_peak, self.sum_reference, self.sum_d_squared, self.sum_pixel_variance, self.num_images,
             self.sum_reference_low, self.sum_group_d_squared, self.sum_probe, self.sum_probe_squared,
-            self.sum_group_cross,
+            self.sum_group_cross, self.sum_group_peak_squared,
         )
 
     def compute(self) -> Tensor:
