@@ -169,3 +169,14 @@ def test_states_are_sums_so_split_updates_merge_exactly():
     merged.merge_state(right)
     assert merged.diagnostics()["score"] == pytest.approx(float(whole.compute()), rel=1e-4)
     assert math.isfinite(float(whole.diagnostics()["upper"]))
+
+
+@pytest.mark.parametrize("period", [4, 8])
+def test_the_bound_covers_a_pattern_on_equal_blocks(period):
+    """On equal 8x8 blocks the reference over-predicts the bins (their content is exactly 0), so a pattern
+    reads low; the bins' power then hardly varies between images, and the bound rests on it instead."""
+    blocks = upsample(photo_like(64, 8, seed=70 + period), 3, "nearest")  # 64 px of equal 8x8 blocks
+    for amplitude in (1.0, 4.0):
+        result = diagnostics(blocks + tile(period, 64, amplitude, seed=period))
+        assert result["score"] <= 1.02 * amplitude
+        assert result["upper"] >= amplitude
