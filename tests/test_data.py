@@ -198,7 +198,8 @@ def test_unreachable_hub_fails_fast_when_not_offline(monkeypatch):
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False, raising=False)
     monkeypatch.setattr(hub, "_hub_reachable", lambda timeout=3.0: False)
     dm = ImageDataModule("mnist")
     assert dm.channels == 1  # known before loading

@@ -71,13 +71,23 @@ def test_gan_task_and_callbacks_fit_under_the_trainer_the_user_imported(first, n
     assert result["grids"] >= 1
 
 
-def test_the_environment_variable_overrides_what_was_imported(inception_weights, tmp_path):
-    # pytorch_lightning imported first, but LCB_LIGHTNING=lightning: the package builds on lightning.pytorch,
-    # so a pytorch_lightning Trainer refuses its task with Lightning's own TypeError.
+def test_the_environment_variable_overrides_what_was_imported():
+    # pytorch_lightning imported first, but LCB_LIGHTNING=lightning: the package builds on lightning.pytorch.
+    script = (
+        "import pytorch_lightning, lightning.pytorch\n"
+        "from lightning_checkerboard._lightning import NAMESPACE\n"
+        "from lightning_checkerboard.tasks import GANTask\n"
+        "from lightning_checkerboard.callbacks import ArtifactMetrics\n"
+        "print(NAMESPACE, issubclass(GANTask, lightning.pytorch.LightningModule),\n"
+        "      issubclass(GANTask, pytorch_lightning.LightningModule), issubclass(ArtifactMetrics, lightning.pytorch.Callback))\n"
+    )
     environ = {key: value for key, value in os.environ.items() if key != "LCB_LIGHTNING"}
-    done = subprocess.run([sys.executable, "-c", _FIT, "pytorch_lightning", str(inception_weights), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, env={**environ, "LCB_LIGHTNING": "lightning"})
-    assert done.returncode != 0 and "LightningModule" in done.stderr
+    for forced, expected in (("lightning", "lightning.pytorch True False True"),
+                             ("pytorch_lightning", "pytorch_lightning False True False")):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                              env={**environ, "LCB_LIGHTNING": forced})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.split("\n")[-2] == expected
 
 
 def test_choose_namespace_rule():

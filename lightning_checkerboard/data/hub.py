@@ -71,8 +71,8 @@ def hub_is_offline() -> bool:
     if any(os.environ.get(v, "").strip().upper() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
         return True
     # The libraries read the variables once, at import; if they were imported offline they stay offline.
-    config = sys.modules.get("datasets.config")
-    return bool(getattr(config, "HF_HUB_OFFLINE", False))
+    config = sys.modules.get("datasets.config")  # datasets before 3.0 names its flag HF_DATASETS_OFFLINE
+    return bool(getattr(config, "HF_HUB_OFFLINE", False) or getattr(config, "HF_DATASETS_OFFLINE", False))
 
 
 def _snake(name: str) -> str:
