@@ -8,7 +8,8 @@ import sys
 
 _SCRIPT = '''
 import json, sys
-import pytorch_lightning as pl, torch
+import torch
+from lightning_checkerboard._lightning import pl
 from lightning_checkerboard.callbacks import ArtifactMetrics
 
 class Generator(pl.LightningModule):
