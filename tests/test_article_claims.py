@@ -182,9 +182,7 @@ def test_uneven_overlap_first_layer_puts_a_period_2_pattern_into_the_gradient_en
     this: see the next test. After training the energy pattern stays (``leaderboards/gradients.md``).
     """
     uneven = untrained_gradients["2k3"]
-    # 0.36-0.38 per seed (the windowed estimator read above 0.4; unwindowed, the stride-1 and 4x4 seeds
-    # read 0.00-0.09 and the 3x3 stride-2 seeds read all of it at period 2)
-    assert mean_std(_values(uneven, "energy_score"))[0] > 0.3
+    assert mean_std(_values(uneven, "energy_score"))[0] > 0.4
     for other in ("1", "2"):
         assert far_above(_values(uneven, "energy_score"), _values(untrained_gradients[other], "energy_score"),
                          factor=2.0)
@@ -277,19 +275,18 @@ def test_dysample_and_bilinear_additive_stacks_start_pattern_free(init_summary):
         assert mean + 3 * std < ZERO, label
 
 
-def test_carafe_starts_pattern_free_and_paints_every_phase_alike(init_summary):
-    """CARAFE's phases are alike at init, so it is not a checkerboard, and the score reads none.
+def test_carafe_starts_far_below_the_deconvolution_stacks_and_paints_every_phase_alike(init_summary):
+    """CARAFE's reading at init is small but not zero; its phases are alike, so it is not a checkerboard.
 
     Untrained, every reassembly kernel is (within the encoder's std-0.001 start) an even k×k average,
     so each stage is nearest upsampling of a box-filtered map: every 2×2 block of the output is one
-    value. Such block images put no power on the grid bins, which the score reads without a window.
+    value. The score's windowed spectrum of such block images reads a few tenths of a level.
     """
     from lightning_checkerboard.experiments import untrained_samples
 
     carafe = init_summary["all carafe"]["score"]
     deconv_like = [init_summary[label]["score"] for label in ("all deconv_k3", "all deconv", "all pixel_shuffle")]
     assert far_above([mean - 3 * std for mean, std in deconv_like], [carafe[0] + 3 * carafe[1]])
-    assert carafe[0] + 3 * carafe[1] < ZERO
     images = untrained_samples("carafe", seed=0, num_samples=16, image_size=32, base_channels=16)
     blocks = images.unflatten(-2, (16, 2)).unflatten(-1, (16, 2))  # (..., 16, 2, 16, 2)
     assert (blocks - blocks[..., :1, :, :1]).abs().max() < 1e-3 * (images.max() - images.min())

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Smallest number of frequency bins between two grid bins (``H / 2**levels``) the score supports:
-#: with fewer, the reference strips (up to 3 bins out) and the probes between grid bins do not fit.
+#: with fewer, the 3x3 peak blocks of neighbouring grid bins touch and no reference strip fits.
 MIN_BINS_PER_CELL = 4
 
 

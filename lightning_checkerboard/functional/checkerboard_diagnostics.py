@@ -21,10 +21,7 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_ALPHA,
     DEFAULT_Z,
     CheckerboardSums,
-    PeriodTotals,
-    _grouped_energy,
     _peak_excess,
-    _period_totals,
     checkerboard_energy,
     checkerboard_score_from_sums,
     grid_bin_periods,
@@ -229,19 +226,6 @@ def contrast_free_ratio(score: Tensor, pixel_std: Tensor, scale: float = 255.0) 
 
 
 
-def _period_upper_energy(totals: PeriodTotals, n: float, alpha: float) -> Tensor:
-    """Per period, the largest pattern energy (times ``n``) the sums cannot rule out at ``1 - alpha``.
-
-    ``excess + allowance + t * sqrt(variance)``, with ``t`` the Student-t quantile at ``1 - alpha / L``
-    (Bonferroni over the ``L`` periods, so the limits hold together and so does their sum) on
-    ``n - 1`` degrees of freedom; ``inf`` with fewer than two images.
-    """
-    if n < 2:
-        return torch.full_like(totals.excess, math.inf)
-    t = student_t_quantile(1.0 - alpha / max(totals.excess.numel(), 1), n - 1)
-    return (totals.excess + totals.allowance + t * totals.variance.sqrt()).clamp_min(0)
-
-
 def _checkerboard_diagnostics_compute(
     sums: CheckerboardSums,
     levels: int,
@@ -255,21 +239,16 @@ def _checkerboard_diagnostics_compute(
     Keys: ``score``, ``upper``, ``ratio``, then ``amplitude_period_{P}``, ``upper_period_{P}`` and
     ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
     """
-    totals = _period_totals(sums, kappa, levels, z)
-    count = float(sums.num_images)
-    energy = _grouped_energy(totals, z)
-    upper = _period_upper_energy(totals, count, alpha)
-    n = torch.as_tensor(max(count, 1.0), dtype=energy.dtype, device=energy.device)
-    score = (energy.sum() / n).sqrt() * scale
-    pixel_std = (sums.pixel_variance / n).sqrt()
-    out = {
-        "score": score,
-        "upper": (upper.sum() / n).sqrt() * scale,
-        "ratio": contrast_free_ratio(score, pixel_std, scale),
-    }
+    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
+    n = sums.num_images
+    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale)
+    count = torch.as_tensor(n, dtype=sums.pixel_variance.dtype, device=sums.pixel_variance.device)
+    pixel_std = (sums.pixel_variance / count.clamp_min(1)).sqrt()
+    upper = checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale)
+    out = {"score": score, "upper": upper, "ratio": contrast_free_ratio(score, pixel_std, scale)}
     per_period = {
-        "amplitude_period": (energy / n).sqrt() * scale,
-        "upper_period": (upper / n).sqrt() * scale,
+        "amplitude_period": period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale),
+        "upper_period": checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale, levels=levels),
         "pnr_db_period": peak_to_reference_db(sums.peak, sums.reference, levels),
     }
     for name, values in per_period.items():

@@ -33,12 +33,11 @@ __all__ = ["CheckerboardScore", "GradientCheckerboardScore"]
 class CheckerboardScore(Metric):
     """RMS amplitude, in 8-bit levels, of the grid pattern that stacked stride-2 upsamplings leave.
 
-    Measures the patterns of periods 2, 4, ..., ``2**levels`` (Odena et al., Distill 2016) in the
-    unwindowed power spectrum: per image the power on each grid bin (where a pattern that tiles the
-    image puts all its energy), minus ``kappa`` times a local reference from neighbouring bins; the
-    bins of one period count together once their total over the dataset stands ``z`` standard
-    deviations above zero. A pattern of RMS ``a / 255`` reads ``a``; natural photographs, nearest- or
-    bilinear-upsampled ones and images of equal ``2**k x 2**k`` blocks read 0. See
+    Measures the patterns of periods 2, 4, ..., ``2**levels`` (Odena et al., Distill 2016) in a
+    Hann-windowed power spectrum: per image the energy of the 3x3 block on each grid bin, minus
+    ``kappa`` times a local reference from neighbouring strips; a bin counts once its sum over the
+    dataset stands ``z`` standard errors above zero. A pattern of RMS ``a / 255`` reads ``a``; natural
+    photographs and nearest- or bilinear-upsampled ones read 0. See
     :func:`~lightning_checkerboard.functional.checkerboard_statistics` for the definition.
 
     ``compute()`` returns the score (a scalar, so ``self.log("cb", metric)`` works).
@@ -54,17 +53,10 @@ class CheckerboardScore(Metric):
       ``score**2``), e.g. "deconv only in the last layer" lights period 2 but not 4;
     - ``pnr_db_period_{P}``: peak-to-reference ratio in dB on the period-``P`` bins, for plots.
 
-    Between-image statistics are kept as sums too (every state is reduced by summing, so DDP is
-    exact): each period's squared per-image total, and the same statistic on probe bins between the
-    grid bins. Their spread is the noise the margin and the bound use, so a set of near-duplicates
-    (copies, heavily overlapping crops, a mode-collapsed generator) widens the bound instead of
-    reading as a pattern.
-
-    Known limits: photographs stored as JPEG carry the codec's 8x8 block grid, which lies exactly on
-    these bins: at 128 px and above, many crops of such photos can read 0.1-0.2 levels, a real grid
-    pattern. On images whose spectrum has a zero on the grid (equal blocks, smooth upsampled images)
-    the reference over-predicts and a weak pattern reads low; the bound allows for it. The noise
-    margin shrinks as more images are seen, so compare scores over equal numbers of images.
+    Known limits: the period-``2**levels`` bins next to DC sit on the steep spectrum of natural images;
+    the reference over-predicts the photo there, so a weak long-period pattern reads low. A texture one
+    bin off the grid can be counted at small sizes: compare a generator with its training data. The
+    noise margin shrinks as more images are seen, so compare scores over equal numbers of images.
 
     Args:
         levels: number of stride-2 stages ``L``; images need ``H, W`` divisible by ``2**L`` and at least
@@ -114,12 +106,6 @@ class CheckerboardScore(Metric):
     sum_d_squared: Tensor
     sum_pixel_variance: Tensor
     num_images: Tensor
-    sum_reference_low: Tensor
-    sum_group_d_squared: Tensor
-    sum_probe: Tensor
-    sum_probe_squared: Tensor
-    sum_group_cross: Tensor
-    sum_group_peak_squared: Tensor
 
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
@@ -140,14 +126,6 @@ class CheckerboardScore(Metric):
         self.add_state("sum_d_squared", torch.zeros(num_bins), dist_reduce_fx="sum")
         self.add_state("sum_pixel_variance", torch.zeros(()), dist_reduce_fx="sum")
         self.add_state("num_images", torch.zeros(()), dist_reduce_fx="sum")
-        # Between-image statistics, as sums too: the extrapolated reference (the bound's bias
-        # allowance), each period's squared per-image total, and the probe bins' statistic.
-        self.add_state("sum_reference_low", torch.zeros(num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_group_d_squared", torch.zeros(self.levels), dist_reduce_fx="sum")
-        self.add_state("sum_probe", torch.zeros(3 * num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_probe_squared", torch.zeros(3 * num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_group_cross", torch.zeros(self.levels), dist_reduce_fx="sum")
-        self.add_state("sum_group_peak_squared", torch.zeros(self.levels), dist_reduce_fx="sum")
 
     def _prepare(self, images: Tensor) -> Tensor:
         check_image_batch(images, self.levels)
@@ -162,18 +140,10 @@ class CheckerboardScore(Metric):
         self.sum_d_squared += batch.d_squared.to(dtype)
         self.sum_pixel_variance += batch.pixel_variance.to(dtype)
         self.num_images += batch.num_images
-        self.sum_reference_low += batch.reference_low.to(dtype)
-        self.sum_group_d_squared += batch.group_d_squared.to(dtype)
-        self.sum_probe += batch.probe.to(dtype)
-        self.sum_probe_squared += batch.probe_squared.to(dtype)
-        self.sum_group_cross += batch.group_cross.to(dtype)
-        self.sum_group_peak_squared += batch.group_peak_squared.to(dtype)
 
     def _sums(self) -> CheckerboardSums:
         return CheckerboardSums(
-            self.sum_peak, self.sum_reference, self.sum_d_squared, self.sum_pixel_variance, self.num_images,
-            self.sum_reference_low, self.sum_group_d_squared, self.sum_probe, self.sum_probe_squared,
-            self.sum_group_cross, self.sum_group_peak_squared,
+            self.sum_peak, self.sum_reference, self.sum_d_squared, self.sum_pixel_variance, self.num_images
         )
 
     def compute(self) -> Tensor:
