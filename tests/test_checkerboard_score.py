@@ -323,3 +323,19 @@ def test_float_rounding_just_above_one_is_accepted_and_clamped():
     beyond[0, 0, 0, 0] = 1.0 + 1e-5  # about 80 float32 epsilons: not rounding any more
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         metric.update(beyond)
+
+
+def test_a_checkerboard_confined_to_a_patch_reads_more_the_stronger_it_is():
+    """Generators paint patterns where their features are strong, not evenly: a pattern on one quarter of
+    each image must read, and read more as it grows (an estimator that reads one spectral bin alone puts
+    the patch's spread-out energy into its own reference and can read a strong patch as nothing)."""
+    from lightning_checkerboard.functional import checkerboard_score
+
+    crops = photo_crops(64, 64, seed=11, low=0.1, high=0.9)
+    checker = (-1.0) ** (torch.arange(64)[:, None] + torch.arange(64)[None, :])
+    patch = torch.zeros(64, 64, dtype=torch.float64)
+    patch[:32, :32] = 1.0
+    pattern = patch * checker / (patch * checker).square().mean().sqrt()  # RMS 1 over the whole image
+    readings = [float(checkerboard_score(crops + pattern * levels / 255, levels=3)) for levels in (2, 4, 8)]
+    assert 0 < readings[0] < readings[1] < readings[2]
+    assert readings[2] > 0.5 * 8
