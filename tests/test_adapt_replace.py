@@ -191,3 +191,19 @@ def test_a_call_in_an_untraceable_forward_is_kept_with_its_reason():
     assert [path for path, _ in kept.skipped_sites] == ["conv_up1"]
     assert [str(w.message).splitlines()[0] for w in record] == [
         "replace_upsamplers kept 1 site(s) of ShapeBranchSR:", "replace_upsamplers replaced nothing in ShapeBranchSR."]
+
+
+def test_a_model_whose_forward_was_rewritten_refuses_pickling_with_advice():
+    """TransformerNet's block calls F.interpolate in forward: replacing it rewrites that forward on the
+    instance, which a pickle would silently drop (the class's forward would resize again)."""
+    import pickle
+
+    from _layouts import TransformerNetLike
+
+    replaced = replace_upsamplers(TransformerNetLike(), "nearest_conv")
+    x = torch.randn(1, 3, 16, 16)
+    assert replaced(x).shape == (1, 3, 16, 16)
+    with pytest.raises(pickle.PicklingError,
+                       match=r"UpsampleConvLayer runs a forward rewritten by replace_upsamplers.*"
+                             r"state_dict\(\).*calling replace_upsamplers on it again"):
+        pickle.dumps(replaced)

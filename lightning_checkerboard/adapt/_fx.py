@@ -312,6 +312,16 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
         return []
     graph, view = _trace(module, module.training, True)
     fused = _rewrite(graph, view)
+    install_forward(module, graph, view, rewritten_by="fuse_resize_conv")
+    return fused
+
+
+def install_forward(module: nn.Module, graph: fx.Graph, view: nn.Module, *, rewritten_by: str) -> None:
+    """Make the rewritten ``graph`` (traced from ``view``, a copy of ``module``) ``module``'s own ``forward``.
+
+    The new forward lives on the instance, so pickling the module is refused with save advice
+    (:func:`~lightning_checkerboard.adapt.layer.mark_unpicklable`).
+    """
     graph.lint()
     for node in graph.nodes:
         # Constants the tracer stored on the copy (a tensor made inside forward) move to the module.
@@ -319,7 +329,7 @@ def fuse_forward(module: nn.Module) -> list[tuple[Resize, str]]:
             setattr(module, node.target, getattr(view, node.target))
     code = graph.python_code("self")
     namespace = dict(code.globals)
-    exec(compile(code.src, f"<fused forward of {type(module).__qualname__}>", "exec"), namespace)  # noqa: S102
-    mark_unpicklable(module)
+    label = f"<forward of {type(module).__qualname__} rewritten by {rewritten_by}>"
+    exec(compile(code.src, label, "exec"), namespace)  # noqa: S102
+    mark_unpicklable(module, rewritten_by)
     module.forward = types.MethodType(namespace["forward"], module)
-    return fused

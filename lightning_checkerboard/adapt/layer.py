@@ -54,6 +54,13 @@ _WEIGHT_PRE_HOOKS = (WeightNorm, SpectralNorm, BasePruningMethod)
 SAVE_ADVICE = ("save its state_dict() instead, and after loading that into the original model, call "
                "fuse_resize_conv again")
 
+
+def _save_advice(rewritten_by: str) -> str:
+    if rewritten_by == "fuse_resize_conv":
+        return SAVE_ADVICE
+    return (f"save its state_dict() instead, and load that into the original model after calling {rewritten_by} "
+            f"on it again")
+
 # Where the tied transposed convolution beats resize → conv on CPU (see fused_is_faster): input pixels
 # and the smaller channel count, without and with autograd recording.
 _FUSED_FROM = {False: (16 * 16, 128), True: (32 * 32, 256)}
@@ -184,25 +191,26 @@ def fused_conv_call(x: Tensor, conv: nn.Module, *, mode: str, scale: int, paddin
 class _Unpicklable:
     """An attribute of a module whose ``forward`` was rewritten: pickling it stops with advice."""
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, rewritten_by: str) -> None:
         self.owner = owner
+        self.rewritten_by = rewritten_by
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise pickle.PicklingError(
-            f"{self.owner} runs a forward rewritten by fuse_resize_conv, which pickling does not keep; "
-            f"{SAVE_ADVICE}.")
+            f"{self.owner} runs a forward rewritten by {self.rewritten_by}, which pickling does not keep; "
+            f"{_save_advice(self.rewritten_by)}.")
 
     def __deepcopy__(self, memo: dict) -> _Unpicklable:
         return self
 
 
-def mark_unpicklable(module: nn.Module) -> None:
+def mark_unpicklable(module: nn.Module, rewritten_by: str = "fuse_resize_conv") -> None:
     """Make pickling ``module`` (``torch.save`` of it or of a model holding it) fail with save advice.
 
-    Called on every module whose ``forward`` is rewritten on the instance: the rewrite cannot be
-    pickled faithfully (a reloaded module would run its class's original forward).
+    Called on every module whose ``forward`` is rewritten on the instance (by ``rewritten_by``): the
+    rewrite cannot be pickled faithfully (a reloaded module would run its class's original forward).
     """
-    vars(module)["_fused_forward_not_picklable"] = _Unpicklable(type(module).__name__)
+    vars(module)["_fused_forward_not_picklable"] = _Unpicklable(type(module).__name__, rewritten_by)
 
 
 # The conv's tables that make up its state: shared, so the fused layer has the conv's keys and tensors.

@@ -6,14 +6,13 @@ import copy
 import fnmatch
 import inspect
 import logging
-import types
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
-from lightning_checkerboard.adapt._fx import trace_or_reason
+from lightning_checkerboard.adapt._fx import install_forward, trace_or_reason
 from lightning_checkerboard.adapt.sites import (
     UpsamplingSite,
     _chains,
@@ -129,16 +128,7 @@ def _rewrite_forward(model: nn.Module, owner: str, sites: list[tuple[UpsamplingS
             if step.kind != "act":
                 graph.erase_node(step.node)
         _swap_modules(model, site, layer)
-    graph.lint()
-    for node in graph.nodes:
-        # Constants the tracer stored on the copy (a tensor made inside forward) move to the module.
-        if node.op == "get_attr" and "." not in node.target and not hasattr(module, node.target):
-            setattr(module, node.target, getattr(view, node.target))
-    code = graph.python_code("self")
-    namespace = dict(code.globals)
-    exec(compile(code.src, f"<forward of {type(module).__qualname__} with replaced upsamplers>", "exec"),  # noqa: S102
-         namespace)
-    module.forward = types.MethodType(namespace["forward"], module)
+    install_forward(module, graph, view, rewritten_by="replace_upsamplers")
     return ""
 
 
