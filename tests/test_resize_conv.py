@@ -200,3 +200,51 @@ def test_kernel_kept_under_inference_mode_is_not_used_where_autograd_saves_it():
     out = layer(xi)  # autograd saves the kernel for the input's gradient
     out.sum().backward()
     assert _relative_error(out, expected) < 1e-6 and xi.grad is not None
+
+
+def _fused_site_and_reference():
+    import copy
+
+    from torch import nn
+
+    from lightning_checkerboard import fuse_resize_conv
+
+    torch.manual_seed(0)
+    reference = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(128, 128, 3, padding=1)).eval()
+    fused = fuse_resize_conv(copy.deepcopy(reference)).eval()
+    return fused, reference, torch.randn(1, 128, 16, 16)  # a shape that takes the tied path without grad
+
+
+def test_a_kernel_kept_under_autocast_serves_full_precision_calls_afterwards():
+    fused, reference, x = _fused_site_and_reference()
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = fused(x)
+        assert low.dtype == torch.bfloat16
+        out = fused(x)
+        assert out.dtype == torch.float32
+        assert torch.allclose(out, reference(x), atol=1e-4)
+
+
+def test_weights_swapped_in_through_data_are_noticed_like_an_ema_evaluation():
+    """EMA evaluation swaps the averaged tensor in with ``.data =`` and updates it in place while it is out:
+    the parameter's version counter sees neither, so the kept kernel must be checked against the values."""
+    fused, reference, x = _fused_site_and_reference()
+    live, ref_live = fused[1].weight, reference[1].weight
+    ema = live.detach().clone()
+    with torch.no_grad():
+        for step in range(3):
+            ema.lerp_(torch.randn_like(ema), 0.5)
+            saved, ref_saved = live.data, ref_live.data
+            live.data, ref_live.data = ema, ema.clone()
+            assert torch.allclose(fused(x), reference(x), atol=1e-4), step
+            live.data, ref_live.data = saved, ref_saved
+
+
+def test_a_write_through_data_is_noticed():
+    fused, reference, x = _fused_site_and_reference()
+    with torch.no_grad():
+        assert torch.allclose(fused(x), reference(x), atol=1e-4)
+        fused[1].weight.data.mul_(-0.5)  # no version bump
+        reference[1].weight.data.mul_(-0.5)
+        assert torch.allclose(fused(x), reference(x), atol=1e-4)

@@ -116,7 +116,7 @@ else:  # torch < 2.3
 
 _MATRICES: dict[tuple[str, int], Tensor] = {}
 # The last tied kernel of each parameter, per (mode, scale): (weak reference, version, data pointer,
-# dtype, device, kernel). Only parameters are kept; a computed weight is a new tensor at every call.
+# dtype, device, inference mode, a copy of the weight, kernel). Only parameters are kept; a computed weight is a new tensor at every call.
 _KERNELS: dict[tuple[int, str, int], tuple] = {}
 
 
@@ -124,7 +124,10 @@ def _build_tied(weight: Tensor, mode: str, scale: int) -> Tensor:
     key = (mode, scale)
     if key not in _MATRICES:  # a few small constant matrices, built once per process
         _MATRICES[key] = tied_kernel_matrix(resize_filter(mode, scale))
-    return tied_transposed_kernel(weight, _MATRICES[key])
+    # Built in the weight's own dtype even under autocast: the convolution casts it as autocast says, and
+    # a kept kernel stays valid outside autocast.
+    with torch.autocast("cuda" if weight.is_cuda else "cpu", enabled=False):
+        return tied_transposed_kernel(weight, _MATRICES[key])
 
 
 def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
@@ -132,9 +135,10 @@ def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
 
     With autograd recording (training) the kernel is rebuilt at every call, so gradients reach the
     weight and an optimiser step is seen at once. Without it, the kernel of a parameter is kept and
-    reused until the parameter's version counter (bumped by every in-place write: an optimiser step,
-    ``load_state_dict``, ``copy_``), storage, dtype or device changes. Writes through ``.data`` bypass
-    the version counter; after one, call :func:`clear_tied_kernel_cache`.
+    reused while the parameter holds the same values: its version counter (bumped by every in-place
+    write: an optimiser step, ``load_state_dict``, ``copy_``), storage, dtype and device are compared
+    first, then its values with a copy kept beside the kernel, so writes that bypass the version counter
+    (through ``.data``, or an EMA tensor updated while swapped out and swapped back in) are seen too.
     """
     if _is_compiling():
         return tied_transposed_kernel(weight, tied_kernel_matrix(resize_filter(mode, scale)))
@@ -145,17 +149,18 @@ def _tied(weight: Tensor, mode: str, scale: int) -> Tensor:
     # A kernel made under inference_mode is an inference tensor, which autograd may not save: kept apart.
     state = (weight._version, weight.data_ptr(), weight.dtype, weight.device, torch.is_inference_mode_enabled())
     cached = _KERNELS.get(key)
-    if cached is not None and cached[0]() is weight and cached[1:-1] == state:
+    if cached is not None and cached[0]() is weight and cached[1:-2] == state and torch.equal(cached[-2], weight):
         return cached[-1]
     kernel = _build_tied(weight, mode, scale)
-    _KERNELS[key] = (weakref.ref(weight, lambda _, key=key: _KERNELS.pop(key, None)), *state, kernel)
+    _KERNELS[key] = (weakref.ref(weight, lambda _, key=key: _KERNELS.pop(key, None)), *state,
+                     weight.detach().clone(), kernel)
     return kernel
 
 
 def clear_tied_kernel_cache() -> None:
-    """Forget every kept tied kernel (they are rebuilt at the next call without gradients).
+    """Forget every kept tied kernel and the weight copies kept beside them (rebuilt at the next call).
 
-    Needed only after writing a weight through ``.data``, which its version counter does not see.
+    Never needed for correctness (a changed weight is always noticed); it frees their memory.
     """
     _KERNELS.clear()
 
