@@ -475,3 +475,23 @@ def test_a_build_over_any_tree_of_links_fifos_and_files_finishes_writes_only_out
         assert all(path.resolve().is_relative_to(out.resolve()) for path in built.files)
         assert "outsider" not in json.loads((out / MANIFEST).read_text())["run_ids"]
         _assert_nothing_from_outside(out)
+
+
+def test_a_tampered_manifest_cannot_make_a_rebuild_delete_files_of_other_shapes_or_behind_folder_links(sandbox):
+    """A received leaderboard folder's manifest is untrusted too: only names of the shapes a build writes are
+    deleted, and never through a folder that is a link."""
+    runs, out = sandbox / "runs", sandbox / "out"
+    build([str(runs)], out)
+    (out / "sub").mkdir()
+    kept = {"notes.txt": out / "notes.txt", "sub/keep.txt": out / "sub" / "keep.txt",
+            "sub/final.png": out / "sub" / "final.png", "runs-archive/x/final.png": out / "sub" / "x.png"}
+    for path in kept.values():
+        path.write_text("mine")
+    (out / "assets" / "linked").symlink_to(out / "sub", target_is_directory=True)
+    (out / "sub" / "spectra.png").write_text("mine")
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"] += [*kept, "assets/linked/spectra.png"]
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    build([str(runs)], out)
+    assert all(path.read_text() == "mine" for path in kept.values())
+    assert (out / "sub" / "spectra.png").read_text() == "mine"

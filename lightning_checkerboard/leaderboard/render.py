@@ -29,6 +29,7 @@ import html
 import io
 import json
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -368,12 +369,19 @@ class _Previous:
     run_ids: set[str] = field(default_factory=set)
 
 
+# The only names a build writes: pages and tables at the top, scatter plots in assets/, and each run's
+# two pictures in assets/<run id>/. A manifest entry of any other shape is ignored, never deleted.
+_GENERATED = re.compile(
+    rf"[^/]+\.(?:md|csv|json|html)|{re.escape(ASSETS)}/[^/]+-scatter\.png|{re.escape(ASSETS)}/[^/]+/(?:final|spectra)\.png")
+
+
 def _relative_names(values: Any) -> set[str]:
-    """The entries of ``values`` that are plain relative paths (no ``..``, not absolute, no empty part)."""
+    """The entries of ``values`` that name a file the build writes: relative (no ``..``, not absolute, no
+    empty part) and of one of the generated shapes (a page, a scatter plot, a run's picture)."""
     names = set()
     for value in values if isinstance(values, (list, tuple, set)) else []:
         if isinstance(value, str) and value and not value.startswith("/") and "\\" not in value \
-                and all(part not in ("", ".", "..") for part in value.split("/")):
+                and all(part not in ("", ".", "..") for part in value.split("/")) and _GENERATED.fullmatch(value):
             names.add(value)
     return names
 
@@ -506,6 +514,9 @@ def _remove_stale(out: Path, stale: set[str]) -> None:
         except OutsideFolderError:
             continue
         try:
+            # Every folder on the way must be a real folder: a link inside out could lead to other files.
+            if any(os.path.islink(folder) for folder in path.parents if folder != out and out in folder.parents):
+                continue
             if stat.S_ISREG(os.lstat(path).st_mode):
                 path.unlink()
                 folders.add(path.parent)
