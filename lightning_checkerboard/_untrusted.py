@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 __all__ = [
+    "IMAGE_FORMATS",
     "UntrustedFileError",
     "array_header",
     "describe_kind",
@@ -57,6 +58,10 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+
+#: The picture formats :func:`open_image` decodes. Pillow can open more, but some of those hand the file to
+#: another program (EPS and PostScript run Ghostscript on it), which a received file must never reach.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 
 
 class UntrustedFileError(ValueError):
@@ -168,8 +173,8 @@ def open_image(path: str | os.PathLike, *, max_pixels: int, root: str | os.PathL
     holds its file open: use it as a context manager.
 
     Raises:
-        UntrustedFileError: see :func:`open_regular`; not a picture Pillow knows; more than
-            ``max_pixels`` pixels.
+        UntrustedFileError: see :func:`open_regular`; not a picture in one of :data:`IMAGE_FORMATS`; more
+            than ``max_pixels`` pixels.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -177,7 +182,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int, root: str | os.PathL
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
+            image = Image.open(stream, formats=IMAGE_FORMATS)
     except Image.DecompressionBombError:
         stream.close()
         raise UntrustedFileError(f"{path}: a picture too large to decode; refusing it.") from None

@@ -535,3 +535,13 @@ def test_a_lock_that_is_a_folder_is_one_line(tmp_path):
     fill, _ = _fill_with(1)
     with pytest.raises(DatasetError, match=r"lock .* is a folder, not a regular file, and cannot be replaced"):
         ensure_cached(tmp_path, fill=fill, **{**_LARGE, "image_size": 8, "count": 3})
+
+
+def test_a_postscript_file_named_like_a_png_is_refused_before_any_program_reads_it(tmp_path):
+    """Pillow opens EPS by handing it to Ghostscript; a received picture must never get that far."""
+    from lightning_checkerboard._untrusted import UntrustedFileError, open_image
+
+    fake = tmp_path / "final.png"
+    fake.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(UntrustedFileError, match="not a picture that can be read"):
+        open_image(fake, max_pixels=100, root=tmp_path)

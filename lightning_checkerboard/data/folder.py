@@ -21,16 +21,17 @@ from pathlib import Path
 
 from PIL import Image
 
-from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, open_image, open_regular, resolve_inside
+from lightning_checkerboard._untrusted import IMAGE_FORMATS, UntrustedFileError, describe_kind, open_image, open_regular, resolve_inside
 from lightning_checkerboard.data.errors import DatasetError
 
 __all__ = ["FileChunk", "FolderImages", "folder_images", "list_image_files"]
 
 
 def _image_extensions() -> frozenset[str]:
-    # Every format this PIL build can open, so a folder of .webp or .tif works where PIL supports it.
+    # The extensions of the formats open_image decodes (PNG, JPEG, WebP, BMP, TIFF, GIF), as this PIL build
+    # registers them.
     Image.init()
-    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in IMAGE_FORMATS)
 
 
 def _refuse(root: Path, relative: str, what: str) -> DatasetError:
