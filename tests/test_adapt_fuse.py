@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from _calls import Calls
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from lightning_checkerboard import fuse_resize_conv
 from lightning_checkerboard.adapt import FusedResizeConv2d
@@ -48,18 +48,8 @@ def _assert_same_outputs_and_grads(original: nn.Module, fused: nn.Module, x: tor
         assert close(g_a[name], g_b[name]), name
 
 
-class _Recorder(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.called: set = set()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.called.add(func)
-        return func(*args, **(kwargs or {}))
-
-
 def _functions_called(model: nn.Module, x: torch.Tensor) -> set:
-    with _Recorder() as recorder:
+    with Calls() as recorder:
         model(x)
     return recorder.called
 

@@ -15,6 +15,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from _calls import Calls
 from _layouts import (
     AlignCornersResize,
     FDATLikeUpsampler,
@@ -25,7 +26,6 @@ from _layouts import (
     UNetLike,
 )
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from lightning_checkerboard import audit, fuse_resize_conv, replace_upsamplers
 from lightning_checkerboard.adapt import find_upsampling_sites
@@ -163,25 +163,15 @@ def test_calls_are_named_by_owner_and_order_the_same_statically_and_on_the_run()
     assert static == ran == [("1:interpolate", "resize_conv", "yes", False), ("1:interpolate#2", "resize", "no", False)]
 
 
-class _Calls(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set = set()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.seen.add(func)
-        return func(*args, **(kwargs or {}))
-
-
 def test_replacing_a_resize_written_in_forward_rewrites_that_forward():
     torch.manual_seed(0)
     model, x = TransformerNetLike(), torch.randn(1, 3, 8, 8)
     swapped = replace_upsamplers(model, "deconv")
     assert swapped.replaced_sites == (("deconv1.conv2d", "deconv"),)
     assert isinstance(swapped.deconv1.reflection_pad, nn.Identity) and "forward" in vars(swapped.deconv1)
-    with _Calls() as calls:
+    with Calls() as calls:
         out = swapped(x)
-    assert F.interpolate not in calls.seen and out.shape == model(x).shape
+    assert F.interpolate not in calls.called and out.shape == model(x).shape
     assert "forward" not in vars(model.deconv1)  # the input is untouched
 
 
@@ -305,9 +295,9 @@ def test_a_pixel_shuffle_call_is_replaced_by_rewriting_the_forward():
     assert (site.path, site.kind, site.calls, site.replaceable, site.out_channels) == (
         "conv", "pixel_shuffle", (":pixel_shuffle",), True, 3)
     swapped = replace_upsamplers(ShuffleCall(), "deconv")
-    with _Calls() as calls:
+    with Calls() as calls:
         out = swapped(torch.randn(1, 3, 5, 5))
-    assert out.shape == (1, 3, 10, 10) and torch.pixel_shuffle not in calls.seen
+    assert out.shape == (1, 3, 10, 10) and torch.pixel_shuffle not in calls.called
 
 
 def test_a_helper_that_refuses_tracing_stays_one_call_and_still_runs():

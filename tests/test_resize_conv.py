@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from _calls import Calls
+
 from lightning_checkerboard import create_upsampler
 from lightning_checkerboard.functional import (
     bilinear_conv2d,
@@ -150,16 +152,6 @@ def test_tied_kernel_is_not_kept_for_computed_weights_or_with_grad():
     assert key not in resize_conv._KERNELS  # forgotten with its parameter
 
 
-class _Calls(torch.overrides.TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.called: set = set()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.called.add(func)
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize(
     ("mode", "size", "channels", "grad", "tied"),
     [("nearest", 16, 128, False, True), ("nearest", 8, 128, False, False), ("nearest", 16, 64, False, False),
@@ -175,7 +167,7 @@ def test_fused_site_takes_the_cheaper_path_for_the_input_shape(mode, size, chann
     x = torch.randn(1, channels, size, size, requires_grad=grad)
     w, b = torch.randn(channels, channels, 3, 3) * 0.05, torch.randn(channels)
     assert fused_is_faster(mode, 2, size, size, channels, channels, grad=grad) is tied
-    with _Calls() as calls:
+    with Calls() as calls:
         out = resize_conv2d(x, w, b, mode=mode, scale=2, padding="reflect")
     assert (F.conv_transpose2d in calls.called) is tied and (F.interpolate in calls.called) is not tied
     expected = resize_conv2d_reference(x, w, b, mode=mode, padding="reflect")
