@@ -1,6 +1,6 @@
 """Numbers into report text: mean ± std over seeds, Markdown cells, provenance and the "far above" test.
 
-The recipes that write reports (``recipes/init_probe.py``, ``gradient_probe.py``, ``article_report.py``,
+The recipes that write reports (``recipes/reports/init_probe.py``, ``gradient_probe.py``, ``article_report.py``,
 ``style_figure.py``, ``detection_limits.py``, ``gan_defaults.py``) format their numbers and stamp their
 provenance with these helpers, so every report reads the same way. Only the standard library and
 torch (for the provenance line) are imported.
@@ -72,7 +72,7 @@ def provenance(script: str, argv: Sequence[str] | None) -> dict[str, str]:
     """Where and how a report was made: the command that regenerates it, the machine, the date.
 
     Args:
-        script: the recipe's path from the repository root, e.g. ``"recipes/init_probe.py"``.
+        script: the recipe's path from the repository root, e.g. ``"recipes/reports/init_probe.py"``.
         argv: the arguments it was given (``None`` or empty for the defaults).
     """
     from lightning_checkerboard import __version__

@@ -1,4 +1,4 @@
-"""recipes/bench_adapt.py writes its own section of speed.md and keeps the rest of the file."""
+"""recipes/benchmarks/bench_adapt.py writes its own section of speed.md and keeps the rest of the file."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_smoke_run_fuses_the_three_decoder_upsamplers(tmp_path, monkeypatch, cap
     assert "3 `Upsample2D` sites fused" in text
     assert "| decode (no grad) |" in text and "| decode forward+backward |" in text
     assert "| UNet | nearest | 8 → 4 | 4² |" in text and "| VAE | bilinear | 4 → 4 | 4² |" in text
-    assert "Regenerate with `python recipes/bench_adapt.py --config small --quick --out" in text
+    assert "Regenerate with `python recipes/benchmarks/bench_adapt.py --config small --quick --out" in text
 
 
 def test_single_sites_are_timed_in_both_workloads_and_rendered():

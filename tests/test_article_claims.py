@@ -201,7 +201,7 @@ def test_even_overlap_dcgan_first_layer_is_no_stronger_than_stride_1_at_initiali
         assert not far_above(_values(even, name), _values(unstrided, name), factor=2.0)
 
 
-# -- super-resolution: the committed grid's numbers (recipes/super_resolution_report.py) ----------
+# -- super-resolution: the committed grid's numbers (recipes/reports/super_resolution_report.py) ----------
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +292,7 @@ def test_carafe_starts_far_below_the_deconvolution_stacks_and_paints_every_phase
     assert (blocks - blocks[..., :1, :, :1]).abs().max() < 1e-3 * (images.max() - images.min())
 
 
-# -- DySample's sampling grid: the committed measurement (recipes/dysample_phases.py) -----------------
+# -- DySample's sampling grid: the committed measurement (recipes/reports/dysample_phases.py) -----------------
 
 
 def test_trained_dysample_grids_turn_uneven_where_untrained_ones_stay_even():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from _recipes import RECIPES, load_recipe
+from _recipes import all_scripts, load_recipe
 
-# Every script in recipes/ with a command line of its own; the three training recipes are held to the same
-# rule, with their messages, in test_hostile_recipes.py.
-SCRIPTS = sorted(path.stem for path in RECIPES.glob("*.py") if path.stem not in {"gan", "style_transfer",
-                                                                                   "super_resolution"})
+# Every script in recipes/ and its subfolders with a command line of its own; the three training recipes are
+# held to the same rule, with their messages, in test_hostile_recipes.py.
+SCRIPTS = sorted(path.stem for path in all_scripts() if path.stem not in {"gan", "style_transfer",
+                                                                              "super_resolution"})
 
 
 def _one_line_error(main, argv, capsys) -> str:

@@ -1,4 +1,4 @@
-"""DySample's sampling grid by phase: the measurement, its model-wide form and ``recipes/dysample_phases.py``."""
+"""DySample's sampling grid by phase: the measurement, its model-wide form and ``recipes/reports/dysample_phases.py``."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_the_recipe_measures_untrained_networks_and_the_trained_runs_it_finds(tm
     trained_gan = payload["groups"]["gan, trained 2 iterations"][0]
     assert [layer["layer"] for layer in trained_gan["layers"]] == ["stages.0.0", "stages.1.0"]
     assert trained_gan["checkerboard"] is not None
-    assert payload["command"] == f"python recipes/dysample_phases.py --runs {runs} --seeds 1 --out {tmp_path}"
+    assert payload["command"] == f"python recipes/reports/dysample_phases.py --runs {runs} --seeds 1 --out {tmp_path}"
     page = (tmp_path / "dysample_phases.md").read_text()
     assert "| gan, untrained | 1 |" in page and "`stages.1.0`" in page
     claim, measured, holds, command = article.dysample_claim(payload)

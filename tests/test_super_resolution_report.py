@@ -1,4 +1,4 @@
-"""``recipes/super_resolution_report.py``: answers from the grid's records, the report, its JSON and its figure."""
+"""``recipes/reports/super_resolution_report.py``: answers from the grid's records, the report, its JSON and its figure."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_report_writes_every_run_the_answers_and_the_figure(runs, tmp_path, caps
     payload = json.loads((tmp_path / "super_resolution.json").read_text())
     assert list(payload["runs"]) == ["deconv", "nearest_conv", "pixel_shuffle", "pixel_shuffle_icnr"]  # registry order
     assert payload["scale"] == 2 and payload["heldout_photos"] == "astronaut,stereo_motorcycle"
-    assert payload["command"] == f"python recipes/super_resolution_report.py --runs {runs} --out {tmp_path}"
+    assert payload["command"] == f"python recipes/reports/super_resolution_report.py --runs {runs} --out {tmp_path}"
     assert [len(a) for a in payload["answers"]] == [4] * 4 and all(isinstance(a["holds"], bool) for a in payload["answers"])
     page = (tmp_path / "super_resolution.md").read_text()
     for name, entries in payload["runs"].items():

@@ -15,8 +15,8 @@ of claim, each measured here with the project's own tools, one module each:
   sampling grid stays even across sub-pixel phases (:func:`sampling_phases`,
   :func:`model_sampling_phases`).
 
-``recipes/init_probe.py``, ``recipes/gradient_probe.py``, ``recipes/overlap_figures.py`` and
-``recipes/article_report.py`` print these numbers; ``tests/test_article_claims.py`` asserts them. The
+``recipes/reports/init_probe.py``, ``gradient_probe.py``, ``overlap_figures.py`` and ``article_report.py``
+print these numbers; ``tests/test_article_claims.py`` asserts them. The
 gradient math they use lives in :mod:`lightning_checkerboard.functional.gradients` and the report
 formatting in :mod:`lightning_checkerboard.reporting`; both are importable from here as well. Only
 torch and the package's own models and metrics are used (no Lightning).

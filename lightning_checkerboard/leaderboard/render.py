@@ -232,13 +232,13 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     benchmarks = sorted({p.name for pattern in _BENCHMARK_GLOBS for p in out.glob(pattern)})
     if benchmarks:
         lines += ["", "## Benchmarks", "",
-                  "Written by the benchmark and measurement scripts in `recipes/` (see the main README), not by "
-                  "this build:", ""]
+                  "Written by the benchmark and measurement scripts in `recipes/benchmarks/` and "
+                  "`recipes/reports/` (see the main README), not by this build:", ""]
         lines += [f"- [{name}]({name})" for name in benchmarks]
     experiments = sorted({p.name for pattern in _EXPERIMENT_GLOBS for p in out.glob(pattern)})
     if experiments:
         lines += ["", "## The article's experiments", "",
-                  "Written by `recipes/init_probe.py`, `gradient_probe.py`, `style_figure.py`, "
+                  "Written by `recipes/reports/init_probe.py`, `gradient_probe.py`, `style_figure.py`, "
                   "`super_resolution_report.py` and `article_report.py` "
                   "(see the main README):", ""]
         lines += [f"- [{name}]({name})" for name in experiments]

@@ -165,7 +165,7 @@ class ResizeConvUpsample(Upsampler):
     (:mod:`lightning_checkerboard.functional.resize_conv`); ``impl="reference"`` resizes, pads and
     convolves. Both give the same output and gradients, and the learnable weight is the 3×3
     kernel either way, so checkpoints are interchangeable. The default is the faster path as
-    measured by ``recipes/bench_upsamplers.py`` (``leaderboards/speed.md``): fused wherever it
+    measured by ``recipes/benchmarks/bench_upsamplers.py`` (``leaderboards/speed.md``): fused wherever it
     exists — for nearest a 4×4 transposed conv, 16 instead of 36 multiplies per input pixel; for
     bilinear a 6×6 one, as many multiplies as the reference but without the 4×-sized intermediate
     (the measured ratios are in ``leaderboards/speed.md``) — and the reference for bilinear at

@@ -1,12 +1,12 @@
 """Each claim of "Deconvolution and Checkerboard Artifacts" beside the number this project measures for it.
 
-    python recipes/init_probe.py && python recipes/gradient_probe.py    # the measurements
-    python recipes/article_report.py                                    # then this, in a second
+    python recipes/reports/init_probe.py && python recipes/reports/gradient_probe.py    # the measurements
+    python recipes/reports/article_report.py                                    # then this, in a second
 
 Reads ``leaderboards/init.json`` and ``leaderboards/gradients.json`` (written by the probes; a
 missing one is an error that names the command to run) and, when present, ``style_transfer.json``
-(``recipes/style_figure.py``), ``super_resolution.json`` (``recipes/super_resolution_report.py``) and
-``dysample_phases.json`` (``recipes/dysample_phases.py``),
+(``recipes/reports/style_figure.py``), ``super_resolution.json`` (``recipes/reports/super_resolution_report.py``) and
+``dysample_phases.json`` (``recipes/reports/dysample_phases.py``),
 computes the overlap ratios itself (exact
 integer counts, instant), and writes ``leaderboards/article.md``: one line per claim with the
 measured number, whether it holds by the same predicates the tests in
@@ -27,9 +27,9 @@ from lightning_checkerboard.reporting import far_above, format_mean_std, mean_st
 
 #: "Reads 0": the checkerboard score's noise margin makes pattern-free stacks read exactly 0.00.
 ZERO = 0.1
-OVERLAP_COMMAND = "python recipes/overlap_figures.py"
+OVERLAP_COMMAND = "python recipes/reports/overlap_figures.py"
 SR_COMMAND = ("python recipes/run_grid.py --task super_resolution --runs /tmp/lcb-sr --jobs 2 --no-build && "
-              "python recipes/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards")
+              "python recipes/reports/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards")
 
 
 def _load(folder: Path, name: str, command: str) -> dict:
@@ -53,10 +53,10 @@ def _separated(high: list[float], low: list[float]) -> bool | str:
 
 
 def style_claim(style: dict) -> tuple[str, str, bool | str, str]:
-    """The row of the style-transfer claim, from ``style_transfer.json`` (``recipes/style_figure.py``)."""
+    """The row of the style-transfer claim, from ``style_transfer.json`` (``recipes/reports/style_figure.py``)."""
     missing = [name for name in ("deconv", "nearest_conv") if not style.get("runs", {}).get(name)]
     if missing:
-        raise UsageError(f"style_transfer.json has no {' or '.join(missing)} runs; rerun recipes/style_figure.py "
+        raise UsageError(f"style_transfer.json has no {' or '.join(missing)} runs; rerun recipes/reports/style_figure.py "
                          "with --upsamplers deconv nearest_conv")
     deconv = [run["checkerboard"] for run in style["runs"]["deconv"]]
     resize = [run["checkerboard"] for run in style["runs"]["nearest_conv"]]
@@ -68,12 +68,12 @@ def style_claim(style: dict) -> tuple[str, str, bool | str, str]:
         "[style_transfer.md](style_transfer.md))",
         far_above(deconv, resize) and max(resize) < ZERO,
         "python recipes/run_grid.py --task style_transfer --upsamplers deconv nearest_conv && "
-        "python recipes/style_figure.py",
+        "python recipes/reports/style_figure.py",
     )
 
 
 def sr_claims(sr: dict) -> list[tuple[str, str, bool | str, str]]:
-    """The super-resolution rows, from ``super_resolution.json`` (``recipes/super_resolution_report.py``).
+    """The super-resolution rows, from ``super_resolution.json`` (``recipes/reports/super_resolution_report.py``).
 
     The report decides each answer from the per-run numbers it also stores; these rows repeat it.
     """
@@ -84,13 +84,13 @@ def sr_claims(sr: dict) -> list[tuple[str, str, bool | str, str]]:
 
 
 def dysample_claim(phases: dict) -> tuple[str, str, bool | str, str]:
-    """The row of DySample's sampling grid, from ``dysample_phases.json`` (``recipes/dysample_phases.py``)."""
+    """The row of DySample's sampling grid, from ``dysample_phases.json`` (``recipes/reports/dysample_phases.py``)."""
     summary = phases["summary"]
     untrained = [v for name, entry in summary.items() if "untrained" in name for v in entry["largest_relative_spread"]]
     trained = {name: entry for name, entry in summary.items() if "trained" in name and "untrained" not in name}
     if not untrained or not trained:
         raise UsageError("dysample_phases.json has no untrained or no trained networks; rerun "
-                         "recipes/dysample_phases.py with --runs folders that hold dysample runs")
+                         "recipes/reports/dysample_phases.py with --runs folders that hold dysample runs")
     per_task = []
     for name in trained:
         values = [f"{e['checkerboard']:.2f}" for e in phases["groups"][name] if e.get("checkerboard") is not None]
@@ -226,7 +226,7 @@ def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None =
         "# The article's claims, measured",
         "",
         'Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016. Generated by '
-        "`python recipes/article_report.py` from [`init.json`](init.json) and [`gradients.json`](gradients.json) "
+        "`python recipes/reports/article_report.py` from [`init.json`](init.json) and [`gradients.json`](gradients.json) "
         "(rerun the commands in the last column to refresh them); do not edit by hand.",
         "",
         f"Init numbers: checkerboard score in 8-bit levels, mean ± std over {init['seeds']} seeds × "
@@ -256,12 +256,12 @@ def render(init: dict, grads: dict, style: dict | None = None, sr: dict | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="recipes/article_report.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="recipes/reports/article_report.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=Path("leaderboards"),
                         help="folder with init.json and gradients.json; article.md is written there")
     args = parser.parse_args(argv)
-    init = _load(args.dir, "init.json", "python recipes/init_probe.py")
-    grads = _load(args.dir, "gradients.json", "python recipes/gradient_probe.py")
+    init = _load(args.dir, "init.json", "python recipes/reports/init_probe.py")
+    grads = _load(args.dir, "gradients.json", "python recipes/reports/gradient_probe.py")
     style_path = args.dir / "style_transfer.json"
     style = json.loads(style_path.read_text(encoding="utf-8")) if style_path.is_file() else None
     sr_path = args.dir / "super_resolution.json"

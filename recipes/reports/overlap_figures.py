@@ -1,6 +1,6 @@
 """The article's overlap figures from ``overlap_map``: kernels 3, 4, 5 at stride 2, stacks of 1 to 3 layers.
 
-    python recipes/overlap_figures.py            # a few seconds
+    python recipes/reports/overlap_figures.py            # a few seconds
 
 Writes ``leaderboards/figures/overlap_1d.png`` (bars: how many input paths paint each output
 position) and ``leaderboards/figures/overlap_2d.png`` (the same in 2-D, the outer product of the
@@ -67,7 +67,7 @@ def plot_overlap(ndim: int, dpi: int = 80) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="recipes/overlap_figures.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="recipes/reports/overlap_figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("leaderboards/figures"), help="folder for the PNGs")
     args = parser.parse_args(argv)
     for ndim in (1, 2):

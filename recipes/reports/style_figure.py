@@ -1,7 +1,7 @@
 """Style transfer with transposed convolutions vs resize-convolutions: a side-by-side figure and a score table.
 
     python recipes/run_grid.py --task style_transfer --upsamplers deconv nearest_conv --runs /tmp/lcb-grid
-    python recipes/style_figure.py --runs /tmp/lcb-grid --out leaderboards
+    python recipes/reports/style_figure.py --runs /tmp/lcb-grid --out leaderboards
 
 Reads the finished ``recipes/style_transfer.py`` runs under ``--runs``, and writes
 ``leaderboards/style_transfer.md`` and ``style_transfer.json`` (every run's checkerboard score of stylised held-out photos,
@@ -37,7 +37,7 @@ ZOOM = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/style_figure.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/style_figure.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding style_transfer/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for style_transfer.md and figures/")
@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     figures.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(figures / "style_transfer.png", plot(content, stylised, titles))
     argv_text = ["--runs", str(args.runs), "--out", str(args.out)]
-    info = provenance("recipes/style_figure.py", argv_text)
+    info = provenance("recipes/reports/style_figure.py", argv_text)
     atomic_write_text(args.out / "style_transfer.md",
                       _markdown(runs, int(first.protocol.get("levels", 2)), info["command"], info))
-    atomic_write_json(args.out / "style_transfer.json", {  # read by recipes/article_report.py
+    atomic_write_json(args.out / "style_transfer.json", {  # read by recipes/reports/article_report.py
         **info,
         "loss_network": first.protocol.get("loss_network"),
         "image_size": first.image_size,

@@ -1,7 +1,7 @@
 """How small a checkerboard the score can see, and what "0.00" rules out, by image size and sample count.
 
-    python recipes/detection_limits.py            # a few minutes on a 2-core CPU
-    python recipes/detection_limits.py --trials 20
+    python recipes/reports/detection_limits.py            # a few minutes on a 2-core CPU
+    python recipes/reports/detection_limits.py --trials 20
 
 Photographs the score was never tuned on (scikit-image's stereo_motorcycle and its greyscale camera,
 brick, grass, gravel and moon, scikit-learn's china and flower; greyscale repeated over three
@@ -134,7 +134,7 @@ def render(results: list[dict[str, object]], meta: dict[str, str], trials: int) 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/detection_limits.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/detection_limits.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--trials", type=positive_int, default=10, help="crop sets per size and count")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for detection_limits.md/.json")
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    meta = provenance("recipes/detection_limits.py", argv if argv is not None else sys.argv[1:])
+    meta = provenance("recipes/reports/detection_limits.py", argv if argv is not None else sys.argv[1:])
     results = []
     for size in SIZES:
         for count in COUNTS:

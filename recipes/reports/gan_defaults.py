@@ -1,7 +1,7 @@
 """Does the GAN recipe's default learn? The generator's weight average against the live generator.
 
-    python recipes/gan_defaults.py --runs /tmp/lcb-defaults      # trains 6 default runs, then reports
-    python recipes/gan_defaults.py --runs /tmp/lcb-defaults --seeds 0 1 2 --no-train
+    python recipes/reports/gan_defaults.py --runs /tmp/lcb-defaults      # trains 6 default runs, then reports
+    python recipes/reports/gan_defaults.py --runs /tmp/lcb-defaults --seeds 0 1 2 --no-train
 
 Trains ``recipes/gan.py --upsampler nearest_conv`` at its default budget for every seed with the
 DCGAN discriminator (BatchNorm, the recipe's default) and with a spectrally normalised one
@@ -132,7 +132,7 @@ def render(report: dict, meta: dict[str, str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/gan_defaults.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/gan_defaults.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, required=True, help="folder for the training runs")
     parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    meta = provenance("recipes/gan_defaults.py", argv if argv is not None else sys.argv[1:])
-    gan = Path(__file__).resolve().parent / "gan.py"
+    meta = provenance("recipes/reports/gan_defaults.py", argv if argv is not None else sys.argv[1:])
+    gan = Path(__file__).resolve().parents[1] / "gan.py"
     datamodule = ImageDataModule("photos", image_size=32, batch_size=64, heldout_samples=SAMPLES)
     datamodule.prepare_data()
     datamodule.setup("fit")

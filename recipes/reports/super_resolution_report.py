@@ -1,12 +1,12 @@
 """Super-resolution with every registered upsampler: how far each ends above bicubic, and what patterns it leaves.
 
     python recipes/run_grid.py --task super_resolution --runs /tmp/lcb-sr --jobs 2 --no-build
-    python recipes/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards
+    python recipes/reports/super_resolution_report.py --runs /tmp/lcb-sr --out leaderboards
 
 Reads the finished ``recipes/super_resolution.py`` runs under ``--runs`` (all trained and measured
 the same way: give each grid its own folder) and writes ``super_resolution.md`` (the answers, mean ±
 std per upsampler over seeds, every run), ``super_resolution.json`` (the same numbers, read by
-``recipes/article_report.py`` and the tests) and ``figures/super_resolution.png``: the held-out
+``recipes/reports/article_report.py`` and the tests) and ``figures/super_resolution.png``: the held-out
 crop bicubic errs most on, high-resolution | bicubic | each upsampler's output (its first seed),
 with 4× zooms of the patch where bicubic errs most.
 
@@ -231,7 +231,7 @@ def _markdown(runs: dict[str, list[dict]], first: ResultRecord, found: list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="recipes/super_resolution_report.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/super_resolution_report.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding super_resolution/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for the report and figures/")
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         titles[name] = f"{name}\n{mean_std(_values(runs[name], 'psnr'))[0]:.2f} dB"
     (args.out / "figures").mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out / "figures" / "super_resolution.png", plot(hr, outputs, titles))
-    info = provenance("recipes/super_resolution_report.py", ["--runs", str(args.runs), "--out", str(args.out)])
+    info = provenance("recipes/reports/super_resolution_report.py", ["--runs", str(args.runs), "--out", str(args.out)])
     atomic_write_text(args.out / "super_resolution.md", _markdown(runs, first, found, info))
     atomic_write_json(args.out / "super_resolution.json", {
         **info, "scale": scale, "image_size": first.image_size, "max_steps": first.max_steps,

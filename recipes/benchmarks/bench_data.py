@@ -1,8 +1,8 @@
 """How fast ``folder:`` data is ready: the first decode, the data cache, and the loader against training.
 
 Usage:
-    python recipes/bench_data.py                      # about 2-4 minutes on 2 CPU cores
-    python recipes/bench_data.py --work-dir /tmp/lcb-bench-data --out leaderboards/bench_data.md
+    python recipes/benchmarks/bench_data.py                      # about 2-4 minutes on 2 CPU cores
+    python recipes/benchmarks/bench_data.py --work-dir /tmp/lcb-bench-data --out leaderboards/bench_data.md
 
 Generates two image folders (kept in ``--work-dir`` for reruns, else in a temporary folder that is
 removed at the end): 20 000 PNGs of 32×32 pixels, served at 32², and 5 000 JPEGs of 256×256,
@@ -147,7 +147,7 @@ def training_rate(dm: ImageDataModule, steps: int) -> float:
 
 def report(png: dict, jpeg: dict, cached: float, streamed: float, training: float, load: float,
            capacity: tuple[float, float], argv) -> str:
-    info = provenance("recipes/bench_data.py", argv)
+    info = provenance("recipes/benchmarks/bench_data.py", argv)
 
     def met(ok: bool) -> str:
         return "yes" if ok else "no"

@@ -1,8 +1,8 @@
 """CPU speed of ``fuse_resize_conv`` on a diffusers ``AutoencoderKL`` decoder and on single upsampling sites.
 
 Usage:
-    python recipes/bench_adapt.py            # Stable Diffusion's VAE layout (256² output) and its sites
-    python recipes/bench_adapt.py --quick    # a smoke run: 32² decode, small sites, three rounds
+    python recipes/benchmarks/bench_adapt.py            # Stable Diffusion's VAE layout (256² output) and its sites
+    python recipes/benchmarks/bench_adapt.py --quick    # a smoke run: 32² decode, small sites, three rounds
 
 The models are built offline with seeded random weights (speed does not depend on the weights). Two
 workloads are timed: a forward under ``torch.no_grad()`` and a forward followed by ``backward`` of a
@@ -191,7 +191,7 @@ def _cpu_description() -> str:
 
 
 def render(results: dict, *, config: str, size: int, batch: int, repeats: int, sites: list[dict] | None = None,
-           command: str = "python recipes/bench_adapt.py") -> str:
+           command: str = "python recipes/benchmarks/bench_adapt.py") -> str:
     channels, layers = CONFIGS[config]
     lines = [
         START,
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a smoke run: 32² output, the small site shapes, three rounds")
     parser.add_argument("--no-sites", action="store_true", help="time the decoder only, not the single sites")
     args = parser.parse_args(argv)
-    command = " ".join(["python recipes/bench_adapt.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python recipes/benchmarks/bench_adapt.py", *(argv if argv is not None else sys.argv[1:])])
     factor = 2 ** (len(CONFIGS[args.config][0]) - 1)
     if args.quick:
         args.size, args.repeats = 32, 3

@@ -1,6 +1,6 @@
 """Time ``python -m lightning_checkerboard.score`` on folders of 64² and 256² PNGs; print images/s.
 
-    python recipes/bench_score.py [--count 512] [--sizes 64 256] [--repeats 3] [--device cpu]
+    python recipes/benchmarks/bench_score.py [--count 512] [--sizes 64 256] [--repeats 3] [--device cpu]
 
 Writes ``--count`` PNGs per size into a temporary folder (seeded smooth random colour fields with a
 little noise, compressed like ordinary photographs' PNGs), then runs the command as a user would,

@@ -1,8 +1,8 @@
 """Forward+backward speed of every registered upsampler, as a ratio to ``deconv`` in the same run.
 
 Usage:
-    python recipes/bench_upsamplers.py                 # CPU, and CUDA when present
-    python recipes/bench_upsamplers.py --repeats 3 --out leaderboards/speed.md
+    python recipes/benchmarks/bench_upsamplers.py                 # CPU, and CUDA when present
+    python recipes/benchmarks/bench_upsamplers.py --repeats 3 --out leaderboards/speed.md
 
 Every variant is timed in interleaved rounds (the order rotates each round, so drift and
 thermal effects hit all variants alike); a variant's figure is the median over rounds of its
@@ -110,7 +110,7 @@ def render(results: dict[str, dict], repeats: int) -> str:
         "",
         "Forward + backward of one layer, as a ratio to `deconv` timed in the same interleaved",
         f"rounds (median of {repeats} rounds; lower is faster). Regenerate with",
-        "`python recipes/bench_upsamplers.py`.",
+        "`python recipes/benchmarks/bench_upsamplers.py`.",
         "",
         f"- date: {dt.date.today().isoformat()}; lightning-checkerboard {__version__}; torch {torch.__version__};"
         f" Python {platform.python_version()}",

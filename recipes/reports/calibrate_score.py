@@ -1,7 +1,7 @@
 """Calibration of the checkerboard score: coverage of its 95 % bound and score ÷ truth, cell by cell.
 
-    python recipes/calibrate_score.py              # about 3-5 minutes on a 2-core CPU (4 sets per cell)
-    python recipes/calibrate_score.py --sets 20    # tighter coverage figures, about 5x longer
+    python recipes/reports/calibrate_score.py              # about 3-5 minutes on a 2-core CPU (4 sets per cell)
+    python recipes/reports/calibrate_score.py --sets 20    # tighter coverage figures, about 5x longer
 
 A pattern of known RMS amplitude (0.25 … 8 levels) is added to sets of 64 images, and the score and
 its 95 % upper bound are read. Cells: period (2: the checkerboard; 4 and 8: a random zero-mean tile,
@@ -212,7 +212,7 @@ def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> st
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/calibrate_score.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/calibrate_score.py", description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sets", type=positive_int, default=4, help="image sets per cell")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for calibration.md/.json")
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    meta = provenance("recipes/calibrate_score.py", argv if argv is not None else sys.argv[1:])
+    meta = provenance("recipes/reports/calibrate_score.py", argv if argv is not None else sys.argv[1:])
     rows = calibrate(args.sets)
     atomic_write_json(args.out / "calibration.json", {"provenance": meta, "levels": LEVELS, "images": IMAGES,
                                                       "sets": args.sets, "worst": worst(rows), "cells": rows})

@@ -1,16 +1,16 @@
 """DySample's sampling grid by sub-pixel phase: untrained, and after the leaderboard's training runs.
 
-    python recipes/dysample_phases.py --runs /tmp/lcb-grid --runs /tmp/lcb-sr
+    python recipes/reports/dysample_phases.py --runs /tmp/lcb-grid --runs /tmp/lcb-sr
 
 DySample samples each output pixel at its sub-pixel centre moved by a learned offset, predicted per
 phase through a pixel shuffle. This measures, for every DySample layer, how far the mean offset
 differs between phases (:func:`~lightning_checkerboard.experiments.sampling_phases`): 0 is bilinear
 upsampling's even grid; a spread makes neighbouring samples bunch and leaves a period-``scale``
-pattern. It does so for untrained generators (DCGAN at 32², width 32, as ``recipes/init_probe.py``)
+pattern. It does so for untrained generators (DCGAN at 32², width 32, as ``recipes/reports/init_probe.py``)
 and super-resolution networks (the recipe's default), over ``--seeds`` seeds, and for every finished
 ``dysample`` run of the GAN, super-resolution and style-transfer tasks under ``--runs`` (the trained
 weights from ``checkpoints/last.ckpt``, beside the checkerboard score the run recorded). Writes
-``leaderboards/dysample_phases.md`` and ``dysample_phases.json`` (read by ``recipes/article_report.py``).
+``leaderboards/dysample_phases.md`` and ``dysample_phases.json`` (read by ``recipes/reports/article_report.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ TASKS = ("gan", "super_resolution", "style_transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/dysample_phases.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/dysample_phases.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, action="append", default=[],
                         help="a folder of run directories (repeat it); its finished dysample runs are measured")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = measure(args.runs, args.seeds)
     results.update(runtime_s=time.perf_counter() - start, seeds=args.seeds,
-                   **provenance("recipes/dysample_phases.py", argv))
+                   **provenance("recipes/reports/dysample_phases.py", argv))
     atomic_write_json(args.out / "dysample_phases.json", results)
     atomic_write_text(args.out / "dysample_phases.md", _markdown(results))
     for name, entry in results["summary"].items():

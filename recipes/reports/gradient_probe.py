@@ -1,8 +1,8 @@
 """Checkerboards in gradients: a discriminator's input gradient on real photos, by first layer.
 
-    python recipes/gradient_probe.py            # 504 s measured (one thread, one core of a shared 2-core CPU)
-    python recipes/gradient_probe.py --train-seeds 1 --steps 50      # a quick look, about a minute
-    python recipes/gradient_probe.py --train-seeds 5 --steps 600     # more GAN runs, longer
+    python recipes/reports/gradient_probe.py            # 504 s measured (one thread, one core of a shared 2-core CPU)
+    python recipes/reports/gradient_probe.py --train-seeds 1 --steps 50      # a quick look, about a minute
+    python recipes/reports/gradient_probe.py --train-seeds 5 --steps 600     # more GAN runs, longer
 
 The article's last section: the backward pass of a strided convolution is a transposed convolution,
 so a strided first layer can paint a checkerboard into the gradient the generator learns from. Three
@@ -18,7 +18,7 @@ cannot see), plus the max/min mean energy over the 2×2 pixel phases. Measured f
 discriminators over several seeds and for the discriminators of short GAN runs
 (:class:`~lightning_checkerboard.tasks.GANTask` in a Lightning ``Trainer``, generator all
 ``nearest_conv`` so the generator adds no checkerboard of its own). Writes ``leaderboards/gradients.md``
-and ``leaderboards/gradients.json``; ``recipes/article_report.py`` reads the latter's ``"2"`` (4×4,
+and ``leaderboards/gradients.json``; ``recipes/reports/article_report.py`` reads the latter's ``"2"`` (4×4,
 stride 2) and ``"1"`` entries, signed score.
 """
 
@@ -56,7 +56,7 @@ PHASES = ("untrained", "trained")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/gradient_probe.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/gradient_probe.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--image-size", type=positive_int, default=32, help="8 … 256, a power of two")
     parser.add_argument("--heldout", type=positive_int, default=256, help="held-out photo crops scored")
@@ -151,7 +151,7 @@ def _markdown(results: dict, command: str) -> str:
         "## Verdicts",
         "",
         f"Each strided first layer against the 3×3, stride-1 one. *Far above*: every seed more than {FAR:g}× "
-        "every seed of stride 1 (floored at 0.001; the predicate of `recipes/article_report.py`); *seed-wise "
+        "every seed of stride 1 (floored at 0.001; the predicate of `recipes/reports/article_report.py`); *seed-wise "
         "factor*: the lowest strided seed over the highest stride-1 seed, the largest factor for which that "
         "holds.",
         "",
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     results["trained_s"] = time.perf_counter() - trained_start
     results["comparisons"] = comparisons(results)
     results["runtime_s"] = time.perf_counter() - start
-    results.update(provenance("recipes/gradient_probe.py", argv))
+    results.update(provenance("recipes/reports/gradient_probe.py", argv))
     atomic_write_json(args.out / "gradients.json", results)
     atomic_write_text(args.out / "gradients.md", _markdown(results, results["command"]))
     print(f"wrote {args.out / 'gradients.md'} and gradients.json in {results['runtime_s']:.0f} s")

@@ -1,14 +1,14 @@
 """Checkerboards before training: untrained DCGAN generators, one per upsampler configuration.
 
-    python recipes/init_probe.py                 # under 2 minutes on a 2-core CPU
-    python recipes/init_probe.py --seeds 20 --samples 512
+    python recipes/reports/init_probe.py                 # under 2 minutes on a 2-core CPU
+    python recipes/reports/init_probe.py --seeds 20 --samples 512
 
 For every configuration of :func:`~lightning_checkerboard.experiments.init_configs` (uniform stacks
 of each layer, and ``deconv_k3`` in only the last one or two stages, the article's mixed figure)
 this builds freshly initialised generators (DCGAN init, BatchNorm in training mode) over several
 seeds, generates a batch from each, and reports the checkerboard score with the amplitude and PNR
 at every period, mean ± std over seeds. Writes ``leaderboards/init.md``, ``leaderboards/init.json``
-(read by ``recipes/article_report.py``) and ``leaderboards/figures/init_samples.png`` (sample grids
+(read by ``recipes/reports/article_report.py``) and ``leaderboards/figures/init_samples.png`` (sample grids
 side by side, one column per configuration, like the article's figure).
 """
 
@@ -34,7 +34,7 @@ FIGURE_ROWS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="recipes/init_probe.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="recipes/reports/init_probe.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--seeds", type=positive_int, default=10, help="generators per configuration")
     parser.add_argument("--samples", type=positive_int, default=256,
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "image_size": args.image_size, "stages": stages, "base_channels": args.base_channels, "seeds": args.seeds,
         "samples": args.samples, "periods": periods, "configs": configs, "figure": figure,
-        "runtime_s": time.perf_counter() - start, **provenance("recipes/init_probe.py", argv),
+        "runtime_s": time.perf_counter() - start, **provenance("recipes/reports/init_probe.py", argv),
     }
     atomic_write_json(args.out / "init.json", results)
     atomic_write_text(args.out / "init.md", _markdown(results, results["command"]))
