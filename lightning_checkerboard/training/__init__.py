@@ -1,8 +1,8 @@
 """Training runs for every task: typed settings and one skeleton around ``trainer.fit``.
 
-- :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings),
-  :class:`GANConfig`, :class:`StyleTransferConfig`, and :class:`ConfigError`.
-- :mod:`~lightning_checkerboard.training.super_resolution_config`: :class:`SuperResolutionConfig`.
+- :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings) and
+  :class:`ConfigError`, with each task's settings beside them: :class:`GANConfig`,
+  :class:`StyleTransferConfig`, :class:`SuperResolutionConfig`.
 - :mod:`~lightning_checkerboard.training.skeleton`: :class:`Recipe` (what a task builds and reports),
   :func:`train` (run directory, resume, record, logger, trainer, fit, report) and :class:`RunResult`.
 - :mod:`~lightning_checkerboard.training.parts`: :class:`RunParts` (what ``Recipe.build`` returns),
@@ -12,11 +12,16 @@
 """
 
 from lightning_checkerboard.training._quiet import print_rank_zero
-from lightning_checkerboard.training.config import ConfigError, GANConfig, RunConfig, StyleTransferConfig
+from lightning_checkerboard.training.config import (
+    ConfigError,
+    GANConfig,
+    RunConfig,
+    StyleTransferConfig,
+    SuperResolutionConfig,
+)
 from lightning_checkerboard.training.parts import RunParts, image_datamodule, upsampler_stages
 from lightning_checkerboard.training.run_dir import RUN_DIR_ENV, ResumedRun, make_run_directory, open_resumed_run
 from lightning_checkerboard.training.skeleton import Recipe, RunResult, process_count, train
-from lightning_checkerboard.training.super_resolution_config import SuperResolutionConfig
 
 __all__ = [
     "RUN_DIR_ENV",

@@ -33,7 +33,7 @@ from lightning_checkerboard.leaderboard.collect import collect_local
 from lightning_checkerboard.models import DCGANGenerator
 from lightning_checkerboard.reporting import format_mean_std, mean_std, provenance
 from lightning_checkerboard.tasks import GANTask, SuperResolutionTask
-from lightning_checkerboard.training.super_resolution_config import SuperResolutionConfig
+from lightning_checkerboard.training.config import SuperResolutionConfig
 
 #: Noise vectors per trained generator, and held-out images per super-resolution network.
 SAMPLES = 256

@@ -1,22 +1,10 @@
-"""Typed settings of a training run: the fields every task shares (:class:`RunConfig`) and each task's own.
+"""The settings every training run shares: :class:`RunConfig`, :class:`ConfigError` and the limits they check.
 
 A config is a plain dataclass, checked when it is made: a wrong value raises ``ValueError`` naming the
 field (``batch_size must be a positive integer; got 0.``). The recipes build one from their parsed
 flags in one call (:meth:`RunConfig.from_namespace`: a flag's ``dest`` is the field's name), the run's
 record keeps it (:meth:`RunConfig.record_config`) and a resumed run gets it back from there
-(:meth:`RunConfig.from_record`). The defaults are the recipes' defaults, so ``GANConfig()`` is the
-run that ``python recipes/gan.py`` makes.
-
-Example:
-    >>> config = GANConfig(upsampler="deconv_k3", max_steps=400)
-    >>> config.record_config()["max_steps"], config.output_dir.as_posix()
-    (400, 'runs')
-    >>> StyleTransferConfig().record_config()["content_dataset"]
-    'photos'
-    >>> GANConfig(batch_size=0)
-    Traceback (most recent call last):
-        ...
-    ValueError: batch_size must be a positive integer; got 0.
+(:meth:`RunConfig.from_record`). Each task's settings subclass it in a module of their own beside this one.
 """
 
 from __future__ import annotations
@@ -35,37 +23,20 @@ from lightning_checkerboard._validation import (
     check_non_negative_int,
     check_number,
     check_positive_int,
-    check_unit_interval,
 )
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
 from lightning_checkerboard.loggers import LOGGERS
-from lightning_checkerboard.metrics.fid import FID_POLICIES
-from lightning_checkerboard.models.dcgan import DISCRIMINATOR_NORMS
-from lightning_checkerboard.models.loss_network import LOSS_NETWORKS, VGG_LAYERS
-from lightning_checkerboard.tasks.gan import LOSSES
 from lightning_checkerboard.upsamplers.layers import PADDING_MODES
 
 __all__ = [
-    "DISC_FIRST_KERNELS",
-    "DISC_FIRST_STRIDES",
-    "MAX_LATENT_DIM",
     "MAX_SEED",
     "WANDB_NAME_FORBIDDEN",
     "ConfigError",
-    "GANConfig",
     "RunConfig",
-    "StyleTransferConfig",
 ]
-
-#: Strides and kernels the DCGAN discriminator's first layer takes.
-DISC_FIRST_STRIDES = (1, 2)
-DISC_FIRST_KERNELS = (3, 4)
 
 #: The largest seed: NumPy's seeds are 32-bit, and every seed reaches NumPy.
 MAX_SEED = 2**32 - 1
-
-#: The longest noise vector a GAN takes (DCGAN uses 100; the generator's first layer grows with it).
-MAX_LATENT_DIM = 4096
 
 #: Characters W&B refuses in a project or entity name.
 WANDB_NAME_FORBIDDEN = "/\\#?%:"
@@ -289,120 +260,3 @@ class RunConfig:
     def sample_counts(self) -> dict[str, int]:
         """Image counts that every process measures a share of: each must be at least the number of processes."""
         return {"eval_samples": self.eval_samples}
-
-
-@dataclass
-class GANConfig(RunConfig):
-    """A DCGAN run (``recipes/gan.py``): the shared fields plus the networks, losses and FID.
-
-    Attributes:
-        gen_channels: generator width (DCGAN's ngf).
-        disc_channels: discriminator width (DCGAN's ndf).
-        disc_first_stride: stride of the discriminator's first layer, 1 or 2.
-        disc_first_kernel: kernel of that layer, 3 or 4 (``None``: 4 with stride 2, 3 with stride 1).
-        disc_norm: the discriminator's normalisation (``"batch"``, ``"spectral"``, ``"none"``).
-        latent_dim: length of the generator's noise vector (at most :data:`MAX_LATENT_DIM`).
-        loss: ``"nonsaturating"`` or ``"hinge"``.
-        lr_g: generator learning rate.
-        lr_d: discriminator learning rate.
-        ema_decay: decay of the generator's weight average that samples and metrics use (0: the live one).
-        fid: ``"auto"``, ``"required"`` or ``"off"``.
-        fid_samples: generated images per FID.
-        fid_weights: an Inception-v3 weights file (``None``: found or downloaded); a resumed run takes
-            it from the command line only (see :attr:`RunConfig.LOCAL_FILES`).
-    """
-
-    gen_channels: int = 64
-    disc_channels: int = 64
-    disc_first_stride: int = 2
-    disc_first_kernel: int | None = None
-    disc_norm: str = "batch"
-    latent_dim: int = 100
-    loss: str = "nonsaturating"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    ema_decay: float = 0.999
-    fid: str = "auto"
-    fid_samples: int = 256
-    fid_weights: Path | None = None
-
-    # Runs recorded before the weight average and the discriminator choice existed continue as they began.
-    LEGACY_DEFAULTS: ClassVar[Mapping[str, Any]] = {"ema_decay": 0.0, "disc_norm": "batch"}
-    LOCAL_FILES: ClassVar[tuple[str, ...]] = ("fid_weights",)
-
-    def validate(self) -> None:
-        super().validate()
-        for name in ("gen_channels", "disc_channels", "fid_samples"):
-            check_positive_int(getattr(self, name), name)
-        check_int(self.latent_dim, "latent_dim", minimum=1, maximum=MAX_LATENT_DIM)
-        check_choice(self.disc_first_stride, "disc_first_stride", DISC_FIRST_STRIDES)
-        if self.disc_first_kernel is not None:
-            check_choice(self.disc_first_kernel, "disc_first_kernel", DISC_FIRST_KERNELS)
-        check_choice(self.disc_norm, "disc_norm", DISCRIMINATOR_NORMS)
-        check_choice(self.loss, "loss", LOSSES)
-        check_choice(self.fid, "fid", FID_POLICIES)
-        self.lr_g = _check_positive_float(self.lr_g, "lr_g")
-        self.lr_d = _check_positive_float(self.lr_d, "lr_d")
-        self.ema_decay = check_unit_interval(self.ema_decay, "ema_decay")
-
-    def sample_counts(self) -> dict[str, int]:
-        counts = super().sample_counts()
-        if self.fid != "off":
-            counts["fid_samples"] = self.fid_samples
-        return counts
-
-
-@dataclass
-class StyleTransferConfig(RunConfig):
-    """A fast style-transfer run (``recipes/style_transfer.py``): the shared fields plus style and loss.
-
-    ``dataset`` holds the content images; its flag and record key are ``content_dataset``.
-
-    Attributes:
-        base_channels: transformer width (Johnson et al.: 32).
-        style: an image file, or the name of a bundled style image.
-        style_size: side of the style image (``None``: ``image_size``).
-        content_weight: weight of the content loss.
-        style_weight: weight of the style loss.
-        tv_weight: weight of the total-variation loss (0: off).
-        content_layer: the VGG-16 layer of the content loss.
-        loss_network: ``"auto"``, ``"vgg16"`` or ``"random"``.
-        loss_network_weights: a VGG-16 state-dict file (``None``: torchvision's); a resumed run takes
-            it from the command line only (see :attr:`RunConfig.LOCAL_FILES`).
-        loss_network_seed: seed of a random-weight VGG-16.
-        lr: learning rate.
-    """
-
-    image_size: int = 128
-    batch_size: int = 4
-    max_steps: int = 200
-    eval_every: int = 100
-    eval_samples: int = 64
-    base_channels: int = 32
-    style: str = "immunohistochemistry"
-    style_size: int | None = None
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 0.0
-    content_layer: str = "relu2_2"
-    loss_network: str = "auto"
-    loss_network_weights: Path | None = None
-    loss_network_seed: int = 0
-    lr: float = 1e-3
-
-    KEYS: ClassVar[Mapping[str, str]] = {"dataset": "content_dataset"}
-    LOCAL_FILES: ClassVar[tuple[str, ...]] = ("loss_network_weights",)
-
-    def validate(self) -> None:
-        super().validate()
-        check_positive_int(self.base_channels, "base_channels")
-        _check_text(self.style, "style")
-        if self.style_size is not None:
-            check_positive_int(self.style_size, "style_size")
-        check_non_negative_int(self.loss_network_seed, "loss_network_seed")
-        check_choice(self.content_layer, "content_layer", tuple(VGG_LAYERS))
-        check_choice(self.loss_network, "loss_network", LOSS_NETWORKS)
-        self.content_weight = _check_positive_float(self.content_weight, "content_weight")
-        self.style_weight = _check_positive_float(self.style_weight, "style_weight")
-        self.lr = _check_positive_float(self.lr, "lr")
-        self.tv_weight = check_number(self.tv_weight, "tv_weight", minimum=0.0)

@@ -19,7 +19,7 @@ from lightning_checkerboard.callbacks.fidelity import min_image_size
 from lightning_checkerboard.data.photo_holdout import DEFAULT_HELDOUT_PHOTOS, check_heldout_photos
 from lightning_checkerboard.models.super_resolution import ACTIVATIONS, SUPPORTED_SCALES
 from lightning_checkerboard.tasks.super_resolution import SR_LOSSES
-from lightning_checkerboard.training.config import RunConfig
+from lightning_checkerboard.training.config.run import RunConfig
 
 __all__ = ["SuperResolutionConfig"]
 
