@@ -1,9 +1,16 @@
 """The ``lightning-checkerboard`` console script: one entry point for the package's commands.
 
-``lightning-checkerboard score ...``, ``lightning-checkerboard audit ...`` and ``lightning-checkerboard
-leaderboard ...`` forward their arguments unchanged to ``python -m lightning_checkerboard.score``,
-``python -m lightning_checkerboard.audit`` and ``python -m lightning_checkerboard.leaderboard``; ``fit``, ``validate``, ``test`` and ``predict`` are
-Lightning's ``LightningCLI`` subcommands (:mod:`lightning_checkerboard.lightning_cli`).
+Each of the package's own commands is the ``__main__`` module of the subpackage that does its work, and
+``lightning-checkerboard COMMAND ...`` forwards the arguments unchanged to it:
+
+- ``score``: :mod:`lightning_checkerboard.score.__main__` (``python -m lightning_checkerboard.score``);
+- ``audit``: :mod:`lightning_checkerboard.adapt.__main__` (``python -m lightning_checkerboard.adapt``, or
+  ``python -m lightning_checkerboard.audit`` as before);
+- ``leaderboard``: :mod:`lightning_checkerboard.leaderboard.__main__`
+  (``python -m lightning_checkerboard.leaderboard``).
+
+``fit``, ``validate``, ``test`` and ``predict`` are Lightning's ``LightningCLI`` subcommands
+(:mod:`lightning_checkerboard.lightning_cli`).
 
 Example:
     >>> main(["--help"])  # doctest: +ELLIPSIS
@@ -30,7 +37,7 @@ def _score(argv: list[str]) -> int:
 
 
 def _audit(argv: list[str]) -> int:
-    from lightning_checkerboard.audit import main as audit_main
+    from lightning_checkerboard.adapt.__main__ import main as audit_main
 
     return audit_main(argv, prog=f"{PROG} audit")
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from lightning_checkerboard import audit, fuse_resize_conv
 from lightning_checkerboard.adapt import AuditReport
-from lightning_checkerboard.audit import main
+from lightning_checkerboard.adapt.__main__ import main
 from lightning_checkerboard.models.dcgan import DCGANGenerator
 
 
@@ -127,13 +127,21 @@ def test_the_package_name_audit_stays_callable_after_the_command_module_is_impor
     assert len(command(model, torch.randn(1, 2, 8, 8))) == 1
 
 
-def test_python_dash_m_runs_without_warnings():
+@pytest.mark.parametrize("module", ["lightning_checkerboard.adapt", "lightning_checkerboard.audit"])
+def test_python_dash_m_runs_without_warnings(module):
     result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "lightning_checkerboard.audit", "no.such:f", "--input-shape", "1"],
+        [sys.executable, "-W", "error", "-m", module, "no.such:f", "--input-shape", "1"],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 2
     assert result.stderr == "error: cannot import 'no.such': No module named 'no'\n"
+
+
+@pytest.mark.parametrize("module", ["lightning_checkerboard.adapt", "lightning_checkerboard.audit"])
+def test_both_module_names_name_themselves_in_the_usage_line(module):
+    result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: python -m {module} ")
 
 
 # ---- scores that mean what they say
