@@ -308,7 +308,8 @@ def test_the_json_report_holds_every_number_and_the_protocol(capsys, tmp_path, c
     folder = _write_folder(tmp_path / "images", clean[:16])
     report = _score_json(capsys, tmp_path, folder, "--reference", "photos", "--top", "3", "--swd-samples", "8")
     assert set(report) == {"schema", "package_version", "protocol", "counts", "groups", "all_sizes", "skipped",
-                           "figures", "seconds", "images_per_second"}
+                           "figures", "notes", "warnings", "seconds", "images_per_second"}
+    assert report["notes"] == [] and report["warnings"] == []
     assert report["package_version"] == __version__ and isinstance(report["schema"], str)
     protocol = report["protocol"]
     assert protocol["generated"] == str(folder) and protocol["reference"] == "photos"

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from lightning_checkerboard._lightning import pl, rank_zero_warn
 from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard.run_samples import write_final_samples
 
-__all__ = ["iteration", "log_images", "log_scalars", "trainer_run_directory"]
+__all__ = ["iteration", "log_images", "log_scalars", "save_final_samples", "trainer_run_directory"]
 
 _warned: set[str] = set()
 
@@ -66,3 +68,25 @@ def log_images(
                     logger.experiment.add_image(f"{key}/{i}" if len(images) > 1 else key, image, step, dataformats="HWC")
         except Exception as err:
             _warn_once(f"images-{name}", f"{name} failed to log images ({err}); training goes on.")
+
+
+def save_final_samples(trainer: pl.Trainer, images: torch.Tensor) -> Path | None:
+    """Save the final measurement's images (this process's share, ``(n, C, H, W)`` in [0, 1]) in the run directory.
+
+    Under DDP the shares are gathered on rank zero in rank order, which is the order one process
+    would have made them in; rank zero writes ``samples/final_samples.npz``
+    (:func:`~lightning_checkerboard.run_samples.write_final_samples`) and returns its path, the other
+    ranks return ``None``. A failure to write is a warning: the run's numbers are already measured.
+    """
+    share = images.detach().float().mul(255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    shares = [share]
+    if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        shares = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, share)
+    if trainer.global_rank != 0:
+        return None
+    try:
+        return write_final_samples(trainer_run_directory(trainer), np.concatenate(shares))
+    except (OSError, ValueError) as err:  # ValueError: images of another channel count than 1 or 3
+        _warn_once("final-samples", f"the final samples could not be saved ({err}); the run goes on.")
+        return None

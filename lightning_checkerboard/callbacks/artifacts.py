@@ -11,7 +11,13 @@ from typing_extensions import override
 
 from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_non_negative_int, check_positive_int
-from lightning_checkerboard.callbacks._logging import iteration, log_images, log_scalars, trainer_run_directory
+from lightning_checkerboard.callbacks._logging import (
+    iteration,
+    log_images,
+    log_scalars,
+    save_final_samples,
+    trainer_run_directory,
+)
 from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
 from lightning_checkerboard.callbacks._sources import (
     check_image_source,
@@ -93,6 +99,9 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
         real_images: held-out real images ``(N, C, H, W)`` in [0, 1] instead of the datamodule's.
         quality: also measure SWD to the held-out images (for generators of the data's distribution;
             off for tasks whose outputs should differ from it, like style transfer).
+        save_samples: save the images of the final measurement, one by one, as
+            ``samples/final_samples.npz`` in the run directory (see :mod:`lightning_checkerboard.run_samples`),
+            so that ``lightning-checkerboard score <run dir>`` can score them again.
 
     Raises:
         ValueError: on a bad ``num_samples``, ``batch_size`` or ``seed``, or ``real_images`` of a wrong shape;
@@ -113,6 +122,7 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
         sample_fn: SampleFn | None = None,
         real_images: Tensor | None = None,
         quality: bool = True,
+        save_samples: bool = True,
     ) -> None:
         super().__init__(every_n_steps)
         self.num_samples = check_positive_int(num_samples, "num_samples")
@@ -121,6 +131,7 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
         self.sample_fn = check_sample_fn(sample_fn)
         self.real_images = check_real_images(real_images)
         self.quality = bool(quality)
+        self.save_samples = bool(save_samples)
         self.latest: dict[str, float] = {}
         self.protocol: dict[str, Any] = {}
 
@@ -212,5 +223,7 @@ class ArtifactMetrics(BaselineState, PeriodicCallback):
         log_scalars(trainer, metrics)
         if figure is not None:
             log_images(trainer, "artifacts/spectra", [np.ascontiguousarray(figure)])
+        if final and self.save_samples:
+            save_final_samples(trainer, fake)
         return metrics
 

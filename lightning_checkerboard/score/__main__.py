@@ -48,7 +48,8 @@ def build_parser(prog: str = "python -m lightning_checkerboard.score") -> argpar
         prog=prog,
         description="Score a set of images for checkerboard artifacts (the RMS of the grid pattern in 8-bit "
         "levels, with its 95 % upper bound), and compare it with a reference set.",
-        epilog=f"Sources: a folder (recursive: {' '.join(IMAGE_EXTENSIONS)}), an image file, a glob pattern "
+        epilog="Sources: a run directory (the final evaluation samples it saved, samples/final_samples.npz), "
+        f"a folder (recursive: {' '.join(IMAGE_EXTENSIONS)}), an image file, a glob pattern "
         "(quote it; ** recurses), a .npy/.npz array (N x H x W x C uint8, or float in [0, 1]), "
         "hf:<owner/repo>[:split], or photos (the embedded photographs, as a reference only). Images are never "
         "resampled: without --size they are grouped by size and each group is scored apart.",
@@ -149,7 +150,9 @@ def _run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     run = score_images(args.generated, args.reference, options)
-    for line in skip_warnings(run):
+    for line in run.notes:
+        print(f"note: {line}", file=sys.stderr)
+    for line in [*run.warnings, *skip_warnings(run)]:
         print(f"warning: {line}", file=sys.stderr)
     figures = []
     if args.figures is not None:

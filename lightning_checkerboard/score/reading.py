@@ -38,6 +38,7 @@ from lightning_checkerboard._untrusted import (
 from lightning_checkerboard.data.decode import CORRUPT_POLICIES
 from lightning_checkerboard.data.folder import list_image_files
 from lightning_checkerboard.data.images import DEFAULT_MAX_PIXELS, decode_native
+from lightning_checkerboard.run_samples import FINAL_SAMPLES_KEY, find_final_samples
 
 __all__ = [
     "CORRUPT_POLICIES",
@@ -62,7 +63,8 @@ __all__ = [
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 #: What a source may be, as error messages list it.
-SOURCE_FORMS = "a folder, an image file, a glob pattern, a .npy/.npz array, hf:<owner/repo>[:split] or photos"
+SOURCE_FORMS = ("a run directory, a folder, an image file, a glob pattern, a .npy/.npz array, "
+                "hf:<owner/repo>[:split] or photos")
 
 # The errors PIL raises for unreadable data: OSError for truncated or unknown files, ValueError and
 # SyntaxError for some malformed headers.
@@ -142,6 +144,8 @@ class ImageSource:
     """
 
     kind = "files"
+    #: One line on where the images were found, when that is not plain from ``text`` (a run directory's samples).
+    note: str | None = None
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -246,10 +250,10 @@ class _NpzMember:
     member decompresses it once and holds one image in memory.
     """
 
-    def __init__(self, path: Path, key: str, name: str) -> None:
+    def __init__(self, path: Path, key: str, name: str, root: Path | None = None) -> None:
         self._stack = contextlib.ExitStack()
         try:
-            handle = self._stack.enter_context(open_regular(path))
+            handle = self._stack.enter_context(open_regular(path, root=root))
             self._archive = self._stack.enter_context(zipfile.ZipFile(handle))
             self._member_name = f"{key}.npy"
             self._name = name
@@ -383,11 +387,12 @@ def _listed(keys: list[str]) -> str:
     return shown + (f", … {len(keys) - _KEYS_SHOWN} more" if len(keys) > _KEYS_SHOWN else "")
 
 
-def _open_array(text: str, path: Path, npz_key: str | None) -> ArrayImages:
+def _open_array(text: str, path: Path, npz_key: str | None, root: Path | None = None) -> ArrayImages:
     """A ``.npy`` is memory-mapped (read as it is scored); an ``.npz`` member is read an image at a time.
 
     Either way the array's shape and dtype are read from its header first: an object (pickled) array
-    is refused before anything else of it is read.
+    is refused before anything else of it is read. With ``root``, the file must be a regular file
+    inside it (a link that leaves it is refused).
     """
     try:
         if path.suffix.lower() == ".npy":
@@ -402,14 +407,14 @@ def _open_array(text: str, path: Path, npz_key: str | None) -> ArrayImages:
                                  f"claims (shape {shape}, {dtype}); it is truncated.")
             # Memory-mapped: images are read from disk as they are scored.
             return ArrayImages(text, np.load(path, mmap_mode="r", allow_pickle=False), path.name)
-        with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
+        with open_regular(path, root=root) as handle, zipfile.ZipFile(handle) as archive:
             keys = [n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")]
         if npz_key is None and len(keys) != 1:
             raise ScoreError(f"{text} holds {len(keys)} arrays ({_listed(keys)}); name one with --npz-key.")
         key = keys[0] if npz_key is None else npz_key
         if key not in keys:
             raise ScoreError(f"{text} has no array {key!r}; its arrays are {_listed(keys)}.")
-        member = _NpzMember(path, key, f"{path.name}:{key}")
+        member = _NpzMember(path, key, f"{path.name}:{key}", root)
         try:
             return ArrayImages(text, member, f"{path.name}:{key}")
         except BaseException:
@@ -443,13 +448,25 @@ def _open_hub(text: str) -> HubRows:
     return HubRows(text, HubImages(loaded, image_column(loaded, spec.name), spec.split, spec.name))
 
 
+def _run_samples(text: str, run_dir: Path, samples: Path) -> ArrayImages:
+    """A run directory's final evaluation samples (:mod:`lightning_checkerboard.run_samples`), read from inside it."""
+    shown = samples.relative_to(run_dir).as_posix()
+    try:
+        source = _open_array(text, samples, FINAL_SAMPLES_KEY, root=run_dir)
+    except ScoreError as exc:
+        raise ScoreError(f"{text} is a run directory, but its {shown} cannot be scored: {exc}") from None
+    source.note = (f"{text} is a run directory: scoring the {len(source)} final evaluation samples of {shown}, "
+                   "one by one (not the sample grids)")
+    return source
+
+
 def open_source(text: str, role: str, npz_key: str | None = None,
                 max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageSource | PhotosSource:
     """Turn what the user typed into a source, reading no pixels.
 
     Args:
-        text: a folder (searched recursively, hidden entries skipped; ``folder:<path>`` also works), an
-            image file, a glob pattern (``**`` recurses), a ``.npy``/``.npz`` array,
+        text: a run directory (its final evaluation samples, ``samples/final_samples.npz``), a folder
+            (searched recursively, hidden entries skipped; ``folder:<path>`` also works), an image file, a glob pattern (``**`` recurses), a ``.npy``/``.npz`` array,
             ``hf:<owner/repo>[:split]``, or ``photos``.
         role: ``"GENERATED"`` or ``"--reference"``, for messages.
         npz_key: the array to take from an ``.npz`` holding several.
@@ -468,6 +485,8 @@ def open_source(text: str, role: str, npz_key: str | None = None,
     if not text.strip():
         raise ScoreError(f"{role} is empty; give {SOURCE_FORMS}.")
     path = Path(text.removeprefix("folder:")).expanduser()
+    if path.is_dir() and (samples := find_final_samples(path)) is not None:
+        return _run_samples(text, path, samples)
     if path.is_dir():
         files = _image_files(list_image_files(path))
         if not files:

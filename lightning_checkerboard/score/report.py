@@ -91,6 +91,8 @@ def to_json(run: ScoreRun, figures: list[Path] | None = None) -> dict[str, Any]:
         "all_sizes": run.all_sizes,
         "skipped": {"generated": _skipped(run, 0), "reference": None if run.reference is None else _skipped(run, 1)},
         "figures": [str(path) for path in figures or []],
+        "notes": list(run.notes),
+        "warnings": list(run.warnings),
         "seconds": run.seconds,
         "images_per_second": generated_counts["scored"] / run.seconds if run.seconds > 0 else None,
     }

@@ -12,7 +12,7 @@ import contextlib
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,11 @@ def default_max_pixels(size: int | None) -> int:
 
 @dataclass
 class ScoreRun:
-    """Everything one scoring pass found, for the report and the figures."""
+    """Everything one scoring pass found, for the report and the figures.
+
+    ``notes`` say where images were found when the source's text does not (a run directory's saved
+    samples); ``warnings`` name sources that look wrong for the score (sample grids).
+    """
 
     generated: str
     reference: str | None
@@ -100,6 +104,8 @@ class ScoreRun:
     seconds: float
     fid_extractor: str | None = None
     max_pixels: int | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_device(text: str | None) -> torch.device:
@@ -195,6 +201,10 @@ def _score(generated: str, reference: str | None, options: ScoreOptions, device:
                    else survey(ref_source, options.corrupt, skipped[1], max_pixels))
     plan = make_plan(gen_entries, ref_entries, photos_reference=photos, size=options.size, levels=options.levels,
                      skipped=skipped)
+    notes = [source.note for source in (gen_source, ref_source) if getattr(source, "note", None)]
+    grids = [line for source, entries, role in ((gen_source, gen_entries, "GENERATED"),
+                                                 (ref_source, ref_entries, "--reference"))
+             if entries and (line := _grid_warning(source, entries, role, options.corrupt))]
     fid = _make_fid(options, device) if ref_source is not None else None
     planned = sum(len(g.generated) for g in plan.groups)
     planned_ref = planned if photos else sum(len(g.reference) for g in plan.groups)
@@ -236,4 +246,25 @@ def _score(generated: str, reference: str | None, options: ScoreOptions, device:
         seconds=time.perf_counter() - start,
         fid_extractor=None if fid is None else fid.extractor,
         max_pixels=max_pixels,
+        notes=notes,
+        warnings=grids,
     )
+
+
+#: Images of a source looked at for the gutters of a sample grid (the first ones).
+GRID_CHECKED = 4
+
+
+def _grid_warning(source, entries, role: str, corrupt: str) -> str | None:
+    """One line when one of the first images of ``source`` looks like a grid of images (see :mod:`.grid`)."""
+    from lightning_checkerboard.score.grid import grid_pitch
+    from lightning_checkerboard.score.reading import SkipReport, load_checked
+
+    for entry in entries[:GRID_CHECKED]:
+        image = load_checked(source, entry, corrupt, SkipReport())  # counted when the scoring pass reads it
+        pitch = None if image is None else grid_pitch(image)
+        if pitch is not None:
+            return (f"{role} {entry.label} looks like a grid of images (gutters of one colour every {pitch} pixels): "
+                    "its gutters and seams are scored with the images; score the images one by one (a run "
+                    "directory gives its saved samples: score <run dir>)")
+    return None
