@@ -50,7 +50,8 @@ class GANTask(pl.LightningModule):
         disc_norm: the discriminator's normalisation: ``"batch"`` (DCGAN), ``"spectral"`` (SNGAN) or
             ``"none"``.
         loss: ``"nonsaturating"`` (DCGAN) or ``"hinge"``.
-        lr_g, lr_d: Adam learning rates.
+        lr_g: the generator's Adam learning rate.
+        lr_d: the discriminator's Adam learning rate.
         betas: Adam betas.
         num_fixed_samples: size of the fixed noise batch for sample grids.
         fixed_noise_seed: seed of that batch (independent of the global seed).

@@ -110,7 +110,8 @@ class StyleTransferTask(pl.LightningModule):
         loss_network: a :class:`~lightning_checkerboard.models.loss_network.VGGFeatures`; default:
             ``load_loss_network("random")``.
         base_channels: transformer width (Johnson et al.: 32).
-        content_weight, style_weight: loss weights (positive).
+        content_weight: weight of the content loss (positive).
+        style_weight: weight of the style loss (positive).
         tv_weight: total-variation weight (0: off).
         content_layer: one of :data:`~lightning_checkerboard.models.loss_network.VGG_LAYERS`.
         style_layers: a non-empty subset of them.
