@@ -171,12 +171,15 @@ def test_the_html_page_holds_record_markup_as_text_only(sandbox):
     page = _Elements()
     page.feed((out / "index.html").read_text())
     allowed = {"html", "head", "meta", "link", "title", "style", "body", "h1", "h2", "p", "br", "code", "table",
-               "thead", "tbody", "tr", "th", "td", "img", "a", "script"}
+               "thead", "tbody", "tr", "th", "td", "img", "a", "script", "section", "div", "span", "button",
+               "details", "summary", "dl", "dt", "dd", "svg", "path"}
     assert {tag for tag, _ in page.tags} <= allowed
     assert [tag for tag, _ in page.tags].count("script") == 1  # the page's own sorting script
     assert not [(tag, name) for tag, attrs in page.tags for name in attrs if name.startswith("on")]
     hrefs = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
-    assert hrefs and all(href.startswith("https://") for href in hrefs)
+    # W&B links, and the run's own pictures copied into the leaderboard folder
+    assert hrefs and all(href.startswith("https://") or re.fullmatch(r"assets/[A-Za-z0-9_-]+/\w+\.png", href)
+                         for href in hrefs)
     assert all(attrs["src"].startswith("assets/") for tag, attrs in page.tags if tag == "img")
     text = "".join(page.text)
     for hostile in (SCRIPT, IMAGE, TRAVERSAL):

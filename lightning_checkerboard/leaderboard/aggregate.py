@@ -133,7 +133,50 @@ class Row:
             "seeds": self.seeds,
             "run_ids": [run.run_id for run in self.runs],
             "metrics": {key: None if stat is None else vars(stat) for key, stat in self.metrics.items()},
+            "runs": [{"run_id": run.run_id, "seed": run.seed, "url": (run.wandb or {}).get("url"),
+                      "values": {key: value for key, value in _run_values(run).items() if value is not None}}
+                     for run in self.runs],
         }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], table: dict[str, Any]) -> "Row":
+        """A row as :meth:`to_dict` wrote it (in ``table``, a :meth:`Table.to_dict`), for re-rendering.
+
+        Each run comes back as a record holding what the leaderboard shows of it (run id, seed, its
+        metric values and W&B link); rows written before per-run values were kept have runs with
+        no values, and their statistics are the written ones.
+
+        Raises:
+            ValueError: a field of the wrong kind.
+        """
+        runs = []
+        written = payload.get("runs") if isinstance(payload.get("runs"), list) else [
+            {"run_id": run_id, "seed": seed} for run_id, seed in zip(payload["run_ids"], payload["seeds"])]
+        for entry in written:
+            values = entry.get("values") if isinstance(entry.get("values"), dict) else {}
+            url = entry.get("url")
+            runs.append(ResultRecord(
+                run_id=str(entry["run_id"]), task=str(table["task"]), status="finished", dataset=str(table["dataset"]),
+                image_size=int(table["image_size"]), upsampler=str(payload["upsampler"]),
+                upsampler_stages=[str(s) for s in payload.get("stages", [])], seed=int(entry["seed"]),
+                max_steps=int(table["budget"].get("max_steps", 0)), upsampler_options=dict(payload.get("options", {})),
+                metrics={k: v for k, v in values.items() if METRIC_INFO.get(k) is None or METRIC_INFO[k].source == "metrics"},
+                throughput={k: v for k, v in values.items() if k in METRIC_INFO and METRIC_INFO[k].source == "throughput"},
+                wandb={"url": url} if isinstance(url, str) else None))
+        metrics = {key: _stat_from(payload["metrics"].get(key)) for key, _, _ in METRICS}
+        return cls(str(payload["upsampler"]), dict(payload.get("options", {})), [str(s) for s in payload.get("stages", [])],
+                   runs, metrics, payload.get("rank"), payload.get("learned"), _stat_from(payload.get("baseline")),
+                   payload.get("p_adjusted"))
+
+
+def _run_values(run: ResultRecord) -> dict[str, Any]:
+    return {key: getattr(run, source).get(key) for key, _, source in METRICS}
+
+
+def _stat_from(value: Any) -> "Stat | None":
+    if not isinstance(value, dict):
+        return None
+    return Stat(float(value["mean"]), None if value.get("std") is None else float(value["std"]), int(value["n"]))
 
 
 @dataclass
@@ -163,6 +206,14 @@ class Table:
                 "higher_is_better": None if self.primary is None else metric_info(self.primary).higher_is_better,
                 "test": self.test, "rows": [row.to_dict() for row in self.rows]}
 
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "Table":
+        """A table as :meth:`to_dict` wrote it (see :meth:`Row.from_dict`)."""
+        table = cls(str(payload["task"]), str(payload["dataset"]), int(payload["image_size"]), dict(payload["protocol"]),
+                    dict(payload["budget"]), [], payload.get("primary"), str(payload.get("test", TEST_NAME)))
+        table.rows = [Row.from_dict(row, payload) for row in payload["rows"]]
+        return table
+
 
 @dataclass
 class Leaderboard:
@@ -182,6 +233,25 @@ class Leaderboard:
             "duplicates": self.duplicates,
             "rejected": [{"source": source, "reason": reason} for source, reason in self.rejected],
         }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "Leaderboard":
+        """A leaderboard as :meth:`to_dict` wrote it (``leaderboard.json``), for re-rendering its pages.
+
+        Raises:
+            ValueError: a field missing or of the wrong kind.
+        """
+        try:
+            tables = [Table.from_dict(table) for table in payload["tables"]]
+            excluded = [ResultRecord(run_id=str(r["run_id"]), task=str(r["task"]), status=str(r["status"]),
+                                     dataset=str(r["dataset"]), image_size=int(r["image_size"]),
+                                     upsampler=str(r["upsampler"]), upsampler_stages=[], seed=int(r["seed"]),
+                                     steps=int(r["steps"]), max_steps=int(r["max_steps"]), message=str(r["message"]))
+                        for r in payload.get("excluded", [])]
+            rejected = [(str(r["source"]), str(r["reason"])) for r in payload.get("rejected", [])]
+            return cls(tables, excluded, [str(d) for d in payload.get("duplicates", [])], rejected)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a leaderboard.json this version wrote: {type(err).__name__}: {err}") from None
 
 
 def _completeness(record: ResultRecord) -> tuple:

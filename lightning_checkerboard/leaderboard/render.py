@@ -1,14 +1,17 @@
 """Write a leaderboard: markdown per task and dataset, an index, CSV, JSON and a static HTML page.
 
 Everything goes to one folder (``--out``): ``README.md`` (index and the regenerate command),
-``<task>-<dataset>.md``, ``leaderboard.csv``, ``leaderboard.json``, ``index.html`` and
-``assets/<run_id>/`` (sample-grid thumbnail and spectra plot of each local run, by
-:mod:`~lightning_checkerboard.leaderboard.thumbnails`). The HTML page carries its stylesheet and
-script inline (read from the package's ``leaderboard/assets/``) and no external resources, so it
-works opened from the file system; clicking a column header sorts its table. Every file is written
-atomically, and listed in the folder's manifest (:data:`MANIFEST`): a rebuild replaces or deletes
-those files and no others, and :func:`render` refuses (unless forced) a folder that holds other files
-and no leaderboard, or a leaderboard with runs the new one lacks, so no rows are dropped silently.
+``<task>-<dataset>.md``, ``leaderboard.csv``, ``leaderboard.json``, ``index.html``
+(:mod:`~lightning_checkerboard.leaderboard.page`), a quality-versus-checkerboard scatter per ranked
+table, and ``assets/<run_id>/`` (each local run's sample grid, the pictures cut from it and its
+spectra plot, by :mod:`~lightning_checkerboard.leaderboard.thumbnails`). A markdown table keeps to
+:data:`MARKDOWN_COLUMNS` columns so it fits GitHub's page: the verdict sentence above it, the winner
+in bold, ``±`` that never breaks, constant values in its caption, everything else in the CSV and
+the page. Every file is written atomically, and listed in the folder's manifest (:data:`MANIFEST`):
+a rebuild replaces or deletes those files and no others, and :func:`render` refuses (unless forced)
+a folder that holds other files and no leaderboard, or a leaderboard with runs the new one lacks, so
+no rows are dropped silently. :mod:`~lightning_checkerboard.leaderboard.rerender` writes the same
+files again from the folder alone.
 
 Records come from other people's folders and W&B projects, so nothing in them is trusted here
 either, even after :mod:`lightning_checkerboard.records` has checked them: every path written is
@@ -21,11 +24,8 @@ aggregates and calls :func:`render`.
 
 from __future__ import annotations
 
-import base64
 import csv
-import functools
 import hashlib
-import html
 import io
 import json
 import os
@@ -33,7 +33,6 @@ import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +41,24 @@ from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, read_bytes
 from lightning_checkerboard.cli import UsageError
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard, Row, Table, page_stem
-from lightning_checkerboard.leaderboard.escape import csv_cell, href, md_code, md_text
-from lightning_checkerboard.leaderboard.plots import quality_artifact_scatter
+from lightning_checkerboard.leaderboard.escape import csv_cell, md_code, md_text
+from lightning_checkerboard.leaderboard.formatting import NBSP, bound_text, stat_text
+from lightning_checkerboard.leaderboard.page import html_page
+from lightning_checkerboard.leaderboard.plots import ScatterRow, quality_artifact_scatter
+from lightning_checkerboard.leaderboard.summary import (
+    BOUNDS,
+    artifact_key,
+    constant_caption,
+    constant_keys,
+    decimals,
+    default_keys,
+    heading,
+    metric_keys,
+    reading,
+    seed_values,
+    settings_text,
+    verdict,
+)
 from lightning_checkerboard.leaderboard.thumbnails import ASSETS, copy_thumbnails, thumbnail_paths
 from lightning_checkerboard.metrics.directions import METRIC_INFO
 from lightning_checkerboard.records import ResultRecord
@@ -63,61 +78,14 @@ _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md
 _MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
 
 
-def _fmt(stat: Any, digits: int = 3) -> str:
-    if stat is None:
-        return "–"
-    text = f"{stat.mean:.{digits}f}"
-    return text if stat.std is None else f"{text} ± {stat.std:.{digits}f}"
-
-
-def _digits(key: str) -> int:
-    return 1 if key in ("fid", "images_per_second") else 3
-
-
-def _settings(mapping: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in mapping.items()) or "–"
-
-
-#: Scores printed with their 95 % bound in one cell: score key -> bound key.
-_BOUNDS = {"checkerboard": "checkerboard_upper", "residual_checkerboard": "residual_checkerboard_upper"}
-
-
-def _columns(table: Table) -> list[tuple[str, str]]:
-    """``(key, heading)`` of the metrics some row of ``table`` has, each heading with its direction.
-
-    A checkerboard bound is not a column of its own: it is printed inside its score's cell.
-    """
-    columns = []
-    for key, label, _ in METRICS:
-        if key in _BOUNDS.values() or all(row.metrics.get(key) is None for row in table.rows):
-            continue
-        arrow = "↑" if METRIC_INFO[key].higher_is_better else "↓"
-        columns.append((key, f"{label} {arrow}"))
-    return columns
-
-
-def _cell(row: Row, key: str) -> str:
-    """A metric's ``mean ± std``; a checkerboard score with its 95 % bound, ``0.000 (< 0.41)``."""
-    text = _fmt(row.metrics.get(key), _digits(key))
-    upper = row.metrics.get(_BOUNDS[key]) if key in _BOUNDS else None
-    if upper is not None and text != "–":
-        text += f" (< {max(upper.mean, 0.01):.2f})"  # a bound below 0.01 reads as "< 0.01", still true
-    return text
-
-
 def _rank_text(row: Row) -> str:
     if row.learned is False:
         return "did not learn"
-    if row.rank is None:
-        return "–"
-    if row.p_adjusted is None:
-        return str(row.rank)
-    p = "p < 0.001" if row.p_adjusted < 0.001 else f"p = {row.p_adjusted:.3f}"
-    return f"{row.rank} ({p})"
+    return "–" if row.rank is None else str(row.rank)
 
 
 def _ranking_note(table: Table) -> str:
-    """One sentence on how ``table`` is ranked."""
+    """How ``table`` is ranked, in two sentences."""
     if table.primary is None:
         return ("Unranked: no quality metric (FID, SWD, PSNR, SSIM) was recorded by every run; artifact scores "
                 "alone cannot rank (a generator that learns nothing makes none).")
@@ -125,11 +93,11 @@ def _ranking_note(table: Table) -> str:
     direction = "higher" if info.higher_is_better else "lower"
     kinds = sorted({str(run.baseline.get("kind")) for row in table.rows for run in row.runs if run.baseline})
     baseline = (f"; rows no better than their baseline ({', '.join(kinds)}) did not learn and are listed last"
-                if kinds else "; no baseline recorded")
+                if kinds or any(row.baseline is not None for row in table.rows) else "; no baseline recorded")
     return (f"Ranked by {info.label} ({direction} is better); rows share a rank unless {table.test} separates "
-            f"them{baseline}. A shared rank means \"not separated at 95 %\", not \"equal\"; the p-value after a "
-            "rank is the Holm-adjusted p-value of the row against the first row of its group (a shared rank) or of "
-            "the group above (a new rank). The checkerboard cell gives the score with its 95 % upper bound.")
+            f"them{baseline}. A shared rank means \"not separated at 95 %\", not \"equal\"; each row's Holm-adjusted "
+            "p-value is in leaderboard.json. A checkerboard cell gives the mean ± std over seeds, or \"none "
+            "detected\" when every seed reads 0, with the largest per-seed 95 % bound.")
 
 
 def _short_stem(stem: str, full: str) -> str:
@@ -143,16 +111,35 @@ def _scatter_name(table: Table) -> str:
     return f"{ASSETS}/{_short_stem(table.key, table.key)}-scatter.png"
 
 
-def _write_scatter(table: Table, out: Path) -> str | None:
-    """The quality-versus-artifacts PNG of a ranked table; its path relative to ``out``."""
-    if table.primary is None:
+def _scatter_png(table: Table) -> bytes | None:
+    """The quality-versus-checkerboard PNG of a ranked table."""
+    key = artifact_key(table)
+    if table.primary is None or key is None:
         return None
     info = METRIC_INFO[table.primary]
-    series = [(row.label, [run.metrics.get("checkerboard") for run in row.runs],
-               [run.metrics.get(table.primary) for run in row.runs], row.learned) for row in table.rows]
-    png = quality_artifact_scatter(
+    series = []
+    for row in table.rows:
+        quality, artifact, r = row.metrics.get(table.primary), row.metrics.get(key), reading(table, row, key)
+        scores, values = seed_values(row, key), seed_values(row, table.primary)
+        series.append(ScatterRow(
+            row.label, row.upsampler, scores if scores and values else (), values if scores and values else (),
+            row.learned, artifact and artifact.mean, artifact and artifact.std, quality and quality.mean,
+            quality and quality.std, r.bound))
+    reference = None
+    if table.primary == "psnr" and "psnr_bicubic" in constant_keys(table):
+        reference = ("bicubic", table.rows[0].metrics["psnr_bicubic"].mean)
+    return quality_artifact_scatter(
         series, f"{info.label} ({'higher' if info.higher_is_better else 'lower'} is better)",
-        title=f"{table.task} · {table.dataset} · {table.image_size}px")
+        f"{METRIC_INFO[key].label}, dashed: up to the largest 95 % bound",
+        title=f"{table.task} · {table.dataset} · {table.image_size}px", higher_is_better=info.higher_is_better,
+        reference=reference)
+
+
+def _write_scatter(table: Table, out: Path) -> str | None:
+    """Write the table's scatter PNG; its path relative to ``out``."""
+    png = _scatter_png(table)
+    if png is None:
+        return None
     name = _scatter_name(table)
     atomic_write_bytes(path_inside(out, *name.split("/")), png)
     return name
@@ -168,17 +155,59 @@ def _pages(board: Leaderboard) -> dict[str, tuple[str, str]]:
     return {_page_name(task, dataset): (task, dataset) for task, dataset in sorted(pages)}
 
 
+#: The most columns a markdown table has: it must fit GitHub's 890-pixel column.
+MARKDOWN_COLUMNS = 8
+
+
+def _markdown_keys(table: Table) -> list[str]:
+    """The metric columns of a markdown table: the default ones, the other checkerboard reading, then
+    the other non-constant metrics in the leaderboard's order, up to :data:`MARKDOWN_COLUMNS` in all."""
+    keys = default_keys(table)
+    other = next((k for k in BOUNDS if k in metric_keys(table) and k not in keys), None)
+    if other:
+        keys.insert(min(2, len(keys)), other)
+    constant = set(constant_keys(table))
+    for key in metric_keys(table):
+        if key not in keys and key not in constant and key != "images_per_second":
+            keys.insert(len(keys) - ("images_per_second" in keys), key)
+    return keys[:MARKDOWN_COLUMNS - 2]
+
+
+def _markdown_cell(table: Table, row: Row, key: str) -> str:
+    if key in BOUNDS:
+        r = reading(table, row, key)
+        text = r.main(NBSP)
+        if r.detected and r.bound is not None:
+            text += f" (≤{NBSP}{bound_text(r.bound, r.decimals)})"
+        return md_text(text)
+    stat = row.metrics.get(key)
+    return md_text(stat_text(stat and stat.mean, stat and stat.std, decimals(table, key), NBSP) if stat else "–")
+
+
 def _markdown_table(table: Table) -> list[str]:
-    columns = _columns(table)
-    baseline = table.primary is not None and any(row.baseline is not None for row in table.rows)
-    header = ["rank", "upsampler", "n", *(heading for _, heading in columns),
-              *([f"baseline {METRIC_INFO[table.primary].label}"] if baseline else []), "seeds"]
+    keys = _markdown_keys(table)
+    header = ["rank", "upsampler", *(heading(key) for key in keys)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
-        cells = [_rank_text(row), md_code(row.label), str(row.n), *(_cell(row, key) for key, _ in columns),
-                 *([_fmt(row.baseline, _digits(table.primary))] if baseline else []), ", ".join(map(str, row.seeds))]
+        name = md_code(row.label)
+        cells = [_rank_text(row), f"**{name}**" if row.rank == 1 else name, *(_markdown_cell(table, row, k) for k in keys)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _table_caption(table: Table) -> str:
+    """Seeds, constants and the columns left out of a markdown table, in sentences."""
+    seeds = {tuple(row.seeds) for row in table.rows}
+    parts = [f"Seeds {', '.join(map(str, next(iter(seeds))))} in every row." if len(seeds) == 1
+             else "Seeds: " + "; ".join(f"{row.label} {', '.join(map(str, row.seeds))}" for row in table.rows) + "."]
+    parts.append(constant_caption(table))
+    shown = set(_markdown_keys(table)) | set(constant_keys(table))
+    left = [METRIC_INFO[key].label for key in metric_keys(table) if key not in shown]
+    if table.primary is not None and any(row.baseline is not None for row in table.rows):
+        left.append(f"baseline {METRIC_INFO[table.primary].label}")
+    if left:
+        parts.append(f"Also in leaderboard.csv and index.html: {', '.join(left)}.")
+    return " ".join(p for p in parts if p)
 
 
 def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
@@ -194,17 +223,25 @@ def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
 
 def _page(board: Leaderboard, task: str, dataset: str, command: str) -> str:
     lines = [f"# Leaderboard: {md_text(task)} on {md_text(dataset)}", "",
-             f"Generated by {md_code(command)} — do not edit by hand. Mean ± sample std over seeds (n runs); "
-             "↓ lower is better, ↑ higher is better.", ""]
+             f"Generated by {md_code(command)} — do not edit by hand. Mean ± sample std over seeds; "
+             "↓ lower is better, ↑ higher is better; the winner is in bold. The browsable page with pictures "
+             "and every column is [index.html](index.html).", ""]
     for table in (t for t in board.tables if (t.task, t.dataset) == (task, dataset)):
-        lines += [f"## {table.image_size}×{table.image_size} · {md_code(table.key)}", "",
-                  f"Budget: {md_text(_settings(table.budget))}.  ", f"Protocol: {md_text(_settings(table.protocol))}.  ",
-                  md_text(_ranking_note(table)), ""]
-        lines += _markdown_table(table) + [""]
-        if table.primary is not None:
-            lines += [f"![quality against artifacts]({_scatter_name(table)})", ""]
+        steps = table.budget.get("max_steps")
+        lines += [f"## {table.image_size}×{table.image_size}{f', {steps} steps' if steps else ''}", "",
+                  f"<!-- table {md_text(table.key)} -->", "", md_text(verdict(table)), "",
+                  *_markdown_table(table), "", md_text(_table_caption(table)), "",
+                  md_text(_ranking_note(table)), "",
+                  f"Budget: {md_text(settings_text(table.budget))}.  ",
+                  f"Protocol: {md_text(settings_text(table.protocol))}.", ""]
+        if _scatter_png_name(table) is not None:
+            lines += [f"![quality against checkerboard score]({_scatter_name(table)})", ""]
     lines += _excluded_lines([r for r in board.excluded if (r.task, r.dataset) == (task, dataset)])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _scatter_png_name(table: Table) -> str | None:
+    return _scatter_name(table) if table.primary is not None and artifact_key(table) is not None else None
 
 
 def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) -> str:
@@ -271,88 +308,6 @@ def _csv(board: Leaderboard) -> str:
     return buffer.getvalue()
 
 
-def _asset(name: str) -> str:
-    """A file of the package's ``leaderboard/assets/`` folder, as text."""
-    return (resources.files("lightning_checkerboard.leaderboard") / "assets" / name).read_text(encoding="utf-8")
-
-
-@functools.cache
-def _page_assets() -> tuple[str, str, str]:
-    """The page's stylesheet, its script, and the Content-Security-Policy that lets that script run.
-
-    Both are written inline, each starting on a line of its own. Only the page's own script may run:
-    the policy holds the SHA-256 of the script element's exact text, so an injected inline script or
-    event handler is refused by the browser even if a field ever slipped past escaping.
-    """
-    css = "\n" + _asset("leaderboard.css")
-    script = "\n" + _asset("leaderboard.js")
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    return css, script, f"script-src 'sha256-{digest}'; object-src 'none'; base-uri 'none'"
-
-
-def _run_links(runs: Sequence[ResultRecord]) -> str:
-    links = []
-    for run in runs:
-        url = (run.wandb or {}).get("url")
-        label = html.escape(f"s{run.seed}:{run.run_id}")
-        link = href(url)
-        links.append(f'<a href="{link}" rel="noopener noreferrer">{label}</a>' if link else f"<code>{label}</code>")
-    return " ".join(links)
-
-
-def _html_row(row: Row, columns: Sequence[tuple[str, str]], assets: dict[str, dict[str, str]]) -> str:
-    order = "" if row.rank is None else str(row.rank)
-    cells = [f'<td class="num" data-value="{order}">{html.escape(_rank_text(row))}</td>',
-             f"<td><code>{html.escape(row.label)}</code></td>", f'<td class="num">{row.n}</td>']
-    for key, _ in columns:
-        stat = row.metrics.get(key)
-        value = "" if stat is None else repr(stat.mean)
-        cells.append(f'<td class="num" data-value="{value}">{html.escape(_cell(row, key))}</td>')
-    grids = [f'<img class="samples" src="{html.escape(assets[r.run_id]["samples"])}" alt="samples seed {r.seed}" '
-             f'title="seed {r.seed}">' for r in row.runs if "samples" in assets.get(r.run_id, {})]
-    spectra = next((assets[r.run_id]["spectra"] for r in row.runs if "spectra" in assets.get(r.run_id, {})), None)
-    cells.append(f'<td data-value="">{"".join(grids)}</td>')
-    spectra_image = f'<img class="spectra" src="{html.escape(spectra)}" alt="spectra">' if spectra else ""
-    cells.append(f'<td data-value="">{spectra_image}</td>')
-    cells.append(f"<td>{_run_links(row.runs)}</td>")
-    return "<tr>" + "".join(cells) + "</tr>"
-
-
-def _html(board: Leaderboard, assets: dict[str, dict[str, str]], command: str) -> str:
-    css, script, csp = _page_assets()
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f'<meta http-equiv="Content-Security-Policy" content="{csp}">', '<link rel="icon" href="data:,">', "<title>lightning-checkerboard leaderboard</title>",
-             f"<style>{css}</style></head><body>", "<h1>lightning-checkerboard leaderboard</h1>",
-             f'<p class="meta">Generated by <code>{html.escape(command)}</code>. Mean ± sample std over seeds; '
-             "↓ lower is better, ↑ higher is better. Click a column header to sort.</p>"]
-    for table in board.tables:
-        parts.append(f'<h2 id="{html.escape(table.key)}">{html.escape(table.task)} · {html.escape(table.dataset)} · '
-                     f"{table.image_size}×{table.image_size}</h2>")
-        parts.append(f'<p class="meta">Budget: {html.escape(_settings(table.budget))}<br>'
-                     f"Protocol: {html.escape(_settings(table.protocol))}<br>{html.escape(_ranking_note(table))}</p>")
-        columns = _columns(table)
-        header = ["rank", "upsampler", "n", *(heading for _, heading in columns), "samples (per seed)", "spectra",
-                  "runs"]
-        head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
-        rows = "".join(_html_row(row, columns, assets) for row in table.rows)
-        parts.append(f'<table class="sortable" data-table="{html.escape(table.key)}">{head}<tbody>{rows}</tbody></table>')
-        if table.primary is not None:
-            parts.append(f'<img class="scatter" src="{html.escape(_scatter_name(table))}" '
-                         'alt="quality against artifacts, a point per seed">')
-    if board.excluded:
-        parts.append("<h2>Not averaged (did not finish)</h2>")
-        columns = ["run", "task", "dataset", "size", "upsampler", "seed", "status", "steps", "message"]
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-                r.run_id, r.task, r.dataset, r.image_size, r.upsampler, r.seed, r.status,
-                f"{r.steps}/{r.max_steps}", r.message[:200])) + "</tr>"
-            for r in board.excluded)
-        parts.append('<table class="sortable" id="excluded"><thead><tr>'
-                     + "".join(f"<th>{c}</th>" for c in columns) + f"</tr></thead><tbody>{body}</tbody></table>")
-    parts.append(f"<script>{script}</script></body></html>")
-    return "\n".join(parts) + "\n"
-
-
 class OutputFolderError(UsageError, ValueError):
     """An ``--out`` folder the build must not write into as it is: one line saying why and what to do.
 
@@ -372,7 +327,7 @@ class _Previous:
 # The only names a build writes: pages and tables at the top, scatter plots in assets/, and each run's
 # two pictures in assets/<run id>/. A manifest entry of any other shape is ignored, never deleted.
 _GENERATED = re.compile(
-    rf"[^/]+\.(?:md|csv|json|html)|{re.escape(ASSETS)}/[^/]+-scatter\.png|{re.escape(ASSETS)}/[^/]+/(?:final|spectra)\.png")
+    rf"[^/]+\.(?:md|csv|json|html)|{re.escape(ASSETS)}/[^/]+-scatter\.png|{re.escape(ASSETS)}/[^/]+/(?:final|spectra|tile|crop|error)\.png")
 
 
 def _relative_names(values: Any) -> set[str]:
@@ -458,7 +413,7 @@ def _previous(out: Path) -> _Previous | None:
 def _planned(board: Leaderboard, run_dirs: dict[str, Path | None]) -> set[str]:
     """Every file this build may write, relative to the output folder (thumbnails that fail are not)."""
     files = {"README.md", _CSV, _JSON, _HTML, *_pages(board)}
-    files |= {_scatter_name(table) for table in board.tables if table.primary is not None}
+    files |= {name for name in map(_scatter_png_name, board.tables) if name is not None}
     for table in board.tables:
         for row in table.rows:
             for run in row.runs:
@@ -530,6 +485,27 @@ def _remove_stale(out: Path, stale: set[str]) -> None:
                 pass
 
 
+def _write_pages(board: Leaderboard, out: Path, command: str, regenerate: str | None,
+                 assets: dict[str, dict[str, str]], strengths: dict[str, float]) -> list[str]:
+    """Write the scatter plots, pages, index, CSV, JSON and HTML; every name written, with ``assets``'."""
+    names = [name for kinds in assets.values() for name in kinds.values()]
+    scatters = {}
+    for table in board.tables:
+        scatter = _write_scatter(table, out)
+        if scatter:
+            names.append(scatter)
+            scatters[table.key] = scatter
+    pages = _pages(board)
+    for name, (task, dataset) in pages.items():
+        atomic_write_text(path_inside(out, name), _page(board, task, dataset, command))
+    atomic_write_text(path_inside(out, "README.md"), _index(board, out, command, regenerate))
+    atomic_write_text(path_inside(out, _CSV), _csv(board))
+    payload = {"command": command, **board.to_dict(), "assets": assets, "files": ["README.md", *pages]}
+    atomic_write_json(path_inside(out, _JSON), payload)
+    atomic_write_text(path_inside(out, _HTML), html_page(board, assets, command, scatters, strengths))
+    return names + [*pages, "README.md", _CSV, _JSON, _HTML]
+
+
 def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenerate: str | None = None,
            run_dirs: dict[str, Path | None] | None = None, force: bool = False) -> list[Path]:
     """Write ``board`` into ``out`` and return the files written.
@@ -569,21 +545,10 @@ def render(board: Leaderboard, out: str | os.PathLike, *, command: str, regenera
     _write_manifest(out, previous.files | planned, previous.run_ids)
     records = [run for table in board.tables for row in table.rows for run in row.runs]
     problems: list[tuple[str, str]] = []
-    assets = {r.run_id: copy_thumbnails(r, run_dirs.get(r.run_id), out, problems) for r in records}
+    strengths: dict[str, float] = {}
+    assets = {r.run_id: copy_thumbnails(r, run_dirs.get(r.run_id), out, problems, strengths) for r in records}
     board.rejected.extend(problems)
-    names = [name for kinds in assets.values() for name in kinds.values()]
-    for table in board.tables:
-        scatter = _write_scatter(table, out)
-        names += [scatter] if scatter else []
-    pages = _pages(board)
-    for name, (task, dataset) in pages.items():
-        atomic_write_text(path_inside(out, name), _page(board, task, dataset, command))
-    atomic_write_text(path_inside(out, "README.md"), _index(board, out, command, regenerate))
-    atomic_write_text(path_inside(out, _CSV), _csv(board))
-    payload = {"command": command, **board.to_dict(), "assets": assets, "files": ["README.md", *pages]}
-    atomic_write_json(path_inside(out, _JSON), payload)
-    atomic_write_text(path_inside(out, _HTML), _html(board, assets, command))
-    names += [*pages, "README.md", _CSV, _JSON, _HTML]
+    names = _write_pages(board, out, command, regenerate, assets, strengths)
     _remove_stale(out, (previous.files | planned) - set(names))
     manifest = _write_manifest(out, set(names), _board_run_ids(board))
     return [out / name for name in sorted(names)] + [manifest]
