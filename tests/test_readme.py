@@ -1,8 +1,8 @@
-"""Every fenced ``python`` block in README.md runs as written.
+"""Every fenced ``python`` block in README.md and on the documentation site's pages (docs/) runs as written.
 
 Each block runs on its own, in a fresh namespace, with a temporary directory as the working
 directory and the upsampler registry restored afterwards (a block may register a layer). Tracebacks
-point at README.md's own line numbers.
+point at the page's own line numbers.
 
 A block opts out only when its info string says so: ```` ```python no-run ```` for a fragment that
 cannot run on its own (keep these rare), ```` ```python slow ```` for one that takes more than a few
@@ -11,6 +11,7 @@ seconds (it then runs with ``-m slow``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ import pytest
 
 from lightning_checkerboard.upsamplers import registry
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+
+def pages() -> list[Path]:
+    """README.md and every Markdown page of the site except the generated ones (docs/leaderboards)."""
+    site = sorted(path for path in DOCS.rglob("*.md") if path.relative_to(DOCS).parts[0] != "leaderboards")
+    return [README, *site]
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 _OPT_OUTS = {"no-run", "slow"}
 
@@ -34,6 +43,7 @@ class Block:
     line: int
     code: str
     section: str
+    page: Path = README
 
 
 def _closes(line: str, fence: str) -> bool:
@@ -68,7 +78,8 @@ def fenced_blocks(text: str) -> list[Block]:
 
 
 def _python_blocks() -> list[Block]:
-    return [block for block in fenced_blocks(README.read_text(encoding="utf-8")) if block.language in ("python", "py")]
+    return [dataclasses.replace(block, page=page) for page in pages()
+            for block in fenced_blocks(page.read_text(encoding="utf-8")) if block.language in ("python", "py")]
 
 
 def _params() -> list:
@@ -76,9 +87,10 @@ def _params() -> list:
     for block in _python_blocks():
         marks = [pytest.mark.slow] if "slow" in block.flags else []
         if "no-run" in block.flags:
-            marks.append(pytest.mark.skip(reason=f"README.md:{block.line} is marked no-run"))
-        # ids by section, so they stay put when other sections grow
-        slug = re.sub(r"[^a-z0-9]+", "-", block.section.lower()).strip("-") or "top"
+            marks.append(pytest.mark.skip(reason=f"{block.page.name}:{block.line} is marked no-run"))
+        # ids by page and section, so they stay put when other sections grow
+        page = block.page.relative_to(ROOT).with_suffix("").as_posix()
+        slug = page + ":" + (re.sub(r"[^a-z0-9]+", "-", block.section.lower()).strip("-") or "top")
         seen[slug] += 1
         params.append(pytest.param(block, id=f"{slug}-{seen[slug]}", marks=marks))
     return params
@@ -94,12 +106,14 @@ def test_the_block_parser_reads_fences_info_strings_and_sections():
     ]
 
 
-def test_the_readme_has_python_blocks_and_only_known_opt_outs():
+def test_the_pages_have_python_blocks_and_only_known_opt_outs():
     blocks = _python_blocks()
     assert len(blocks) >= 4
+    assert any(block.page == README for block in blocks)
+    assert any(block.page.is_relative_to(DOCS / "guides") for block in blocks)
     for block in blocks:
         unknown = block.flags - _OPT_OUTS
-        assert not unknown, f"README.md:{block.line}: unknown words after ```python: {sorted(unknown)}"
+        assert not unknown, f"{block.page.name}:{block.line}: unknown words after ```python: {sorted(unknown)}"
 
 
 @pytest.fixture
@@ -113,6 +127,6 @@ def restored_registry():
 @pytest.mark.parametrize("block", _params())
 def test_readme_python_block_runs(block: Block, tmp_path, monkeypatch, restored_registry):
     monkeypatch.chdir(tmp_path)
-    # Padding keeps README.md's line numbers in the traceback of a failing block.
+    # Padding keeps the page's line numbers in the traceback of a failing block.
     source = "\n" * (block.line - 1) + block.code
-    exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})  # noqa: S102
+    exec(compile(source, str(block.page), "exec"), {"__name__": "__readme__"})  # noqa: S102
