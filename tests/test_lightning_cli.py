@@ -16,9 +16,9 @@ SCRIPT = Path(sys.executable).parent / "lightning-checkerboard"
 
 
 def _readme_command() -> list[str]:
-    """The command of the README's "Use it from LightningCLI" section, as arguments."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Use it from LightningCLI", 1)[1]
+    """The command of the docs' "Use it from LightningCLI" section (docs/guides/your-own-task.md), as arguments."""
+    text = (ROOT / "docs" / "guides" / "your-own-task.md").read_text(encoding="utf-8")
+    section = text.split("## Use it from LightningCLI", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return shlex.split(block.replace("\\\n", " "))
 
@@ -59,3 +59,14 @@ def test_fit_help_lists_lightning_cli_options(tmp_path):
     done = _run(["fit", "--help"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--trainer.max_steps" in done.stdout and "--model" in done.stdout and "--data" in done.stdout
+
+
+def test_lightning_cli_takes_no_prefix_of_a_flag(capsys):
+    import pytest
+
+    from lightning_checkerboard.lightning_cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["fit", "--model", "GANTask", "--data", "ImageDataModule", "--trainer.max_step", "3", "--print_config"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --trainer.max_step 3" in capsys.readouterr().err
