@@ -16,6 +16,7 @@ from lightning_checkerboard.callbacks.protocols import (
     SupportsMetricSamples,
     SupportsSampleGrid,
 )
+from lightning_checkerboard.callbacks.progress import TrainingProgress
 from lightning_checkerboard.callbacks.recorder import ResultRecorder
 from lightning_checkerboard.callbacks.samples import SampleGrid
 
@@ -33,4 +34,5 @@ __all__ = [
     "SupportsMetricSamples",
     "SupportsSampleGrid",
     "SupportsSuperResolution",
+    "TrainingProgress",
 ]

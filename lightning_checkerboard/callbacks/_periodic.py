@@ -8,7 +8,7 @@ import torch
 from typing_extensions import override
 
 from lightning_checkerboard._lightning import Callback, pl
-from lightning_checkerboard._progress import training_iteration
+from lightning_checkerboard._progress import activity, training_iteration
 from lightning_checkerboard._validation import check_non_negative_int
 from lightning_checkerboard.callbacks._sources import ModelDiverged
 
@@ -58,6 +58,11 @@ class PeriodicCallback(Callback):
         """Measure now; ``final`` is true for the call at the end of training."""
         raise NotImplementedError
 
+    def _activity_name(self) -> str:
+        """How progress lines name this callback's measurement: ``"ArtifactMetrics measurement (256 samples)"``."""
+        count = getattr(self, "num_samples", None)
+        return f"{type(self).__name__} measurement" + (f" ({count} samples)" if isinstance(count, int) else "")
+
     def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         """Quality metrics of the untrained model, without logging them; none by default."""
         return {}
@@ -67,14 +72,16 @@ class PeriodicCallback(Callback):
         if training_iteration(trainer) == 0 and not self.baseline:
             sync_buffers_from_rank_zero(trainer, pl_module)
             try:
-                self.baseline = self.measure_baseline(trainer, pl_module)
+                with activity(f"{self._activity_name()} of the untrained model"):
+                    self.baseline = self.measure_baseline(trainer, pl_module)
             except ModelDiverged as reason:
                 mark_diverged(trainer, pl_module, reason)
 
     def _measure_unless_diverged(self, trainer: pl.Trainer, pl_module: pl.LightningModule, final: bool) -> None:
         sync_buffers_from_rank_zero(trainer, pl_module)
         try:
-            self.measure(trainer, pl_module, final=final)
+            with activity(f"{'final ' if final else ''}{self._activity_name()}"):
+                self.measure(trainer, pl_module, final=final)
         except ModelDiverged as reason:
             mark_diverged(trainer, pl_module, reason)
 

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lightning_checkerboard.data.errors import DatasetError
+from lightning_checkerboard._progress import DEFAULT_PROGRESS_SECONDS, ProgressLines, format_duration, progress_seconds
 from lightning_checkerboard._untrusted import UntrustedFileError
 from lightning_checkerboard._validation import check_int
 from lightning_checkerboard.data.images import RESIZE_MAX_PIXELS, decode_native, max_pixels_for, resize_square
@@ -239,19 +240,36 @@ def _finish(item):
 
 
 class _Progress:
-    """A bar when stderr is a terminal, else one summary line at the end."""
+    """A bar when stderr is a terminal, else a progress line every ``$LIGHTNING_CHECKERBOARD_PROGRESS_SECONDS``;
+    one summary line at the end either way."""
 
     def __init__(self, total: int, label: str):
         self.total, self.label, self.start = total, label, time.perf_counter()
-        self.bar = None
+        self.done = 0
+        self.bar = self.lines = None
         if sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, desc=label, unit="img", leave=False)
+        else:
+            try:
+                seconds = progress_seconds()
+            except ValueError:
+                seconds = DEFAULT_PROGRESS_SECONDS  # the run that reads this variable says what is wrong with it
+            self.lines = ProgressLines(self._describe, seconds, stream=sys.stderr)
+
+    def _describe(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = f", about {format_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
+        return f"{self.label}: {self.done} of {self.total} images, {rate:.0f} images/s{left}"
 
     def update(self, count: int) -> None:
+        self.done += count
         if self.bar is not None:
             self.bar.update(count)
+        if self.lines is not None:
+            self.lines.update()
 
     def close(self, workers: int, pool: str) -> None:
         if self.bar is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lightning_checkerboard._progress import ProgressLines, format_duration, progress_seconds
 from lightning_checkerboard._validation import check_choice, check_int, check_non_negative_int, check_positive_int
 from lightning_checkerboard.data.images import max_pixels_for
 from lightning_checkerboard.score.computing import Measurement, checkerboard_summary, measure_group
@@ -136,6 +137,10 @@ def _check(options: ScoreOptions) -> None:
         check_int(options.max_pixels, "--max-pixels", minimum=1, maximum=MAX_PIXELS_CAP)
     if options.fid_weights is not None and not Path(options.fid_weights).is_file():
         raise ScoreError(f"--fid-weights {str(options.fid_weights)!r} is not a file.")
+    try:
+        progress_seconds()  # before any image is read
+    except ValueError as exc:
+        raise ScoreError(str(exc)) from None
 
 
 def _make_fid(options: ScoreOptions, device: torch.device):
@@ -156,10 +161,37 @@ def _make_fid(options: ScoreOptions, device: torch.device):
     return fid.to(device)
 
 
+class _CountLines:
+    """Instead of a bar, when stderr is no terminal: a line every ``seconds`` (images done, rate, time left)."""
+
+    def __init__(self, total: int, seconds: float) -> None:
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.lines = ProgressLines(self._describe, seconds, stream=sys.stderr)
+
+    def _describe(self) -> str:
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = f", about {format_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
+        return f"scoring {self.done} of {self.total} images, {rate:.0f} images/s{left}"
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        self.lines.update()
+
+    def __enter__(self) -> _CountLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _progress(total: int, enabled: bool | None):
+    """A ``tqdm`` bar on a terminal; otherwise progress lines (``$LIGHTNING_CHECKERBOARD_PROGRESS_SECONDS``)."""
     from tqdm.auto import tqdm
 
     show = sys.stderr.isatty() if enabled is None else enabled
+    if enabled is None and not show:
+        return _CountLines(total, progress_seconds())
     return tqdm(total=total, unit="img", desc="scoring", disable=not show, file=sys.stderr, leave=False)
 
 

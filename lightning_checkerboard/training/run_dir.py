@@ -28,8 +28,10 @@ __all__ = [
     "check_resumed_weights",
     "check_writable_dir",
     "make_run_directory",
+    "missing_folders",
     "new_run_id",
     "open_resumed_run",
+    "remove_empty_folders",
 ]
 
 # Lightning's DDP launcher starts the other ranks by running the script again; they find the run
@@ -57,6 +59,23 @@ def check_writable_dir(path: Path, field: str = "output_dir") -> Path:
     except OSError as err:
         raise ConfigError(f"{field}: {str(path)!r} is not writable: {err.strerror or err}") from None
     return path
+
+
+def missing_folders(path: Path, *below: str) -> list[Path]:
+    """The folders of ``path / below[0] / below[1] …`` (each of ``below`` made a safe component, as
+    :func:`make_run_directory` makes them) that do not exist yet, outermost first: what a run would create."""
+    target = Path(path).joinpath(*(slug(name) for name in below))
+    return [folder for folder in [*reversed(target.parents), target] if not os.path.lexists(folder)]
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove each of ``folders`` that is still an empty folder (not a link), innermost first; the rest stay."""
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if not folder.is_symlink():
+                folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def make_run_directory(output_dir: Path, task: str, dataset: str, upsampler: str, seed: int) -> Path:

@@ -22,7 +22,9 @@ order:
 6. the ``Trainer``: the recipe's callbacks, then ``RunCheckpoint`` (``checkpoints/last.ckpt`` every
    ``eval_every`` iterations) and ``ResultRecorder`` (``result.json``), checkpoints read weights-only;
 7. a headline, ``trainer.fit`` (from the checkpoint when resuming) with Lightning's noise filtered
-   out, then the report: iterations, status, the recipe's scores line, where the record and
+   out — with a progress line every ``$LIGHTNING_CHECKERBOARD_PROGRESS_SECONDS`` (60 s) when stderr
+   is not a terminal (:class:`~lightning_checkerboard.callbacks.TrainingProgress`) — then the
+   report: iterations, status, the recipe's scores line, where the record and
    samples are. A user mistake found before the first step (a ``ConfigError`` or ``DatasetError``,
    such as a batch larger than the data) leaves no run: the new directory is removed, a resumed
    run's record is put back as it was.
@@ -64,7 +66,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from lightning_checkerboard import __version__
 from lightning_checkerboard._lightning import Callback, pl, rank_zero_only
-from lightning_checkerboard.callbacks import ResultRecorder, RunCheckpoint
+from lightning_checkerboard._progress import progress_seconds
+from lightning_checkerboard.callbacks import ResultRecorder, RunCheckpoint, TrainingProgress
 from lightning_checkerboard.callbacks.checkpoint import WeightsOnlyCheckpointIO
 from lightning_checkerboard.data import DatasetError
 from lightning_checkerboard.loggers import LoggerChoice, build_logger
@@ -79,7 +82,9 @@ from lightning_checkerboard.training.run_dir import (
     check_resumed_weights,
     check_writable_dir,
     make_run_directory,
+    missing_folders,
     open_resumed_run,
+    remove_empty_folders,
 )
 
 __all__ = ["Recipe", "RunResult", "process_count", "train"]
@@ -144,28 +149,39 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
     """
     if not isinstance(config, recipe.config_class):
         raise TypeError(f"{type(recipe).__name__} takes a {recipe.config_class.__name__}; got {type(config).__name__}.")
-    resumed, original_record = None, None
+    try:
+        progress = progress_seconds()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    resumed, original_record, created = None, None, []
     if config.resume is not None:
         resumed = open_resumed_run(config.resume)
         original_record = copy.deepcopy(resumed.record)
         config = _resumed_config(recipe, config, resumed)
     else:
+        # The folders this run makes (output_dir and those below it), removed again if it never trains.
+        created = missing_folders(config.output_dir, recipe.task, config.dataset, config.upsampler)
         check_writable_dir(config.output_dir)  # before anything is built, probed or printed
 
-    processes = _check_processes(config)
-    with warnings_as_lines():
-        try:
-            parts = recipe.build(config, resumed)
-        except (ConfigError, DatasetError):
-            raise
-        except (ValueError, TypeError) as err:
-            raise ConfigError(str(err)) from None
-
-    datamodule = parts.datamodule
-    with warnings_as_lines():  # before the run directory: data that is not there leaves no run behind
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-    _check_batch_fits(datamodule, config.batch_size, processes)
+    try:
+        processes = _check_processes(config)
+        # The recipe's parts and the data in one block: a warning of the parts (FID unavailable …) is
+        # printed once the data is there, so data that cannot be had ends the run with its one line alone.
+        with warnings_as_lines():
+            try:
+                parts = recipe.build(config, resumed)
+            except (ConfigError, DatasetError):
+                raise
+            except (ValueError, TypeError) as err:
+                raise ConfigError(str(err)) from None
+            datamodule = parts.datamodule
+            datamodule.prepare_data()  # before the run directory: data that is not there leaves no run behind
+            datamodule.setup("fit")
+        _check_batch_fits(datamodule, config.batch_size, processes)
+    except (ConfigError, DatasetError):
+        if rank_zero_only.rank == 0:
+            remove_empty_folders(created)
+        raise
     run_dir = resumed.run_dir if resumed is not None else make_run_directory(
         config.output_dir, recipe.task, config.dataset, config.upsampler, config.seed)
     run_id = resumed.record.run_id if resumed is not None else run_dir.name.rsplit("-", 1)[-1]
@@ -185,7 +201,9 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
         logging_setup = _start_logging(config, run_dir, record, f"{recipe.run_name or recipe.task}-"
                                        f"{config.upsampler}-s{config.seed}", tags)
         checkpoint = RunCheckpoint(run_dir / "checkpoints", every_n_steps=config.eval_every)
-        callbacks = [*parts.callbacks, checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
+        # The progress lines after the measuring callbacks: they stop once the final measurements are done.
+        callbacks = [*parts.callbacks, TrainingProgress(config.batch_size, config.max_steps, seconds=progress),
+                     checkpoint, ResultRecorder(record, config.batch_size)]  # last: collects the rest
 
         max_steps = config.max_steps * getattr(task, "optimizer_steps_per_iteration", 1)  # Lightning counts updates
         with quiet_lightning():
@@ -201,6 +219,8 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
         # a new directory goes, a resumed one gets its record back as it was.
         if trainer is None or trainer.global_step in (0, first_step):  # before or after the checkpoint's restore
             _undo(run_dir, resumed, original_record)
+            if rank_zero_only.rank == 0:
+                remove_empty_folders(created)
         raise
 
     if rank_zero_only.rank == 0:  # the record's numbers are rank zero's
