@@ -14,7 +14,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LOGGERS", "LoggerChoice", "build_logger", "choose_wandb_mode", "wandb_server_reachable"]
+__all__ = ["LOGGERS", "LoggerChoice", "build_logger", "choose_wandb_mode", "wandb_server_problem",
+           "wandb_server_reachable"]
 
 LOGGERS = ("wandb", "csv", "tensorboard", "none")
 DEFAULT_WANDB_URL = "https://api.wandb.ai"
@@ -76,22 +77,40 @@ def _api_key_configured(base_url: str) -> bool:
         return False
 
 
-def wandb_server_reachable(base_url: str | None = None, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the W&B server opens within ``timeout`` seconds.
+def wandb_server_problem(base_url: str | None = None, timeout: float = 3.0) -> str | None:
+    """Why a TCP connection to the W&B server does not open within ``timeout`` seconds; ``None`` when it does.
 
-    A connection is what online mode needs first; a closed port or a missing route fails here at
-    once, and a silent network fails after ``timeout``, instead of W&B's own long retries.
+    A connection is what online mode needs first; a name that does not resolve, a closed port or a
+    missing route fails here at once, and a silent network fails after ``timeout``, instead of
+    W&B's own long retries. The reason says which, after ``"the W&B server <url> "``:
+    ``"did not answer within 10 s"``, ``"cannot be found: its name example.org does not resolve …"``,
+    ``"refused the connection …"`` or ``"cannot be reached (<the system's reason>)"``.
     """
-    url = urllib.parse.urlparse(base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL)
-    host = url.hostname
+    shown = base_url or os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL
+    url = urllib.parse.urlparse(shown)
+    try:
+        host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        host = None
     if not host:
-        return False
-    port = url.port or (443 if url.scheme == "https" else 80)
+        return f"the W&B server {shown} is not a URL with a host name"
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+            return None
+    except TimeoutError:  # socket.timeout: nothing answered
+        return f"the W&B server {shown} did not answer within {timeout:g} s"
+    except socket.gaierror as err:
+        return (f"the W&B server {shown} cannot be found: its name {host} does not resolve "
+                f"({err.strerror or err}; no network, or no DNS)")
+    except ConnectionRefusedError:
+        return f"the W&B server {shown} refused the connection (nothing listens on port {port})"
+    except OSError as err:
+        return f"the W&B server {shown} cannot be reached ({err.strerror or err})"
+
+
+def wandb_server_reachable(base_url: str | None = None, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the W&B server opens within ``timeout`` seconds (see :func:`wandb_server_problem`)."""
+    return wandb_server_problem(base_url, timeout) is None
 
 
 def choose_wandb_mode(timeout: float = 3.0) -> tuple[str, str]:
@@ -108,8 +127,9 @@ def choose_wandb_mode(timeout: float = 3.0) -> tuple[str, str]:
         return "disabled", "WANDB_MODE=disabled"
     if not _api_key_configured(base_url):
         return "offline", "no W&B API key configured (run `wandb login` to log online)"
-    if not wandb_server_reachable(base_url, timeout):
-        return "offline", f"the W&B server {base_url} did not answer within {timeout:g} s"
+    problem = wandb_server_problem(base_url, timeout)
+    if problem is not None:
+        return "offline", problem
     return "online", f"logged in, {base_url} reachable"
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lightning_checkerboard.loggers import build_logger, choose_wandb_mode, wandb_server_reachable
+from lightning_checkerboard.loggers import build_logger, choose_wandb_mode, wandb_server_problem, wandb_server_reachable
 
 
 def _closed_port() -> int:
@@ -29,7 +29,7 @@ def test_key_with_unreachable_server_falls_back_to_offline_at_once(online_env, m
     start = time.perf_counter()
     mode, reason = choose_wandb_mode()
     assert mode == "offline"
-    assert "did not answer" in reason
+    assert "refused the connection" in reason
     assert time.perf_counter() - start < 5
 
 
@@ -55,6 +55,28 @@ def test_explicit_wandb_mode_is_respected(monkeypatch, env, mode):
 
 def test_reachability_of_a_url_without_host_is_false():
     assert wandb_server_reachable("not a url") is False
+    assert wandb_server_problem("not a url") == "the W&B server not a url is not a URL with a host name"
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (socket.gaierror(-2, "Name or service not known"),
+     "the W&B server https://api.example.org cannot be found: its name api.example.org does not resolve "
+     "(Name or service not known; no network, or no DNS)"),
+    (TimeoutError("timed out"), "the W&B server https://api.example.org did not answer within 2 s"),
+    (ConnectionRefusedError(111, "Connection refused"),
+     "the W&B server https://api.example.org refused the connection (nothing listens on port 443)"),
+    (OSError(101, "Network is unreachable"), "the W&B server https://api.example.org cannot be reached "
+                                             "(Network is unreachable)"),
+])
+def test_an_unreachable_server_is_told_apart_from_a_silent_one(monkeypatch, error, reason):
+    """A DNS failure or a refused connection is immediate: only a silent server is reported as a timeout."""
+    def connect(address, timeout):
+        assert address == ("api.example.org", 443) and timeout == 2
+        raise error
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    assert wandb_server_problem("https://api.example.org", timeout=2) == reason
+    assert wandb_server_reachable("https://api.example.org", timeout=2) is False
 
 
 def test_build_logger_kinds(tmp_path):

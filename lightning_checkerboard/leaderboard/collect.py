@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_checkerboard._untrusted import UntrustedFileError, describe_kind, resolve_inside
-from lightning_checkerboard.loggers import DEFAULT_WANDB_URL, wandb_server_reachable
+from lightning_checkerboard.loggers import DEFAULT_WANDB_URL, wandb_server_problem
 from lightning_checkerboard.records import (
     RECORD_FILENAME,
     SCHEMA_VERSION,
@@ -301,9 +301,10 @@ def collect_wandb(path: str, filters: dict[str, Any] | None = None, timeout: flo
         raise CollectError(f"--from {WANDB_PREFIX}{path}: expected {WANDB_PREFIX}<entity>/<project>")
     base_url = os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_URL
     # The API client retries for minutes on a dead network; a plain connection attempt fails in seconds.
-    if not wandb_server_reachable(base_url, timeout):
-        raise CollectError(f"--from {WANDB_PREFIX}{path}: the W&B server {base_url} did not answer within "
-                           f"{timeout:g} s; build from local run directories instead (--from runs)")
+    problem = wandb_server_problem(base_url, timeout)
+    if problem is not None:
+        raise CollectError(f"--from {WANDB_PREFIX}{path}: {problem}; build from local run directories instead "
+                           "(--from runs)")
     try:
         import wandb
 
