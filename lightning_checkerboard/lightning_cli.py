@@ -44,7 +44,8 @@ def main(args: list[str] | None = None) -> int:
         return 2
     cli_module.LightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True,
                             subclass_mode_data=True, args=sys.argv[1:] if args is None else list(args),
-                            save_config_kwargs={"overwrite": True})
+                            save_config_kwargs={"overwrite": True},
+                            parser_kwargs={"allow_abbrev": False})  # a flag's prefix is never taken for the flag
     return 0
 
 

@@ -36,3 +36,24 @@ def test_the_leaderboard_command_answers_unknown_and_abbreviated_flags_in_one_li
     # "--fro" is not taken for "--from": prefixes never match.
     err = _one_line_error(main, ["build", "--fro", "runs"], capsys)
     assert "--fro" in err and err.rstrip().endswith("(see --help)")
+
+
+@pytest.mark.parametrize(("command", "argv", "flag"), [
+    ("score", ["images", "--level", "2"], "--level"),  # --levels
+    ("audit", ["pkg.mod:factory", "--input-shap", "1,3,8,8"], "--input-shap"),  # --input-shape
+    ("leaderboard", ["build", "--from", "runs", "--ou", "x"], "--ou"),  # --out
+])
+def test_no_command_takes_a_prefix_of_a_flag_for_the_flag(command, argv, flag, capsys):
+    """``lightning-checkerboard COMMAND``: an abbreviated flag is an unknown flag, in one line (the training
+    recipes' ``--upsample`` for ``--upsampler``: test_hostile_recipes.py)."""
+    from lightning_checkerboard.cli import run_cli
+    from lightning_checkerboard.console import main as console_main
+
+    try:
+        code = run_cli(console_main, [command, *argv])
+    except SystemExit as exited:  # what the shell sees as the exit status
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "usage:" not in err, err
+    assert f"unrecognized arguments: {flag}" in err and err.rstrip().endswith("(see --help)")
+
