@@ -346,3 +346,15 @@ def test_a_waiting_rank_stops_at_once_with_rank_zeros_reason_when_its_build_fail
     assert not waiter.is_alive()
     assert "could not build the data cache" in waited["error"] and "disk full" in waited["error"]
     assert waited["seconds"] < 30  # not the 60 s timeout
+
+
+def test_the_photos_crops_report_their_cache_entry_as_the_other_datasets_do(tmp_path, capsys):
+    """Every dataset that is cached says which entry a run uses: ``photos`` too (a datasets folder)."""
+    settings = dict(image_size=16, train_samples=8, heldout_samples=4, cache_dir=tmp_path / "cache")
+    ImageDataModule("photos", **settings).prepare_data()
+    built = capsys.readouterr().err.strip()
+    ImageDataModule("photos", **settings).prepare_data()
+    reused = capsys.readouterr().err.strip()
+    (entry,) = (tmp_path / "cache").glob("photos-v*-16px-*")
+    assert built.startswith(f"Data cache of 'photos' in {entry.parent}: {entry.name}/ (a datasets folder) ")
+    assert built.endswith(" MB built") and reused == built.replace(" MB built", " MB reused")

@@ -21,7 +21,13 @@ from lightning_checkerboard.data.decoded import DecodeOptions
 from lightning_checkerboard.data.errors import DatasetError
 from lightning_checkerboard.data.hub import check_hub_available, hub_is_offline, load_hub_dataset
 from lightning_checkerboard.data.images import convert_channels, to_unit_float
-from lightning_checkerboard.data.photos import PHOTOS_VERSION, default_train_samples, ensure_photo_cache
+from lightning_checkerboard.data.photos import (
+    PHOTOS_VERSION,
+    default_train_samples,
+    ensure_photo_cache,
+    photo_cache_path,
+    report_photo_cache,
+)
 from lightning_checkerboard.data.sampling import ResumableBatchSampler, to_signed_unit
 from lightning_checkerboard.data.sources import SourceData, load_source, parse_dataset
 
@@ -200,14 +206,9 @@ class ImageDataModule(pl.LightningDataModule):
             DatasetError: if a Hub dataset cannot be loaded.
         """
         if self.spec.kind == "photos":
-            ensure_photo_cache(
-                self.cache_dir,
-                self.image_size,
-                self._photo_train_samples(),
-                self.heldout_samples,
-                self.seed,
-                self.split_seed,
-            )
+            settings = (self.image_size, self._photo_train_samples(), self.heldout_samples, self.seed, self.split_seed)
+            built = not photo_cache_path(self.cache_dir, *settings).is_dir()
+            report_photo_cache(ensure_photo_cache(self.cache_dir, *settings), built)
         elif self.spec.kind == "hub":
             load_hub_dataset(self.spec.hub)
 

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "heldout_strip_rows",
     "load_photo_cache",
     "photo_cache_path",
+    "report_photo_cache",
 ]
 
 #: The scikit-image photographs used, all RGB and bundled with the package (no ``pooch`` needed).
@@ -257,6 +259,14 @@ def ensure_photo_cache(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
+
+
+def report_photo_cache(path: Path, built: bool) -> None:
+    """Say on stderr which cache entry of the crops a run uses, its size and whether it was built or reused,
+    as the folder and Hub datasets say of theirs (the crops are a ``datasets`` folder, not one ``.npy`` file)."""
+    size = sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+    print(f"Data cache of 'photos' in {path.parent}: {path.name}/ (a datasets folder) {size / 1e6:.1f} MB "
+          f"{'built' if built else 'reused'}", file=sys.stderr)
 
 
 def load_photo_cache(path: Path, image_size: int) -> dict[str, PhotoCrops]:
