@@ -67,6 +67,7 @@ def _number_type(convert: Callable[[str], Any], check: Callable[[Any, str], Any]
             raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}.") from None
 
     parse.__name__ = what.replace(" ", "_")
+    parse.__doc__ = f"An argparse ``type``: the flag's text as {what}, or an ``ArgumentTypeError`` saying so."
     return parse
 
 

@@ -10,11 +10,14 @@
   leaderboard table (``gan-photos.md``), of the leaderboard's ``leaderboard.json``. Numbers in code
   (``--ema-decay 0.999``) are examples, not quotes. A number that is not in the page belongs in a
   sentence that does not link to it, or the sentence links and leaves the number to the page.
-- Every public module and subpackage of ``lightning_checkerboard`` has a reference page.
+- Every public module and subpackage of ``lightning_checkerboard`` has a reference page, and every
+  class and function it exports (``__all__``) has a docstring for that page to show.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
 import subprocess
@@ -241,3 +244,14 @@ def test_every_reference_page_is_in_the_site_navigation():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     pages_ = {f"reference/{page.name}" for page in (DOCS / "reference").glob("*.md")}
     assert pages_ and all(page in nav for page in pages_), sorted(page for page in pages_ if page not in nav)
+
+
+def test_every_exported_class_and_function_has_a_docstring():
+    undocumented = []
+    for module_name in sorted(_public_modules()):
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if (inspect.isclass(value) or inspect.isroutine(value)) and not (value.__doc__ or "").strip():
+                undocumented.append(f"{module_name}.{name}")
+    assert not undocumented, f"exported without a docstring: {undocumented}"
