@@ -1,5 +1,8 @@
 """``python -m lightning_checkerboard.leaderboard build --from <runs dir | wandb:entity/project> --out my-leaderboard/``.
 
+``rerender --out my-leaderboard/`` rewrites the pages of a folder the build wrote from what it holds
+(its ``leaderboard.json`` and pictures), for when the runs are gone.
+
 User mistakes (a missing folder, a malformed ``wandb:`` path, unreadable filters, an unreachable
 W&B server, a file in ``--out`` that links outside it, an ``--out`` that holds other files and no
 leaderboard, or a leaderboard of runs this build did not collect, without ``--force``) end with one
@@ -27,7 +30,7 @@ from lightning_checkerboard.leaderboard.wandb_tables import log_to_wandb
 def build_parser(prog: str = "python -m lightning_checkerboard.leaderboard") -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog,
                                      description="Collect result records, aggregate seeds, write the leaderboard.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="build")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{build,rerender}")
     sub = commands.add_parser("build", help="collect, aggregate and write the leaderboard",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub.add_argument("--from", dest="sources", action="append", required=True, metavar="SOURCE",
@@ -44,11 +47,23 @@ def build_parser(prog: str = "python -m lightning_checkerboard.leaderboard") -> 
                      help="also log the tables as wandb.Table to --wandb-project when W&B is online")
     sub.add_argument("--wandb-project", default="lightning-checkerboard")
     sub.add_argument("--wandb-entity", default=None)
+    again = commands.add_parser("rerender", help="rewrite a leaderboard folder's pages from its leaderboard.json "
+                                "and pictures (when its runs are gone)")
+    again.add_argument("--out", type=Path, default=Path("leaderboards"), help="a folder the build wrote")
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m lightning_checkerboard.leaderboard") -> int:
     args = build_parser(prog).parse_args(argv)
+    if args.command == "rerender":
+        from lightning_checkerboard.leaderboard.rerender import rerender
+
+        try:
+            files = rerender(args.out)
+        except (OutputFolderError, OutsideFolderError) as err:
+            raise UsageError(str(err)) from None
+        print(f"leaderboard: pages rewritten; {len(files)} files in {args.out} (open {args.out / 'index.html'})")
+        return 0
     filters = None
     if args.filters is not None:
         try:

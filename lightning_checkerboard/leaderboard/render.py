@@ -162,15 +162,13 @@ MARKDOWN_COLUMNS = 8
 def _markdown_keys(table: Table) -> list[str]:
     """The metric columns of a markdown table: the default ones, the other checkerboard reading, then
     the other non-constant metrics in the leaderboard's order, up to :data:`MARKDOWN_COLUMNS` in all."""
-    keys = default_keys(table)
+    keys = [key for key in default_keys(table) if key != "images_per_second"]
+    speed = ["images_per_second"] if "images_per_second" in default_keys(table) else []
     other = next((k for k in BOUNDS if k in metric_keys(table) and k not in keys), None)
-    if other:
-        keys.insert(min(2, len(keys)), other)
+    keys += [other] if other else []
     constant = set(constant_keys(table))
-    for key in metric_keys(table):
-        if key not in keys and key not in constant and key != "images_per_second":
-            keys.insert(len(keys) - ("images_per_second" in keys), key)
-    return keys[:MARKDOWN_COLUMNS - 2]
+    keys += [key for key in metric_keys(table) if key not in keys + speed and key not in constant]
+    return keys[:MARKDOWN_COLUMNS - 2 - len(speed)] + speed
 
 
 def _markdown_cell(table: Table, row: Row, key: str) -> str:
@@ -249,6 +247,8 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
     if regenerate:
         lines.append(regenerate + "   # runs the grid, then builds")
     lines += [command, "```", "",
+              "Without the runs, `python -m lightning_checkerboard.leaderboard rerender --out <this folder>` "
+              "rewrites every page, plot and table from this folder's own leaderboard.json and pictures.", "",
               f"[`{_HTML}`]({_HTML}) is the browsable page (open it from the file system: sortable columns, "
               f"sample grids, spectra, W&B links); [`{_CSV}`]({_CSV}) and [`{_JSON}`]({_JSON}) hold the same "
               "numbers.", "", "## Tables", "",
@@ -258,7 +258,8 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
               "quality metric — FID when every run has it, otherwise SWD (PSNR for super-resolution) — and "
               "rows whose seeds are not separated by Welch's t-test (two-sided, 95 %) share a rank. A row no "
               "better than its recorded baseline (an untrained generator) \"did not learn\" and is listed "
-              "last. Checkerboard scores come with their 95 % upper bound. Runs that crashed, diverged or "
+              "last. A checkerboard cell reads \"none detected\" when every seed reads 0, else the mean ± std, with the "
+              "largest per-seed 95 % upper bound. Runs that crashed, diverged or "
               "were interrupted are listed apart and never averaged in; a run seen twice counts once.", "", "| page | task | dataset | tables | rows | runs averaged | not averaged |",
               "|---|---|---|---|---|---|---|"]
     for name, (task, dataset) in _pages(board).items():
