@@ -10,6 +10,8 @@
   leaderboard table (``gan-photos.md``), of the leaderboard's ``leaderboard.json``. Numbers in code
   (``--ema-decay 0.999``) are examples, not quotes. A number that is not in the page belongs in a
   sentence that does not link to it, or the sentence links and leaves the number to the page.
+- A signature the prose writes out (``replace_upsamplers(model, upsampler, example_input=None)``) for a
+  function the package exports names its parameters in the function's order, with its defaults.
 - Every public module and subpackage of ``lightning_checkerboard`` has a reference page, and every
   class and function it exports (``__all__``) has a docstring for that page to show.
 """
@@ -255,3 +257,73 @@ def test_every_exported_class_and_function_has_a_docstring():
             if (inspect.isclass(value) or inspect.isroutine(value)) and not (value.__doc__ or "").strip():
                 undocumented.append(f"{module_name}.{name}")
     assert not undocumented, f"exported without a docstring: {undocumented}"
+
+
+_CALL = re.compile(r"`([a-z_][a-z0-9_]*)\(([^`()]*)\)`")
+
+
+def _exported_functions() -> dict[str, object]:
+    functions = {}
+    for module_name in sorted(_public_modules()):
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if inspect.isfunction(value):
+                functions.setdefault(name, value)
+    return functions
+
+
+def is_signature(written: str) -> bool:
+    """Whether ``written`` (between the parentheses) lists parameters, not a call's values.
+
+    Example:
+        >>> is_signature("model, example_input=None, *, strict=True, **options"), is_signature('spec, 3')
+        (True, False)
+    """
+    names = [part.strip().partition("=")[0].strip().lstrip("*") for part in written.split(",")]
+    return all(name.isidentifier() or name in ("", "...", "…") for name in names)
+
+
+def signature_mismatch(written: str, function) -> str | None:
+    """Why the parameters ``written`` out in prose (``"model, strict=True, **options"``) are not ``function``'s.
+
+    Example:
+        >>> def f(model, example_input=None, *, strict=True, **options): ...
+        >>> signature_mismatch("model, example_input=None, strict=True, **options", f) is None
+        True
+        >>> signature_mismatch("model, strict=False", f)
+        'strict defaults to True, not False'
+    """
+    parameters = inspect.signature(function).parameters
+    names = list(parameters)
+    position = -1
+    for part in (piece.strip() for piece in written.split(",")):
+        if part in ("", "*", "...", "…"):
+            continue
+        name, _, default = part.partition("=")
+        name = name.strip().lstrip("*")
+        if name not in parameters:
+            return f"it has no parameter {name!r} (it takes {', '.join(names)})"
+        if names.index(name) < position:
+            return f"{name!r} comes earlier (the order is {', '.join(names)})"
+        position = names.index(name)
+        expected = parameters[name].default
+        if default and (expected is inspect.Parameter.empty or repr(expected) != default.strip()):
+            shown = "no default" if expected is inspect.Parameter.empty else repr(expected)
+            return f"{name} defaults to {shown}, not {default.strip()}"
+    return None
+
+
+def test_written_out_signatures_of_exported_functions_match_the_functions():
+    functions = _exported_functions()
+    checked, wrong = 0, []
+    for page, text in _texts().items():
+        for line, paragraph in _paragraphs(text):
+            for name, written in _CALL.findall(paragraph):
+                if name in functions and is_signature(written):
+                    checked += 1
+                    problem = signature_mismatch(written, functions[name])
+                    if problem:
+                        wrong.append(f"{page.relative_to(ROOT).as_posix()}:{line}: {name}({written}): {problem}")
+    assert checked >= 3
+    assert not wrong, "\n".join(wrong)
