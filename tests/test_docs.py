@@ -327,3 +327,12 @@ def test_written_out_signatures_of_exported_functions_match_the_functions():
                         wrong.append(f"{page.relative_to(ROOT).as_posix()}:{line}: {name}({written}): {problem}")
     assert checked >= 3
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_relative_link_in_the_readme_reaches_a_file():
+    # The site's own pages are checked by `mkdocs build --strict`; README.md is not one of them.
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", t)]
+    assert len(targets) >= 10
+    missing = [t for t in targets if not (ROOT / t.split("#", 1)[0]).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
