@@ -402,6 +402,23 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def _viewport(browser, width: int, height: int = 1000) -> None:
+    """Make the page's own viewport (window.innerWidth) exactly ``width`` pixels wide."""
+    browser.set_window_size(width, height)
+    inner = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+    browser.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+
+
+def _severe(browser) -> list:
+    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _names(table) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [cell.text for cell in table.find_elements(By.CSS_SELECTOR, "tbody td.name code")]
+
+
 @pytest.mark.browser
 def test_index_html_loads_from_file_without_errors_shows_rows_and_sorts(real_runs, browser, tmp_path):
     from selenium.webdriver.common.by import By
@@ -409,26 +426,183 @@ def test_index_html_loads_from_file_without_errors_shows_rows_and_sorts(real_run
     out = tmp_path / "leaderboards"
     build([str(real_runs)], out)
     browser.get((out / "index.html").as_uri())
-    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+    assert _severe(browser) == []
 
     table = browser.find_element(By.CSS_SELECTOR, "table.sortable")
-    names = lambda: [row.find_elements(By.TAG_NAME, "td")[1].text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-    assert sorted(names()) == ["deconv_k3", "nearest_conv"]
+    assert sorted(_names(table)) == ["deconv_k3", "nearest_conv"]
     images = browser.find_elements(By.CSS_SELECTOR, "img.samples")
-    assert len(images) == 3 and all(browser.execute_script("return arguments[0].naturalWidth", im) > 0 for im in images)
+    assert len(images) >= 3 and all(browser.execute_script("return arguments[0].naturalWidth", im) > 0 for im in images)
 
-    upsampler_header = table.find_elements(By.CSS_SELECTOR, "thead th")[1]
-    upsampler_header.click()
-    assert names() == ["deconv_k3", "nearest_conv"] and upsampler_header.get_attribute("aria-sort") == "ascending"
-    upsampler_header.click()
-    assert names() == ["nearest_conv", "deconv_k3"] and upsampler_header.get_attribute("aria-sort") == "descending"
+    upsampler_header = table.find_element(By.CSS_SELECTOR, "thead th.name")
+    upsampler_header.find_element(By.TAG_NAME, "button").click()
+    assert _names(table) == ["deconv_k3", "nearest_conv"] and upsampler_header.get_attribute("aria-sort") == "ascending"
+    upsampler_header.find_element(By.TAG_NAME, "button").click()
+    assert _names(table) == ["nearest_conv", "deconv_k3"] and upsampler_header.get_attribute("aria-sort") == "descending"
+    assert _severe(browser) == []
 
-    n_header = table.find_elements(By.CSS_SELECTOR, "thead th")[2]  # numeric column: 1 before 2
-    n_header.click()
-    assert names() == ["nearest_conv", "deconv_k3"]
-    n_header.click()
-    assert names() == ["deconv_k3", "nearest_conv"]
-    assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+def _committed_page(tmp_path_factory) -> Path:
+    return Path(__file__).resolve().parents[1] / "leaderboards" / "index.html"
+
+
+def _built_page(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "leaderboards"
+    build([str(_pattern_runs(tmp_path_factory.mktemp("pattern-runs")))], out)
+    return out / "index.html"
+
+
+def _checkerboard_grid(size: int, tiles: int, amplitude: float, seed: int):
+    """A SampleGrid-shaped picture (2-pixel white gutters) of ``tiles``×``tiles`` samples: smooth
+    content plus a period-2 checkerboard of ±``amplitude`` levels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    side = 2 + tiles * (size + 2)
+    grid = np.full((side, side, 3), 255.0)
+    i, j = np.mgrid[0:size, 0:size]
+    for r in range(tiles):
+        for c in range(tiles):
+            base = 128 + 30 * np.sin(2 * np.pi * (i + rng.uniform(0, size)) / size)
+            tile = base + amplitude * (-1.0) ** (i + j)
+            grid[2 + r * (size + 2):2 + r * (size + 2) + size, 2 + c * (size + 2):2 + c * (size + 2) + size] = tile[..., None]
+    return Image.fromarray(grid.clip(0, 255).astype(np.uint8))
+
+
+def _pattern_runs(root: Path) -> Path:
+    """Two upsamplers x two seeds, runs written by hand: deconv's samples carry a ±40-level period-2 pattern."""
+    for upsampler, amplitude, swd in (("deconv", 40.0, 9.0), ("nearest_conv", 0.0, 3.0)):
+        for seed in (0, 1):
+            folder = root / f"{upsampler}-{seed}"
+            record = _record(f"{upsampler}{seed}", upsampler, seed, score=amplitude / 2, swd=swd + seed,
+                             baseline={"kind": "model before training", "swd": 50.0},
+                             throughput={"images_per_second": 100.0 * (seed + 1) + (50 if upsampler == "deconv" else 0)})
+            record.metrics["checkerboard_upper"] = amplitude / 2 + 1.0
+            write_record(record, folder)
+            (folder / "samples").mkdir()
+            _checkerboard_grid(32, 4, amplitude, seed).save(folder / "samples" / "final.png")
+    return root
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("make_page", [_committed_page, _built_page], ids=["committed", "built"])
+def test_the_page_fits_draws_pictures_at_integer_zoom_and_links_each_to_its_grid(make_page, browser,
+                                                                                   tmp_path_factory):
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    page = make_page(tmp_path_factory)
+    for width in (1400, 800):
+        _viewport(browser, width)
+        browser.get(page.as_uri())
+        assert _severe(browser) == []
+        # No horizontal scroll of the page: a wide table scrolls inside its own box.
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+        images = browser.find_elements(By.CSS_SELECTOR, "img.samples")
+        assert images
+        for image in images:
+            natural = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+            drawn = browser.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", image)
+            zoom = drawn[0] / natural[0]
+            assert natural[0] > 0 and zoom >= 1 and zoom == int(zoom) and drawn[1] == natural[1] * zoom, (natural, drawn)
+    # Every sample opens its run's full grid, a picture at least as large as the sample, at native size.
+    links = browser.find_elements(By.CSS_SELECTOR, "a:has(> img.samples)")
+    assert len(links) == len(images)
+    for link, image in zip(links, images):
+        target = Path(link.get_attribute("href").removeprefix("file://"))
+        with Image.open(target) as grid:
+            natural = browser.execute_script("return arguments[0].naturalWidth", image)
+            assert grid.width >= natural and grid.height >= natural
+    # The verdict names the best row(s).
+    for section in browser.find_elements(By.CSS_SELECTOR, "section.board"):
+        table = section.find_element(By.CSS_SELECTOR, "table.sortable")
+        best = [row.find_element(By.CSS_SELECTOR, "td.name code").text
+                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+                if row.find_element(By.CSS_SELECTOR, "td.rank").text == "1"]
+        sentence = section.find_element(By.CSS_SELECTOR, "p.verdict").text
+        assert best and all(name in sentence.split(". ")[0] for name in best), sentence
+    links[0].click()  # a plain link: the browser shows the grid itself
+    assert browser.execute_script("return document.images.length") == 1
+    assert browser.execute_script("return document.images[0].naturalWidth") > 0
+
+
+@pytest.mark.browser
+def test_headers_sort_by_keyboard_in_the_better_direction_and_the_ranking_comes_back(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    out = tmp_path / "leaderboards"
+    build([str(_pattern_runs(tmp_path / "runs"))], out)
+    _viewport(browser, 1400)
+    browser.get((out / "index.html").as_uri())
+    table = browser.find_element(By.CSS_SELECTOR, "table.sortable")
+    ranked = _names(table)
+    assert ranked == ["nearest_conv", "deconv"]
+    headers = table.find_elements(By.CSS_SELECTOR, "thead th")
+    speed = next(h for h in headers if h.text.startswith("images/s"))
+    button = speed.find_element(By.TAG_NAME, "button")
+    button.send_keys(Keys.ENTER)  # a header is a button: reachable and pressed from the keyboard
+    assert speed.get_attribute("aria-sort") == "descending"  # images/s: higher is better, so fastest first
+    assert _names(table) == ["deconv", "nearest_conv"]
+    button.send_keys(Keys.SPACE)
+    assert speed.get_attribute("aria-sort") == "ascending" and _names(table) == ["nearest_conv", "deconv"]
+    checker = next(h for h in headers if h.text.startswith("checkerboard"))
+    checker.find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
+    assert checker.get_attribute("aria-sort") == "ascending" and speed.get_attribute("aria-sort") == "none"
+    browser.find_element(By.CSS_SELECTOR, "button.reset-order").send_keys(Keys.ENTER)
+    assert _names(table) == ranked and checker.get_attribute("aria-sort") == "none"
+    pictures = next(h for h in headers if "strongest" in h.text)
+    assert pictures.get_attribute("aria-sort") is None and not pictures.find_elements(By.TAG_NAME, "button")
+    # Extra columns wait behind the toggle.
+    hidden = table.find_elements(By.CSS_SELECTOR, "thead th.more")
+    assert hidden and not any(h.is_displayed() for h in hidden)
+    toggle = browser.find_element(By.CSS_SELECTOR, "button.toggle-more")
+    toggle.send_keys(Keys.ENTER)
+    assert all(h.is_displayed() for h in hidden) and toggle.get_attribute("aria-expanded") == "true"
+    # The row's marker is its upsampler's colour, the colour of its points in the scatter PNG.
+    from lightning_checkerboard.leaderboard.palette import style_of
+
+    for row in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        name = row.find_element(By.CSS_SELECTOR, "td.name code").text
+        fill = browser.execute_script("return getComputedStyle(arguments[0]).fill",
+                                      row.find_element(By.CSS_SELECTOR, "td.name svg path"))
+        assert fill == "rgb({}, {}, {})".format(*style_of(name).rgb)
+    assert _severe(browser) == []
+
+
+@pytest.mark.browser
+def test_a_40_level_period_2_pattern_is_visible_on_the_screen(browser, tmp_path):
+    """The old page drew a 138-px grid in 69 px: every period-2 pattern became flat grey."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "leaderboards"
+    build([str(_pattern_runs(tmp_path / "runs"))], out)
+    _viewport(browser, 1400)
+    browser.get((out / "index.html").as_uri())
+    assert browser.execute_script("return window.devicePixelRatio") == 1
+    checked = 0
+    for image in browser.find_elements(By.CSS_SELECTOR, "img.samples"):
+        if "deconv" not in image.find_element(By.XPATH, "ancestor::tr").text:
+            continue
+        source = Path(image.get_attribute("src").removeprefix("file://"))
+        picture = np.asarray(Image.open(source).convert("L"), dtype=float)
+        zoom = int(browser.execute_script("return arguments[0].getBoundingClientRect().width", image)) // picture.shape[1]
+        browser.execute_script("arguments[0].scrollIntoView()", image)
+        shot = np.asarray(Image.open(io.BytesIO(image.screenshot_as_png)).convert("L"), dtype=float)
+        assert shot.shape == (picture.shape[0] * zoom, picture.shape[1] * zoom)
+        # The screen's value at the centre of each of the picture's pixels, then the period-2 energy of both.
+        seen = shot[zoom // 2::zoom, zoom // 2::zoom]
+        i, j = np.indices(picture.shape)
+        energy = lambda a: float((a * (-1.0) ** (i + j)).mean()) ** 2  # noqa: E731
+        assert energy(picture) > 30 ** 2  # the tile does carry the pattern (±40 levels)
+        assert energy(seen) >= 0.5 * energy(picture)
+        checked += 1
+    assert checked >= 3  # both seeds' tiles and the 4x crop
 
 
 @pytest.mark.browser
@@ -451,7 +625,8 @@ def test_a_page_built_from_hostile_records_runs_no_script_of_theirs(browser, tmp
         "e => Array.from(e.attributes).map(a => a.name)).filter(n => n.startsWith('on'))")
     assert handlers == []
     links = [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]
-    assert links and all(link.startswith("https://") for link in links)
+    folder = (out / "assets").as_uri() + "/"
+    assert links and all(link.startswith(("https://", folder)) for link in links)  # W&B, or the run's pictures
     body = browser.find_element(By.TAG_NAME, "body").text
     assert SCRIPT in body and IMAGE in body  # the names are shown, as text
     # Escaping kept them inert: the page's script policy never had to refuse anything.

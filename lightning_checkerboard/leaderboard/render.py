@@ -52,7 +52,6 @@ from lightning_checkerboard.leaderboard.summary import (
     constant_keys,
     decimals,
     default_keys,
-    heading,
     metric_keys,
     reading,
     seed_values,
@@ -92,11 +91,12 @@ def _ranking_note(table: Table) -> str:
     info = METRIC_INFO[table.primary]
     direction = "higher" if info.higher_is_better else "lower"
     kinds = sorted({str(run.baseline.get("kind")) for row in table.rows for run in row.runs if run.baseline})
-    baseline = (f"; rows no better than their baseline ({', '.join(kinds)}) did not learn and are listed last"
-                if kinds or any(row.baseline is not None for row in table.rows) else "; no baseline recorded")
+    baseline = (f"; rows no better than their baseline ({', '.join(kinds) or 'the model before training'}) did not "
+                "learn and are listed last" if kinds or any(row.baseline is not None for row in table.rows)
+                else "; no baseline recorded")
     return (f"Ranked by {info.label} ({direction} is better); rows share a rank unless {table.test} separates "
-            f"them{baseline}. A shared rank means \"not separated at 95 %\", not \"equal\"; each row's Holm-adjusted "
-            "p-value is in leaderboard.json. A checkerboard cell gives the mean ± std over seeds, or \"none "
+            f"them{baseline}. A shared rank means \"not separated at 95 %\", not \"equal\"; the Holm-adjusted p-values, "
+            "where the build recorded them, are in leaderboard.json and in the page's rank tooltips. A checkerboard cell gives the mean ± std over seeds, or \"none "
             "detected\" when every seed reads 0, with the largest per-seed 95 % bound.")
 
 
@@ -160,20 +160,30 @@ MARKDOWN_COLUMNS = 8
 
 
 def _markdown_keys(table: Table) -> list[str]:
-    """The metric columns of a markdown table: the default ones, the other checkerboard reading, then
-    the other non-constant metrics in the leaderboard's order, up to :data:`MARKDOWN_COLUMNS` in all."""
+    """The metric columns of a markdown table: the quality metric, the checkerboard readings (of the error
+    and of the output), the speed; at most :data:`MARKDOWN_COLUMNS` with rank and upsampler. The others are
+    named in the caption and shown in the CSV and on the page."""
     keys = [key for key in default_keys(table) if key != "images_per_second"]
-    speed = ["images_per_second"] if "images_per_second" in default_keys(table) else []
-    other = next((k for k in BOUNDS if k in metric_keys(table) and k not in keys), None)
-    keys += [other] if other else []
-    constant = set(constant_keys(table))
-    keys += [key for key in metric_keys(table) if key not in keys + speed and key not in constant]
-    return keys[:MARKDOWN_COLUMNS - 2 - len(speed)] + speed
+    keys += [k for k in BOUNDS if k in metric_keys(table) and k not in keys]
+    keys += ["images_per_second"] if "images_per_second" in default_keys(table) else []
+    return keys[:MARKDOWN_COLUMNS - 2]
+
+
+#: Markdown headings shorter than the page's; the units go to the caption.
+_SHORT = {"checkerboard": "checkerboard", "residual_checkerboard": "error checkerboard", "psnr": "PSNR",
+          "images_per_second": "images/s"}
+
+
+def _markdown_heading(key: str) -> str:
+    info = METRIC_INFO[key]
+    return f"{_SHORT.get(key, info.label)} {'↑' if info.higher_is_better else '↓'}"
 
 
 def _markdown_cell(table: Table, row: Row, key: str) -> str:
     if key in BOUNDS:
         r = reading(table, row, key)
+        if r.detected is False:  # "none detected" in the page; the caption says what "none" means here
+            return md_text(f"none (< {bound_text(r.bound, r.decimals)})" if r.bound is not None else "none")
         text = r.main(NBSP)
         if r.detected and r.bound is not None:
             text += f" (≤{NBSP}{bound_text(r.bound, r.decimals)})"
@@ -184,7 +194,7 @@ def _markdown_cell(table: Table, row: Row, key: str) -> str:
 
 def _markdown_table(table: Table) -> list[str]:
     keys = _markdown_keys(table)
-    header = ["rank", "upsampler", *(heading(key) for key in keys)]
+    header = ["rank", "upsampler", *(_markdown_heading(key) for key in keys)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
         name = md_code(row.label)
@@ -198,6 +208,13 @@ def _table_caption(table: Table) -> str:
     seeds = {tuple(row.seeds) for row in table.rows}
     parts = [f"Seeds {', '.join(map(str, next(iter(seeds))))} in every row." if len(seeds) == 1
              else "Seeds: " + "; ".join(f"{row.label} {', '.join(map(str, row.seeds))}" for row in table.rows) + "."]
+    units = [text for key, text in (("psnr", "PSNR in dB"), ("checkerboard", "checkerboard in 8-bit levels"),
+                                    ("residual_checkerboard", "error checkerboard: of output − target, in 8-bit levels"))
+             if key in _markdown_keys(table)]
+    if units:
+        text = "; ".join(units)
+        parts.append(f"{text[0].upper()}{text[1:]}; \"none\": no seed reads a pattern; \"<\" and \"≤\": the "
+                     "largest per-seed 95 % bound.")
     parts.append(constant_caption(table))
     shown = set(_markdown_keys(table)) | set(constant_keys(table))
     left = [METRIC_INFO[key].label for key in metric_keys(table) if key not in shown]
@@ -209,13 +226,13 @@ def _table_caption(table: Table) -> str:
 
 
 def _excluded_lines(records: Sequence[ResultRecord]) -> list[str]:
+    """The runs that did not finish, one list item each (a list wraps where a table of messages would not)."""
     if not records:
         return []
-    lines = ["", "### Not averaged (did not finish)", "",
-             "| run | upsampler | size | seed | status | steps | message |", "|---|---|---|---|---|---|---|"]
+    lines = ["", "### Not averaged (did not finish)", ""]
     for r in records:
-        lines.append(f"| {md_code(r.run_id)} | {md_code(r.upsampler)} | {r.image_size} | {r.seed} | "
-                     f"{md_text(r.status)} | {r.steps}/{r.max_steps} | {md_text(r.message[:120])} |")
+        lines.append(f"- {md_code(r.run_id)} {md_code(r.upsampler)}, {r.image_size} px, seed {r.seed}: "
+                     f"{md_text(r.status)} at step {r.steps} of {r.max_steps} — {md_text(r.message[:200])}")
     return lines
 
 
