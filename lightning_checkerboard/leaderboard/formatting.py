@@ -137,6 +137,5 @@ class Reading:
         if self.scores:
             parts.append("seeds " + " / ".join(number(s, self.decimals) for s in self.scores))
         if self.bound is not None:
-            parts.append(f"{'largest bound' if self.exact else 'bounds'} {'' if self.exact else '≤ '}"
-                         f"{bound_text(self.bound, self.decimals)}")
+            parts.append(f"largest bound {'' if self.exact else '≤ '}{bound_text(self.bound, self.decimals)}")
         return " · ".join(parts)
