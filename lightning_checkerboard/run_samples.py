@@ -3,7 +3,8 @@
 The sample grids of ``samples/`` (``final.png``) are for looking at: 8 × 8 images with white gutters,
 whose spectrum is the grid's, not the generator's. The images the run's final measurement scored
 are saved apart, as one array: ``samples/final_samples.npz`` in the run directory, member
-``images``, ``(N, H, W, C)`` uint8 (``C`` 1 or 3), in the order they were generated.
+``images``, ``(N, H, W, C)`` uint8 (``C`` 1 or 3): the images in the order the run made them (under
+DDP, each process's share in turn: rank 0's images, then rank 1's, …).
 ``lightning-checkerboard score <run dir>`` finds that file and scores those images; the result
 agrees with the run's recorded checkerboard score within its bound (the saved images are rounded
 to 8 bits, the run scored them before rounding).

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,7 +119,7 @@ def test_two_process_ddp_run_matches_one_process_measurement_and_only_rank_zero_
     run_dir = run_dirs[0]
     record = read_record(run_dir)
     assert record.status == "finished" and record.steps == 3
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["final.png"]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["final.png", "final_samples.npz"]
     assert json.loads((run_dir / "result.json").read_text())["run_id"] == record.run_id
 
     # One process, the same final generator and discriminator, the same 32 samples and held-out images.
@@ -130,7 +131,14 @@ def test_two_process_ddp_run_matches_one_process_measurement_and_only_rank_zero_
     datamodule.setup("fit")
     trainer = SimpleNamespace(global_rank=0, world_size=1, datamodule=datamodule, loggers=[], global_step=6,
                               lightning_module=task, default_root_dir=str(tmp_path / "single"))
-    single = ArtifactMetrics(0, 32).measure(trainer, task)
+    single = ArtifactMetrics(0, 32).measure(trainer, task, final=True)
+    # The saved samples: both ranks' shares, rank 0's then rank 1's, are the one process's 32 images
+    # (GANTask deals noise rows to the processes in turn: rank 0 made images 0, 2, 4, …).
+    with np.load(run_dir / "samples" / "final_samples.npz") as ddp, \
+            np.load(tmp_path / "single" / "samples" / "final_samples.npz") as one:
+        assert ddp["images"].shape == one["images"].shape == (32, 16, 16, 1)
+        dealt = one["images"][np.r_[0:32:2, 1:32:2]].astype(int)
+        assert np.abs(ddp["images"].astype(int) - dealt).max() <= 1  # float round-off, then 8-bit rounding
     for key, value in single.items():
         name = key.split("/", 1)[1]
         # Batches of 16 per process vs 32 in one process run different conv kernels (float32 round-off

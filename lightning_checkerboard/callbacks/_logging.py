@@ -73,8 +73,8 @@ def log_images(
 def save_final_samples(trainer: pl.Trainer, images: torch.Tensor) -> Path | None:
     """Save the final measurement's images (this process's share, ``(n, C, H, W)`` in [0, 1]) in the run directory.
 
-    Under DDP the shares are gathered on rank zero in rank order, which is the order one process
-    would have made them in; rank zero writes ``samples/final_samples.npz``
+    Under DDP the shares are gathered on rank zero and saved in rank order (rank 0's share, then
+    rank 1's, …: how a share is cut is the image source's business); rank zero writes ``samples/final_samples.npz``
     (:func:`~lightning_checkerboard.run_samples.write_final_samples`) and returns its path, the other
     ranks return ``None``. A failure to write is a warning: the run's numbers are already measured.
     """
