@@ -289,6 +289,7 @@ GRID_CHECKED = 4
 
 def _grid_warning(source, entries, role: str, corrupt: str) -> str | None:
     """One line when one of the first images of ``source`` looks like a grid of images (see :mod:`.grid`)."""
+    from lightning_checkerboard.run_samples import find_final_samples
     from lightning_checkerboard.score.grid import grid_pitch
     from lightning_checkerboard.score.reading import SkipReport, load_checked
 
@@ -296,7 +297,10 @@ def _grid_warning(source, entries, role: str, corrupt: str) -> str | None:
         image = load_checked(source, entry, corrupt, SkipReport())  # counted when the scoring pass reads it
         pitch = None if image is None else grid_pitch(image)
         if pitch is not None:
+            run_dir = Path(entry.label).parent.parent  # a run's samples/final.png
+            hint = (f"its run directory has them: score {run_dir}" if source.kind == "files"
+                    and find_final_samples(run_dir) is not None else "a run directory gives its saved samples: "
+                    "score <run dir>")
             return (f"{role} {entry.label} looks like a grid of images (gutters of one colour every {pitch} pixels): "
-                    "its gutters and seams are scored with the images; score the images one by one (a run "
-                    "directory gives its saved samples: score <run dir>)")
+                    f"its gutters and seams are scored with the images; score the images one by one ({hint})")
     return None
