@@ -246,3 +246,32 @@ def test_rerender_refuses_a_run_id_that_is_a_path(tmp_path, capsys):
     (tmp_path / "leaderboard.json").write_text(json.dumps(payload))
     assert run_cli(leaderboard_main, ["rerender", "--out", str(tmp_path)]) == 2
     assert "not a run id" in capsys.readouterr().err
+
+
+# --- figures at integer zoom ---------------------------------------------------------------------
+
+
+def test_a_figure_draws_each_picture_as_exact_integer_blocks_never_resampled():
+    from lightning_checkerboard.leaderboard.figures import panel_figure
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    png = panel_figure([[picture]], zoom=3, row_labels=["deconv"], row_styles=["deconv"], title="t", note="n")
+    figure = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    expected = np.repeat(np.repeat(picture, 3, axis=0), 3, axis=1)
+    found = [(y, x) for y in range(figure.shape[0] - 23) for x in range(figure.shape[1] - 23)
+             if (figure[y, x] == expected[0, 0]).all() and (figure[y:y + 24, x:x + 24] == expected).all()]
+    assert len(found) == 1  # the 8×8 picture, every pixel a 3×3 block, exactly once
+    assert _pixels_of(png, style_of("deconv").rgb) > 20  # the row's mark in the upsampler's colour
+    with pytest.raises(ValueError, match="zoom must be an integer"):
+        panel_figure([[picture]], zoom=2.5)
+
+
+def test_a_shared_stretch_keeps_the_ratio_of_amplitudes():
+    from lightning_checkerboard.leaderboard.figures import shared_stretch
+
+    i, j = np.indices((16, 16))
+    strong, faint = 0.5 + 0.2 * (-1.0) ** (i + j), 0.3 + 0.01 * (-1.0) ** (i + j)
+    (a, b), _ = shared_stretch([strong, faint])
+    amplitude = lambda x: abs(float((x.astype(float) * (-1.0) ** (i + j)).mean()))  # noqa: E731
+    assert amplitude(a) / amplitude(b) == pytest.approx(20, rel=0.1)

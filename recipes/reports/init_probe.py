@@ -8,8 +8,10 @@ of each layer, and ``deconv_k3`` in only the last one or two stages, the article
 this builds freshly initialised generators (DCGAN init, BatchNorm in training mode) over several
 seeds, generates a batch from each, and reports the checkerboard score with the amplitude and PNR
 at every period, mean ± std over seeds. Writes ``leaderboards/init.md``, ``leaderboards/init.json``
-(read by ``recipes/reports/article_report.py``) and ``leaderboards/figures/init_samples.png`` (sample grids
-side by side, one column per configuration, like the article's figure).
+(read by ``recipes/reports/article_report.py``) and ``leaderboards/figures/init_samples.png`` (the
+first samples of each configuration in a row, every pixel a 2×2 block, one contrast stretch for all so
+amplitudes compare). ``--from-json`` measures nothing: it redraws the figure and rewrites ``init.md``
+from the ``init.json`` an earlier run wrote.
 """
 
 from __future__ import annotations
@@ -42,42 +44,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", type=positive_int, default=32, help="32 … 256, a power of two")
     parser.add_argument("--base-channels", type=positive_int, default=32, help="generator width (DCGAN ngf)")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for init.md/.json and figures/")
+    parser.add_argument("--from-json", action="store_true",
+                        help="measure nothing: redraw figures/init_samples.png from seed 0's samples and rewrite "
+                             "init.md from --out/init.json")
     return parser
 
 
-def plot_sample_columns(columns: Mapping[str, Tensor], dpi: int = 72) -> bytes:
-    """PNG bytes of sample images in columns, one labelled column per configuration.
+#: Every pixel of a sample becomes a ZOOM×ZOOM block: an integer zoom, so no pixel is drawn wider than another.
+ZOOM = 2
 
-    Pixels are drawn as blocks (no interpolation): smoothing would hide the very grid patterns the
-    figure is there to show. Each image is stretched to its own full range, a linear map that keeps
-    the pattern's shape: untrained generators paint at low contrast, which would hide it from the eye.
+
+def _uniform_layer(spec: str) -> str | None:
+    """The layer a configuration uses everywhere (its colour marks the row); ``None`` for a mixed stack."""
+    stages = set(spec.split(","))
+    return stages.pop() if len(stages) == 1 else None
+
+
+def plot_sample_columns(columns: Mapping[str, Tensor], specs: Mapping[str, str] | None = None,
+                        scores: Mapping[str, str] | None = None) -> bytes:
+    """PNG bytes of sample images, one labelled row per configuration, every pixel a ``ZOOM``-pixel block.
+
+    Every image is centred on its own mean and all of them share one contrast stretch, so a
+    configuration whose pattern is 60 times fainter looks 60 times fainter: each row's label gives
+    its measured score.
 
     Args:
         columns: label → ``(rows, 3, H, W)`` images in [0, 1]; every entry the same shape.
-        dpi: resolution.
+        specs: label → the configuration's spec (its upsampler's colour marks the row).
+        scores: label → its score text (``"14.2 ± 1.8 levels"``), shown after the label.
     """
-    import io
+    from lightning_checkerboard.leaderboard.figures import panel_figure, shared_stretch
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = next(iter(columns.values())).shape[0]
-    figure = Figure(figsize=(1.05 * len(columns), 1.0 * rows + 0.75), dpi=dpi)
-    FigureCanvasAgg(figure)
-    grid = figure.subplots(rows, len(columns), squeeze=False)
-    for col, (label, images) in enumerate(columns.items()):
-        for row in range(rows):
-            axes = grid[row][col]
-            image = images[row] - images[row].min()
-            image = image / image.max().clamp_min(1e-12)
-            axes.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-            axes.set_xticks([])
-            axes.set_yticks([])
-        grid[0][col].set_title(label.replace(" in the ", "\nin the ").replace("all ", "all\n"), fontsize=7)
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.6 / (rows + 0.75), wspace=0.06, hspace=0.06)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    labels = list(columns)
+    flat = [image.permute(1, 2, 0).numpy() for label in labels for image in columns[label]]
+    stretched, gain = shared_stretch(flat)
+    per_row = len(flat) // max(len(labels), 1)
+    rows = [stretched[i * per_row:(i + 1) * per_row] for i in range(len(labels))]
+    specs, scores = specs or {}, scores or {}
+    return panel_figure(
+        rows, zoom=ZOOM, row_labels=[f"{label} · {scores[label]}" if label in scores else label for label in labels],
+        row_styles=[_uniform_layer(specs[label]) if label in specs else None for label in labels],
+        title="Untrained generators, seed 0: the first samples of each configuration",
+        note=(f"Pixels drawn as {ZOOM}×{ZOOM} blocks. One contrast stretch for every image (×{gain:.1f} about "
+              "its own mean),\nso faint patterns look faint; scores are the checkerboard in 8-bit levels, "
+              "mean ± std over seeds."))
 
 
 def _markdown(results: dict, command: str) -> str:
@@ -104,9 +114,10 @@ def _markdown(results: dict, command: str) -> str:
         )
     lines += [
         "",
-        f"![samples of untrained generators, one column per configuration](figures/{results['figure']})",
+        f"![samples of untrained generators, one row per configuration](figures/{results['figure']})",
         "",
-        "The figure: the first images of seed 0's measured batch, each stretched to its full range for display.",
+        "The figure: the first images of seed 0's measured batch, every pixel a 2×2 block, all with one contrast "
+        "stretch about their own means, so faint patterns look faint.",
         "",
         f"- machine: {results['machine']}",
         f"- date: {results['date']}; runtime {results['runtime_s']:.1f} s from the start of `main` (Python and torch imports, a few seconds more, excluded; goal: under 120 s on a 2-core CPU)",
@@ -130,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = {"num_samples": args.samples, "image_size": args.image_size, "base_channels": args.base_channels}
     configs: dict[str, dict] = {}
     columns: dict[str, Tensor] = {}
+    if args.from_json:
+        return _from_json(args, stages, sizes)
     for label, spec in init_configs(stages).items():
         runs = []
         for seed in range(args.seeds):
@@ -142,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<34} score {format_mean_std(configs[label]['summary']['score'])}", flush=True)
 
     figure = "init_samples.png"
-    atomic_write_bytes(args.out / "figures" / figure, plot_sample_columns(columns))
+    specs = {label: entry["spec"] for label, entry in configs.items()}
+    scores = {label: f"{format_mean_std(entry['summary']['score'], 1)} levels" for label, entry in configs.items()}
+    atomic_write_bytes(args.out / "figures" / figure, plot_sample_columns(columns, specs, scores))
     results = {
         "image_size": args.image_size, "stages": stages, "base_channels": args.base_channels, "seeds": args.seeds,
         "samples": args.samples, "periods": periods, "configs": configs, "figure": figure,
@@ -151,6 +166,28 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(args.out / "init.json", results)
     atomic_write_text(args.out / "init.md", _markdown(results, results["command"]))
     print(f"wrote {args.out / 'init.md'}, init.json and figures/{figure} in {results['runtime_s']:.1f} s")
+    return 0
+
+
+def _from_json(args: argparse.Namespace, stages: int, sizes: dict) -> int:
+    """Redraw the figure from the same seed-0 batches and rewrite init.md from ``--out/init.json``."""
+    import json
+
+    try:
+        results = json.loads((args.out / "init.json").read_text())
+        measured = results["configs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"--from-json needs {args.out / 'init.json'} from an earlier run ({err})") from None
+    columns, specs, scores = {}, {}, {}
+    for label, spec in init_configs(stages).items():
+        columns[label], specs[label] = untrained_samples(spec, seed=0, **sizes)[:FIGURE_ROWS], spec
+        entry = measured.get(label) if isinstance(measured, dict) else None
+        if isinstance(entry, dict) and entry.get("spec") == spec:
+            scores[label] = f"{format_mean_std(entry['summary']['score'], 1)} levels"
+    path = args.out / "figures" / "init_samples.png"
+    atomic_write_bytes(path, plot_sample_columns(columns, specs, scores))
+    atomic_write_text(args.out / "init.md", _markdown(results, results["command"]))
+    print(f"wrote {path} and {args.out / 'init.md'} (from init.json; nothing measured)")
     return 0
 
 
