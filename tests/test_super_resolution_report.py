@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -42,7 +43,19 @@ def test_report_writes_every_run_the_answers_and_the_figure(runs, tmp_path, caps
     for answer in payload["answers"]:
         assert answer["question"] in page and answer["question"] in printed
     with Image.open(tmp_path / "figures" / "super_resolution.png") as png:
-        assert png.size[0] > 2 * png.size[1] > 0  # six columns (high resolution, bicubic, four upsamplers), two rows
+        # six rows (high resolution, bicubic, four upsamplers), each with its patch as 4×4 blocks
+        assert png.size[1] >= 6 * report.ZOOM * report.PATCH and png.size[0] > 0
+
+
+def test_the_figure_is_redrawn_from_a_leaderboards_copied_grids_alone(tmp_path, capsys):
+    """The committed figure's source when the runs are gone: the sample grids in ``leaderboards/assets``."""
+    assert report.main(["--grids", str(Path(__file__).resolve().parents[1] / "leaderboards"),
+                        "--out", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "figures" / "super_resolution.png") as png:
+        assert png.size[1] > png.size[0] > 0 and png.size[0] <= 890  # fits the docs' column at its own size
+    assert not (tmp_path / "super_resolution.md").exists()  # nothing measured, no report written
+    with pytest.raises(report.UsageError, match="no leaderboard.json with a super-resolution table"):
+        report.main(["--grids", str(tmp_path), "--out", str(tmp_path)])
 
 
 def test_report_needs_the_upsamplers_its_answers_compare(runs, tmp_path):

@@ -38,8 +38,10 @@ __all__ = [
     "TILE_SIDE",
     "copy_thumbnails",
     "derive_pictures",
+    "grid_samples",
     "picture_sides",
     "thumbnail_paths",
+    "window_energies",
 ]
 
 #: The output folder's subfolder for pictures (thumbnails and scatter plots).
@@ -164,34 +166,50 @@ def _tiles(image, image_size: int, column: int, columns: int) -> list:
     return tiles
 
 
-def _strongest_window(grey, side: int) -> tuple[int, int, float]:
-    """The ``side``-pixel window of ``grey`` with the most period-2 energy: ``(top, left, amplitude)``.
+def window_energies(grey, side: int):
+    """The period-2 energy of every ``side``-pixel window of ``grey`` that starts on even pixels.
 
     The energy is that of the three period-2 patterns ((-1)^(i+j), (-1)^i, (-1)^j) over the window,
-    whose sums ignore the window's mean, over the picture's second difference; the amplitude is their
-    root-sum-square per pixel over 8 (a checkerboard of amplitude ``a`` levels reads ``a``). Windows start on even pixels so every window sees the pattern in the same phase.
+    whose sums ignore the window's mean, taken over the picture's second difference (which keeps a
+    period-2 pattern, ×4 per direction, and removes ramps, whose alternating sums would otherwise
+    read as a pattern proportional to their slope). ``energies[a, b]`` is the window at ``(2a, 2b)``;
+    ``sqrt(energy) / (8 side²)`` is a checkerboard's amplitude in the picture's levels.
     """
     import numpy as np
 
-    # A second difference first: it keeps a period-2 pattern (×4 per direction) and removes ramps, whose
-    # alternating sums would otherwise read as a pattern proportional to their slope.
     padded = np.pad(grey, 1, mode="edge")
     grey = 4 * grey - padded[:-2, 1:-1] - padded[2:, 1:-1] - padded[1:-1, :-2] - padded[1:-1, 2:]
     h, w = grey.shape
     i, j = np.indices(grey.shape)
-    best = (0, 0, -1.0)
-    sums = []
+    tops, lefts = np.arange(0, h - side + 1, 2), np.arange(0, w - side + 1, 2)
+    energies = np.zeros((len(tops), len(lefts)))
     for sign in ((-1.0) ** (i + j), (-1.0) ** i, (-1.0) ** j):
         total = np.zeros((h + 1, w + 1))
         total[1:, 1:] = np.cumsum(np.cumsum(grey * sign, axis=0), axis=1)
-        sums.append(total)
-    for top in range(0, h - side + 1, 2):
-        for left in range(0, w - side + 1, 2):
-            energy = sum((t[top + side, left + side] - t[top, left + side] - t[top + side, left] + t[top, left]) ** 2
-                         for t in sums)
-            if energy > best[2]:
-                best = (top, left, float(energy))
-    return best[0], best[1], float(np.sqrt(best[2])) / (8 * side * side)
+        sums = (total[np.ix_(tops + side, lefts + side)] - total[np.ix_(tops, lefts + side)]
+                - total[np.ix_(tops + side, lefts)] + total[np.ix_(tops, lefts)])
+        energies += sums ** 2
+    return energies
+
+
+def _strongest_window(grey, side: int) -> tuple[int, int, float]:
+    """The ``side``-pixel window of ``grey`` with the most period-2 energy (:func:`window_energies`):
+    ``(top, left, amplitude in the picture's levels)``."""
+    import numpy as np
+
+    energies = window_energies(grey, side)
+    a, b = np.unravel_index(int(np.argmax(energies)), energies.shape)
+    return 2 * int(a), 2 * int(b), float(np.sqrt(energies[a, b])) / (8 * side * side)
+
+
+def grid_samples(image, task: str, image_size: int) -> dict[str, list]:
+    """The complete samples of a run's grid, by column name (:data:`GRID_COLUMNS`), as float arrays in
+    0–255, in reading order; entry ``k`` of every column belongs to the same sample."""
+    names = GRID_COLUMNS.get(task, GRID_COLUMNS["gan"])
+    columns = {name: _tiles(image, image_size, index, len(names)) for index, name in enumerate(names)}
+    starts = {(r, c) for r, c in ((r, c) for _, r, c in columns[names[0]])}
+    return {name: [a for a, r, c in tiles if (r, c - index) in starts]
+            for index, (name, tiles) in enumerate(columns.items())}
 
 
 def derive_pictures(image, task: str, image_size: int) -> tuple[dict[str, bytes], float]:

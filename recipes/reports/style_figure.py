@@ -7,8 +7,10 @@ Reads the finished ``recipes/style_transfer.py`` runs under ``--runs``, and writ
 ``leaderboards/style_transfer.md`` and ``style_transfer.json`` (every run's checkerboard score of stylised held-out photos,
 with per-period amplitude and PNR, and mean ± std per upsampler) and
 ``leaderboards/figures/style_transfer.png``: held-out content photos stylised by the first seed's
-network of each upsampler, each beside a 4× nearest-neighbour zoom of its centre, where a
-checkerboard is a pixel-scale pattern.
+network of each upsampler, a row per upsampler in its colour, each photo at its own size beside a 4×
+zoom (4×4 blocks, never resampled) of the window with the most period-2 pattern, where a
+checkerboard is a pixel-scale pattern. ``--grids <leaderboard folder>`` redraws only the figure from
+the sample grids a leaderboard copied, for when the runs are gone.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding style_transfer/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for style_transfer.md and figures/")
     parser.add_argument("--upsamplers", nargs="+", default=["deconv", "nearest_conv"], metavar="SPEC")
-    parser.add_argument("--images", type=positive_int, default=3, help="held-out photos in the figure")
+    parser.add_argument("--images", type=positive_int, default=2, help="held-out photos in the figure")
+    parser.add_argument("--grids", type=Path, default=None, metavar="LEADERBOARD",
+                        help="measure nothing: redraw only figures/style_transfer.png from this leaderboard folder's "
+                             "copied sample grids (when the runs are gone)")
     return parser
 
 
@@ -63,38 +68,76 @@ def heldout_content(record: ResultRecord, count: int) -> torch.Tensor:
     return datamodule.heldout_images(count)
 
 
-def _zoom(image: torch.Tensor) -> torch.Tensor:
-    size = image.shape[-1] // ZOOM
-    top = (image.shape[-1] - size) // 2
-    crop = image[:, top:top + size, top:top + size]
-    return crop.repeat_interleave(ZOOM, 1).repeat_interleave(ZOOM, 2)
+#: The side of the window shown at ``ZOOM``× beside each output.
+WINDOW = 32
 
 
-def plot(content: torch.Tensor, stylised: dict[str, torch.Tensor], titles: dict[str, str], dpi: int = 80) -> bytes:
-    """PNG bytes: one row per content image; content, then each upsampler's output and its zoom."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def plot(content: torch.Tensor, stylised: dict[str, torch.Tensor], titles: dict[str, str]) -> bytes:
+    """PNG bytes: a row for the content and one per upsampler (in its colour); per image, the picture at its
+    own size and, at ``ZOOM``×, the ``WINDOW``-pixel window where the outputs hold the most period-2 pattern
+    (the same window in every row), never resampled."""
+    import numpy as np
 
-    columns = [("content (held out)", content)]
-    for name, images in stylised.items():
-        columns += [(titles[name], images), (f"{name}\ncentre ×{ZOOM}", torch.stack([_zoom(i) for i in images]))]
-    rows = len(content)
-    side = max(content.shape[-1], 96) / dpi * 1.15  # titles need room even for small images
-    figure = Figure(figsize=(side * len(columns), side * rows + 0.5), dpi=dpi)
-    FigureCanvasAgg(figure)
-    grid = figure.subplots(rows, len(columns), squeeze=False)
-    for c, (title, images) in enumerate(columns):
-        for r in range(rows):
-            axes = grid[r][c]
-            axes.imshow(images[r].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-            axes.set_xticks([])
-            axes.set_yticks([])
-            if r == 0:
-                axes.set_title(title, fontsize=8)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    from lightning_checkerboard.leaderboard.figures import panel_figure
+    from lightning_checkerboard.leaderboard.thumbnails import window_energies
+
+    as_uint8 = lambda image: (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    grey = lambda image: (as_uint8(image).astype(np.float64) @ np.array([0.299, 0.587, 0.114]))  # noqa: E731
+    side = min(WINDOW, content.shape[-1])
+    windows = []
+    for k in range(len(content)):
+        energies = sum(window_energies(grey(images[k]), side) for images in stylised.values())
+        a, b = np.unravel_index(int(np.argmax(energies)), energies.shape)
+        windows.append((2 * int(a), 2 * int(b)))
+    crop = lambda image, k: image[:, windows[k][0]:windows[k][0] + side, windows[k][1]:windows[k][1] + side]  # noqa: E731
+    rows, labels, styles = [], [], []
+    for name, images in [("content (held out)", content), *stylised.items()]:
+        row = []
+        for k in range(len(content)):
+            row += [as_uint8(images[k]), as_uint8(crop(images[k], k))]
+        rows.append(row)
+        labels.append(titles.get(name, name).replace("\n", " · "))
+        styles.append(name if name in stylised else None)
+    columns = [text for k in range(len(content)) for text in (f"photo {k + 1}", f"window ×{ZOOM}")]
+    return panel_figure(rows, zoom=[1, ZOOM] * len(content), row_labels=labels, row_styles=styles,
+                        column_labels=columns, title="Style transfer: held-out photos stylised by each upsampler's network",
+                        note=f"Each photo at its own size, and the {side}-pixel window with the most period-2 pattern "
+                             f"as {ZOOM}×{ZOOM} blocks.")
+
+
+def _grid_inputs(folder: Path, upsamplers: list[str], count: int) -> tuple[torch.Tensor, dict[str, torch.Tensor],
+                                                                        dict[str, str]]:
+    """``plot``'s inputs from a leaderboard folder's copied sample grids (its style-transfer table, the first
+    seed of each upsampler): the first ``count`` content photos and their stylised outputs."""
+    from lightning_checkerboard._untrusted import open_image
+    from lightning_checkerboard.leaderboard.thumbnails import MAX_PICTURE_PIXELS, grid_samples
+
+    try:
+        board = json.loads((folder / "leaderboard.json").read_text())
+        table = next(t for t in board["tables"] if t["task"] == "style_transfer")
+    except (OSError, ValueError, KeyError, StopIteration) as err:
+        raise UsageError(f"--grids {folder}: no leaderboard.json with a style-transfer table ({err})") from None
+    tensor = lambda a: torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255  # noqa: E731
+    rows = {row["upsampler"]: row for row in table["rows"]}
+    missing = [name for name in upsamplers if name not in rows]
+    if missing:
+        raise UsageError(f"--grids {folder}: its style-transfer table has no row of {', '.join(missing)}")
+    content, stylised, titles = None, {}, {}
+    for name in upsamplers:
+        row = rows[name]
+        seed = min(row["seeds"])
+        run_id = row["run_ids"][row["seeds"].index(seed)]
+        with open_image(folder / "assets" / run_id / "final.png", root=folder, max_pixels=MAX_PICTURE_PIXELS) as image:
+            samples = grid_samples(image.convert("RGB"), "style_transfer", int(table["image_size"]))
+        if len(samples["output"]) < count:
+            raise UsageError(f"--images must be at most the grids' photos ({len(samples['output'])}); got {count}")
+        if content is None:
+            content = torch.stack([tensor(a) for a in samples["content"][:count]])
+        stylised[name] = torch.stack([tensor(a) for a in samples["output"][:count]])
+        values = [r.get("values", {}).get("checkerboard") for r in row.get("runs", []) if r.get("seed") == seed]
+        score = f" · {values[0]:.2f} levels" if values and isinstance(values[0], (int, float)) else ""
+        titles[name] = f"{name} (seed {seed}){score}"
+    return content, stylised, titles
 
 
 def _markdown(runs: dict[str, list[ResultRecord]], levels: int, command: str, info: dict[str, str]) -> str:
@@ -145,6 +188,11 @@ def _markdown(runs: dict[str, list[ResultRecord]], levels: int, command: str, in
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.grids is not None:
+        path = args.out / "figures" / "style_transfer.png"
+        atomic_write_bytes(path, plot(*_grid_inputs(args.grids, args.upsamplers, args.images)))
+        print(f"wrote {path} from the sample grids in {args.grids} (nothing measured)")
+        return 0
     found = collect_local(args.runs)
     runs: dict[str, list[ResultRecord]] = defaultdict(list)
     dirs: dict[str, list[Path]] = defaultdict(list)
@@ -173,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         task = load_task(dirs[name][0])
         stylised[name] = task.stylise(content)
         record = runs[name][0]
-        titles[name] = f"{name} (seed {record.seed})\n{record.metrics['checkerboard']:.2f} levels"
+        titles[name] = f"{name} (seed {record.seed}) · {record.metrics['checkerboard']:.2f} levels"
     figures = args.out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(figures / "style_transfer.png", plot(content, stylised, titles))

@@ -7,8 +7,11 @@ Reads the finished ``recipes/super_resolution.py`` runs under ``--runs`` (all tr
 the same way: give each grid its own folder) and writes ``super_resolution.md`` (the answers, mean ±
 std per upsampler over seeds, every run), ``super_resolution.json`` (the same numbers, read by
 ``recipes/reports/article_report.py`` and the tests) and ``figures/super_resolution.png``: the held-out
-crop bicubic errs most on, high-resolution | bicubic | each upsampler's output (its first seed),
-with 4× zooms of the patch where bicubic errs most.
+crop bicubic errs most on, a row each for high resolution, bicubic and each upsampler's output (its
+first seed): the crop, its patch where bicubic errs most at 4×, and the error against the high
+resolution ×8, never resampled. ``--grids <leaderboard folder>`` redraws only the figure from the
+sample grids a leaderboard copied (the sample bicubic errs most on among them), for when the runs
+are gone.
 
 The answers use the checkerboard score's own detection rule: a score above 0 is a grid pattern that
 stands above the noise of the measurement (see ``CheckerboardScore``); 0 means none was found, and
@@ -156,34 +159,67 @@ def _worst_patch(error: torch.Tensor) -> tuple[int, int]:
     return row * PATCH // 2, col * PATCH // 2
 
 
-def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, str], dpi: int = 110) -> bytes:
-    """PNG bytes: a column per image; the whole crop above, a 4× zoom of the patch (outlined in it) below."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+#: How much the error pictures amplify output − high resolution (one gain for every row).
+ERROR_GAIN = 8
+
+
+def plot(hr: torch.Tensor, outputs: dict[str, torch.Tensor], titles: dict[str, str]) -> bytes:
+    """PNG bytes: a row per image (high resolution, bicubic, each upsampler in its colour); the whole crop,
+    its patch where bicubic errs most at ×4, and the error against the high-resolution patch ×8 at ×4.
+
+    Nothing is resampled: the crop at its own size, the patch as 4×4 blocks. The error pictures share
+    one gain around mid-grey, so their amplitudes compare; a grid pattern in the error is the pattern
+    an upsampler added.
+    """
+    import numpy as np
+
+    from lightning_checkerboard.leaderboard.figures import panel_figure
 
     top, left = _worst_patch(outputs["bicubic"] - hr)
+    as_uint8 = lambda image: (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    patch = lambda image: image[:, top:top + PATCH, left:left + PATCH]  # noqa: E731
+    rows, labels, styles = [], [], []
+    for name, image in [("high resolution", hr), *outputs.items()]:
+        error = (patch(image) - patch(hr)) * ERROR_GAIN + 0.5
+        rows.append([as_uint8(image), as_uint8(patch(image)), as_uint8(error)])
+        labels.append(titles.get(name, name).replace("\n", " · "))
+        styles.append(name if name in list_upsamplers() else None)
+    return panel_figure(
+        rows, zoom=[1, ZOOM, ZOOM], row_labels=labels, row_styles=styles,
+        column_labels=["crop", f"patch ×{ZOOM}", f"error ×{ERROR_GAIN}"],
+        title="Super-resolution ×2 on one held-out crop",
+        note=(f"The patch (rows {top}–{top + PATCH - 1}, columns {left}–{left + PATCH - 1}) is where bicubic errs most;"
+              f"\nerror: (image − high resolution) × {ERROR_GAIN} around mid-grey, the same gain in every row. "
+              "No resampling."))
 
-    def zoom(image: torch.Tensor) -> torch.Tensor:
-        return image[:, top:top + PATCH, left:left + PATCH].repeat_interleave(ZOOM, 1).repeat_interleave(ZOOM, 2)
 
-    columns = [("high resolution", hr), *((titles[name], image) for name, image in outputs.items())]
-    figure = Figure(figsize=(1.3 * len(columns), 3.0), dpi=dpi)
-    FigureCanvasAgg(figure)
-    grid = figure.subplots(2, len(columns), squeeze=False)
-    for c, (title, image) in enumerate(columns):
-        for r, shown in enumerate((image, zoom(image))):
-            axes = grid[r][c]
-            axes.set_xticks([])
-            axes.set_yticks([])
-            axes.imshow(shown.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-        grid[0][c].add_patch(Rectangle((left - 0.5, top - 0.5), PATCH, PATCH, fill=False, color="yellow", lw=0.8))
-        grid[0][c].set_title(title, fontsize=7)
-    grid[1][0].set_ylabel(f"patch ×{ZOOM}", fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+def _grid_inputs(folder: Path) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, str]]:
+    """``plot``'s inputs from a leaderboard folder's copied sample grids (its super-resolution table, the
+    first seed of each upsampler): the sample bicubic errs most on, its high resolution, bicubic and outputs."""
+    from lightning_checkerboard._untrusted import open_image
+    from lightning_checkerboard.leaderboard.thumbnails import MAX_PICTURE_PIXELS, grid_samples
+
+    try:
+        board = json.loads((folder / "leaderboard.json").read_text())
+        table = next(t for t in board["tables"] if t["task"] == "super_resolution")
+    except (OSError, ValueError, KeyError, StopIteration) as err:
+        raise UsageError(f"--grids {folder}: no leaderboard.json with a super-resolution table ({err})") from None
+    tensor = lambda a: torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255  # noqa: E731
+    hr, outputs, titles, index = None, {}, {}, None
+    for row in table["rows"]:
+        run_id = row["run_ids"][row["seeds"].index(min(row["seeds"]))]
+        with open_image(folder / "assets" / run_id / "final.png", root=folder, max_pixels=MAX_PICTURE_PIXELS) as image:
+            samples = grid_samples(image.convert("RGB"), "super_resolution", int(table["image_size"]))
+        if index is None:
+            errors = [float(((b - t) ** 2).mean()) for b, t in zip(samples["bicubic"], samples["target"])]
+            index = errors.index(max(errors))
+            hr, outputs["bicubic"] = tensor(samples["target"][index]), tensor(samples["bicubic"][index])
+            titles["bicubic"] = f"bicubic · {row['metrics']['psnr_bicubic']['mean']:.2f} dB"
+        outputs[row["upsampler"]] = tensor(samples["output"][index])
+        titles[row["upsampler"]] = f"{row['upsampler']} · {row['metrics']['psnr']['mean']:.2f} dB"
+    if hr is None:
+        raise UsageError(f"--grids {folder}: its super-resolution table has no rows")
+    return hr, outputs, titles
 
 
 def _markdown(runs: dict[str, list[dict]], first: ResultRecord, found: list[dict], info: dict[str, str]) -> str:
@@ -235,7 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder holding super_resolution/ run directories")
     parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for the report and figures/")
+    parser.add_argument("--grids", type=Path, default=None, metavar="LEADERBOARD",
+                        help="measure nothing: redraw only figures/super_resolution.png from this leaderboard "
+                             "folder's copied sample grids (when the runs are gone)")
     args = parser.parse_args(argv)
+    if args.grids is not None:
+        path = args.out / "figures" / "super_resolution.png"
+        atomic_write_bytes(path, plot(*_grid_inputs(args.grids)))
+        print(f"wrote {path} from the sample grids in {args.grids} (nothing measured)")
+        return 0
     records, dirs = load_runs(args.runs)
     runs = {name: [run_numbers(r) for r in entries] for name, entries in records.items()}
     found = answers(runs)
