@@ -271,7 +271,7 @@ def test_pages_list_unfinished_runs_with_their_status_and_message(tmp_path):
     write_record(_record("boom", seed=1, status="diverged"), tmp_path / "runs" / "boom")
     build([str(tmp_path / "runs")], tmp_path / "out")
     page = (tmp_path / "out" / "gan-photos.md").read_text()
-    assert "### Not averaged (did not finish)" in page and "| `boom` | `deconv` | 32 | 1 | diverged | 7/100 |" in page
+    assert "### Not averaged (did not finish)" in page and "- `boom` `deconv`, 32 px, seed 1: diverged at step 7 of 100" in page
 
 
 # --- W&B ----------------------------------------------------------------------------------------
