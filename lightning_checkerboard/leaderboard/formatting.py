@@ -115,17 +115,17 @@ class Reading:
         """How many seeds read a pattern, when each seed's score is known."""
         return sum(s > 0 for s in self.scores) if self.scores else None
 
-    def bound_words(self) -> str:
+    def bound_words(self, sep: str = " ") -> str:
         if self.bound is None:
             return ""
-        return f"< {bound_text(self.bound, self.decimals)}"
+        return f"<{sep}{bound_text(self.bound, self.decimals)}"
 
     def main(self, sep: str = " ") -> str:
-        """The cell's first line."""
+        """The cell's first line; ``sep`` joins ``±`` and ``<`` to their numbers."""
         if self.detected is None:
             return "–"
         if not self.detected:
-            bound = self.bound_words()
+            bound = self.bound_words(sep)
             return f"none detected{f' ({bound})' if bound else ''}"
         return stat_text(self.mean, self.std, self.decimals, sep)
 
@@ -137,5 +137,5 @@ class Reading:
         if self.scores:
             parts.append("seeds " + " / ".join(number(s, self.decimals) for s in self.scores))
         if self.bound is not None:
-            parts.append(f"largest bound {'' if self.exact else '≤ '}{bound_text(self.bound, self.decimals)}")
+            parts.append(f"largest bound {'' if self.exact else '≤' + NBSP}{bound_text(self.bound, self.decimals)}")
         return " · ".join(parts)
