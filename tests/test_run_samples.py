@@ -95,3 +95,9 @@ def test_a_run_directory_whose_samples_link_outside_it_is_refused_in_one_line(tm
 def test_saved_samples_must_be_8_bit_images():
     with pytest.raises(ValueError, match=r"images must be \(N, H, W, C\) uint8 .* got float32 of shape \(2, 4, 4, 3\)"):
         write_final_samples("unused", np.zeros((2, 4, 4, 3), dtype=np.float32))
+
+
+def test_a_run_directory_takes_no_npz_key(run_dir, capsys):
+    code, _, err = _score(capsys, run_dir, "--npz-key", "images")
+    assert code == 2 and err == (f"error: GENERATED {run_dir} is a run directory, whose samples are one array; "
+                                 "--npz-key applies to .npz files.\n")

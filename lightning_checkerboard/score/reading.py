@@ -486,6 +486,9 @@ def open_source(text: str, role: str, npz_key: str | None = None,
         raise ScoreError(f"{role} is empty; give {SOURCE_FORMS}.")
     path = Path(text.removeprefix("folder:")).expanduser()
     if path.is_dir() and (samples := find_final_samples(path)) is not None:
+        if npz_key is not None:
+            raise ScoreError(f"{role} {text} is a run directory, whose samples are one array; --npz-key applies "
+                             "to .npz files.")
         return _run_samples(text, path, samples)
     if path.is_dir():
         files = _image_files(list_image_files(path))
