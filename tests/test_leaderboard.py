@@ -506,6 +506,14 @@ def test_the_page_fits_draws_pictures_at_integer_zoom_and_links_each_to_its_grid
                 "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", image)
             zoom = drawn[0] / natural[0]
             assert natural[0] > 0 and zoom >= 1 and zoom == int(zoom) and drawn[1] == natural[1] * zoom, (natural, drawn)
+        # A table wider than the page scrolls in its own box, its rank and upsampler columns held in place.
+        for box in browser.find_elements(By.CSS_SELECTOR, "div.scroll:has(table.sortable)"):
+            if browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", box):
+                name = box.find_element(By.CSS_SELECTOR, "tbody td.name")
+                before = browser.execute_script("return arguments[0].getBoundingClientRect().left", name)
+                browser.execute_script("arguments[0].scrollLeft = 150", box)
+                assert browser.execute_script("return arguments[0].scrollLeft", box) > 0
+                assert browser.execute_script("return arguments[0].getBoundingClientRect().left", name) == before
     # Every sample opens its run's full grid, a picture at least as large as the sample, at native size.
     links = browser.find_elements(By.CSS_SELECTOR, "a:has(> img.samples)")
     assert len(links) == len(images)

@@ -275,3 +275,23 @@ def test_a_shared_stretch_keeps_the_ratio_of_amplitudes():
     (a, b), _ = shared_stretch([strong, faint])
     amplitude = lambda x: abs(float((x.astype(float) * (-1.0) ** (i + j)).mean()))  # noqa: E731
     assert amplitude(a) / amplitude(b) == pytest.approx(20, rel=0.1)
+
+
+def test_the_scatter_starts_at_zero_reaches_every_bound_marks_the_better_corner_and_draws_bicubic():
+    import matplotlib
+
+    from lightning_checkerboard.leaderboard.plots import ScatterRow, scatter_figure
+
+    rows = [ScatterRow("nearest_conv", "nearest_conv", [0.0, 0.0], [32.0, 32.1], True, bound=0.17),
+            ScatterRow("deconv", "deconv", [0.05, 0.12], [31.9, 32.0], True, bound=0.29),
+            ScatterRow("pixel_shuffle", "pixel_shuffle", (), (), True, 0.07, 0.08, 32.3, 0.01, bound=0.28)]
+    with matplotlib.rc_context({"text.usetex": False}):
+        figure = scatter_figure(rows, "PSNR (dB)", higher_is_better=True, reference=("bicubic", 30.7))
+    (axes,) = figure.axes
+    left, right = axes.get_xlim()
+    assert left == 0 and right >= 0.29  # from 0, every row's bound inside
+    assert any(line.get_ydata()[0] == 30.7 for line in axes.get_lines())  # the bicubic line
+    assert "better" in [text.get_text() for text in axes.texts]
+    assert min(text.get_fontsize() for text in axes.get_legend().get_texts()) * 100 / 72 >= 10  # px at 100 dpi
+    colours = {matplotlib.colors.to_hex(line.get_color()) for line in axes.get_lines()}
+    assert {style_of(name).colour.lower() for name in ("nearest_conv", "deconv", "pixel_shuffle")} <= colours

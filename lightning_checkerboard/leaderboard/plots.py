@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lightning_checkerboard.leaderboard.palette import style_of
 
-__all__ = ["ScatterRow", "quality_artifact_scatter"]
+__all__ = ["ScatterRow", "quality_artifact_scatter", "scatter_figure"]
 
 
 _MAX_LABEL = 40  # legend and title characters; longer names are cut so the axes keep their room
@@ -103,6 +103,17 @@ def _points(row: ScatterRow) -> tuple[list[float], list[float]]:
 
 def _scatter(rows: list[ScatterRow], quality_label: str, artifact_label: str, title: str, dpi: int,
              higher_is_better: bool | None, reference: tuple[str, float] | None) -> bytes:
+    figure = scatter_figure(rows, quality_label, artifact_label, title, dpi, higher_is_better, reference)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def scatter_figure(rows: Sequence[ScatterRow], quality_label: str, artifact_label: str = "checkerboard score "
+                   "(8-bit levels)", title: str = "", dpi: int = 100, higher_is_better: bool | None = None,
+                   reference: tuple[str, float] | None = None):
+    """The matplotlib ``Figure`` that :func:`quality_artifact_scatter` saves (its arguments, rows as
+    :class:`ScatterRow`); call it inside ``rc_context({"text.usetex": False})`` when labels are untrusted."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -164,6 +175,4 @@ def _scatter(rows: list[ScatterRow], quality_label: str, artifact_label: str, ti
             text.set_parse_math(False)
             text.set_usetex(False)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
