@@ -30,6 +30,8 @@ def test_a_run_whose_output_is_not_a_terminal_prints_progress_lines(tmp_path, mo
     iterations = [int(LINE.match(line).group(1)) for line in lines]
     assert iterations == sorted(iterations) and iterations[-1] >= 10
     assert any("left" in line for line in lines)
+    # a measurement longer than the interval is named while it runs: the untrained model's one too
+    assert any("; ArtifactMetrics measurement (16 samples) of the untrained model for " in line for line in lines)
     # the losses the model logs, and the measured numbers once the measurement at iteration 6 is done
     assert "loss/generator" in lines[-1] and "checkerboard" in lines[-1] and "swd" in lines[-1]
     # the lines come between the headline and the report

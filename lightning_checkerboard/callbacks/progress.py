@@ -57,14 +57,23 @@ class TrainingProgress(Callback):
         self._world = 1
 
     @override
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Before every callback's on_train_start: the untrained model's measurements are reported too.
         if not self.enabled or self.seconds <= 0 or trainer.global_rank != 0:
             return
         self._world = trainer.world_size
-        self._iteration = self._first = self._previous = training_iteration(trainer)
-        self._start = self._previous_time = time.monotonic()
+        self._restart(trainer)
         self._lines = ProgressLines(self._describe, self.seconds, stream=self.stream)
         self._lines.start()
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._lines is not None:
+            self._restart(trainer)  # a resumed run's iteration is known now; rates leave the baseline out
+
+    def _restart(self, trainer: pl.Trainer) -> None:
+        self._iteration = self._first = self._previous = training_iteration(trainer)
+        self._start = self._previous_time = time.monotonic()
 
     @override
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
