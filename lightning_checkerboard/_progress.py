@@ -112,24 +112,22 @@ class ProgressLines:
         describe: makes the line (without the leading ``"progress: "``); called with the lock held.
         seconds: the interval; 0 prints nothing.
         stream: where lines go (default: ``sys.stdout`` at the time of printing).
-        clock: ``time.monotonic`` or a stand-in.
     """
 
-    def __init__(self, describe: Callable[[], str], seconds: float, *, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.describe, self.seconds, self.stream, self.clock = describe, float(seconds), stream, clock
+    def __init__(self, describe: Callable[[], str], seconds: float, *, stream: TextIO | None = None) -> None:
+        self.describe, self.seconds, self.stream = describe, float(seconds), stream
         self._lock = threading.Lock()
-        self._last = clock()
+        self._last = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _print(self, text: str) -> None:
         print(f"progress: {text}", file=self.stream or sys.stdout, flush=True)
-        self._last = self.clock()
+        self._last = time.monotonic()
 
     def due(self) -> bool:
         """Whether the next :meth:`update` prints (``seconds`` have passed since the last line)."""
-        return self.seconds > 0 and self.clock() - self._last >= self.seconds
+        return self.seconds > 0 and time.monotonic() - self._last >= self.seconds
 
     def update(self) -> None:
         """Print a line if ``seconds`` have passed since the last one (call it often; it is cheap)."""
@@ -139,7 +137,7 @@ class ProgressLines:
 
     def start(self) -> None:
         """Start the interval now, and the thread that reports long :func:`activity` work."""
-        self._last = self.clock()
+        self._last = time.monotonic()
         if self.seconds > 0 and self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._watch, name="progress-lines", daemon=True)
@@ -155,7 +153,7 @@ class ProgressLines:
     def _watch(self) -> None:
         while not self._stop.wait(min(self.seconds, 1.0)):
             running = current_activity()
-            if running is None or self.clock() - self._last < self.seconds:
+            if running is None or time.monotonic() - self._last < self.seconds:
                 continue
             label, started = running
             with self._lock:
