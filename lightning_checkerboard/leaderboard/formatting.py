@@ -131,11 +131,15 @@ class Reading:
 
     def detail(self) -> str:
         """The cell's second line: the seeds' scores and the largest per-seed bound."""
+        return " · ".join(self.detail_parts())
+
+    def detail_parts(self) -> list[str]:
+        """The pieces of :meth:`detail`, each to be kept on one line."""
         if not self.detected:
-            return ""
+            return []
         parts = []
         if self.scores:
             parts.append("seeds " + " / ".join(number(s, self.decimals) for s in self.scores))
         if self.bound is not None:
             parts.append(f"largest bound {'' if self.exact else '≤' + NBSP}{bound_text(self.bound, self.decimals)}")
-        return " · ".join(parts)
+        return parts

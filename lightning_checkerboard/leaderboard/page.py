@@ -95,8 +95,8 @@ def _metric_cell(table: Table, row: Row, key: str, more: bool) -> str:
     value = "" if stat is None else repr(stat.mean)
     if key in BOUNDS:
         r = reading(table, row, key)
-        detail = r.detail()
-        text = _E(r.main(NBSP)) + (f'<br><span class="detail">{_E(detail)}</span>' if detail else "")
+        detail = " · ".join(f"<span>{_E(part)}</span>" for part in r.detail_parts())
+        text = _E(r.main(NBSP)) + (f'<br><span class="detail">{detail}</span>' if detail else "")
         return f'<td class="{cls} reading" data-value="{value}">{text}</td>'
     text = stat_text(stat and stat.mean, stat and stat.std, decimals(table, key), NBSP) if stat else "–"
     return f'<td class="{cls}" data-value="{value}">{_E(text)}</td>'
