@@ -254,6 +254,7 @@ def test_super_resolution_runs_get_their_own_tables_ranked_by_psnr_with_bicubic_
     # Constant columns (bicubic PSNR and SSIM here) go to the caption; ± never breaks (no-break spaces).
     assert "| rank | upsampler | PSNR ↑ | error checkerboard ↓ | checkerboard ↓ |" in page and "PSNR in dB" in page
     assert "bicubic PSNR (dB) 30.7, bicubic SSIM 0.930" in page and "95% bound" not in page
+    assert "Every row ends above bicubic (30.7 dB)." in page  # the verdict says it in words
     assert "| 1 | **`nearest_conv`** | 32.010\u00a0±\u00a00.010 |" in page
     assert "0.500\u00a0±\u00a00.000 (≤\u00a00.800)" in page  # the residual score with its largest bound in one cell
 

@@ -182,6 +182,7 @@ def verdict(table: Table) -> str:
             parts.append(f"Best by {label}, not separated from each other at 95 %: {_join(values)}.")
     else:
         parts.append("No row beats its baseline.")
+    parts += _against_bicubic(table)
     key = artifact_key(table)
     if key is not None:
         what = "Checkerboard pattern in the error" if key == "residual_checkerboard" else "Checkerboard pattern"
@@ -205,6 +206,21 @@ def verdict(table: Table) -> str:
     if stuck:
         parts.append(f"Did not learn (no better than before training): {_names(stuck)}.")
     return " ".join(parts)
+
+
+def _against_bicubic(table: Table) -> list[str]:
+    """How many rows end above bicubic interpolation, where the table ranks by PSNR and records it."""
+    if table.primary != "psnr":
+        return []
+    pairs = [(row.metrics.get("psnr"), row.metrics.get("psnr_bicubic")) for row in table.rows]
+    pairs = [(p.mean, b.mean) for p, b in pairs if p is not None and b is not None]
+    if not pairs:
+        return []
+    above = sum(p > b for p, b in pairs)
+    reference = f" ({number(pairs[0][1], decimals(table, 'psnr_bicubic'))} dB)" if len({b for _, b in pairs}) == 1 else ""
+    if above == len(pairs):
+        return [f"Every row ends above bicubic{reference}."]
+    return [f"{above} of {len(pairs)} rows end above bicubic{reference}."]
 
 
 def _stat(row: Row, key: str, digits: int) -> str:
