@@ -144,7 +144,7 @@ def test_diagnostics_split_the_score_by_period_and_give_pnr(headroom_crops):
     metric.update(images)
     diagnostics = metric.diagnostics()
     assert set(diagnostics) == {
-        "score", "upper", "ratio",
+        "score", "upper", "ratio", "effective_images",
         "amplitude_period_2", "amplitude_period_4", "amplitude_period_8",
         "upper_period_2", "upper_period_4", "upper_period_8",
         "pnr_db_period_2", "pnr_db_period_4", "pnr_db_period_8",
@@ -266,7 +266,23 @@ def test_upper_bound_covers_the_added_pattern_even_where_the_score_misses_it(siz
     result = diagnostics_of(images)
     assert result["upper"] >= result["score"]
     assert result["upper"] >= amplitude
-    assert result[f"upper_period_{period}"] >= amplitude
+    # A random period-4 tile puts part of its energy (a quarter, for this one) on the period-2 bins:
+    # each period's bound must cover that period's share, not the whole amplitude.
+    assert result[f"upper_period_{period}"] >= period_share(grid_pattern(period, size, amplitude), period)
+
+
+def period_share(pattern: torch.Tensor, period: int) -> float:
+    """RMS, in 8-bit levels, of the part of ``pattern`` on the period-``period`` grid bins."""
+    from lightning_checkerboard.functional import checkerboard_statistics, grid_bin_periods
+
+    stats = checkerboard_statistics(pattern[None], levels=3)
+    return math.sqrt(float(stats.peak[0, grid_bin_periods(3) == period].sum())) * 255.0
+
+
+def test_period_share_of_a_random_period_4_tile_is_below_its_amplitude():
+    share_2, share_4 = (period_share(grid_pattern(4, 64, 1.0), p) for p in (2, 4))
+    assert share_2**2 + share_4**2 == pytest.approx(1.0, rel=1e-6)
+    assert 0.0 < share_4 < 1.0
 
 
 def test_upper_bound_shrinks_as_more_images_are_seen():

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from lightning_checkerboard._validation import check_number
 from lightning_checkerboard.functional._validation import check_image_batch, check_levels, to_unit_range
-from lightning_checkerboard.functional.spectrum import _windowed_power
+from lightning_checkerboard.functional.spectrum import _power, _windowed_spectrum
 
 __all__ = [
     "CheckerboardStatistics",
@@ -126,11 +126,20 @@ class CheckerboardStatistics(NamedTuple):
         peak: ``B_i(p)``, energy of the 3x3 block on each grid bin, shape ``(B, G)``.
         reference: ``R_i(p) = 9 * max(R_u, R_v)``, the local background expected in that block, ``(B, G)``.
         pixel_variance: variance of each image around its own mean, averaged over channels, ``(B,)``.
+        background: mean power per bin of the reference strips split by side and distance, ``(B, G, 4, 2)``:
+            sides ``-u, +u, -v, +v``; the inner ring (2 bins from the grid bin) and the rings beyond it
+            (the inner ring again where the grid leaves no room for more). How the background bends
+            towards the grid bin bounds how far the reference can over-predict the block.
+        spread: log power of the channel-mean image on the 24 lowest frequencies (``1 <= max(|u|, |v|) <= 3``),
+            ``(B, 24)``: a fingerprint of the image's content, whose spread over images tells independent
+            images from near-duplicates.
     """
 
     peak: Tensor
     reference: Tensor
     pixel_variance: Tensor
+    background: Tensor
+    spread: Tensor
 
 
 def checkerboard_statistics(images: Tensor, levels: int = 3) -> CheckerboardStatistics:
@@ -174,42 +183,92 @@ def checkerboard_statistics(images: Tensor, levels: int = 3) -> CheckerboardStat
     return _checkerboard_statistics(to_unit_range(images, check_range=False), levels)
 
 
+#: Low frequencies ``(u, v)`` of the ``rfft2`` half plane, each once, whose log power is an image's
+#: content fingerprint (:attr:`CheckerboardStatistics.spread`): ``1 <= max(|u|, |v|) <= 3``.
+_SPREAD_BINS = tuple((u, v) for v in range(4) for u in range(-3, 4) if max(abs(u), v) >= 1 and not (v == 0 and u < 0))
+
+
+def _side_rings(strips: Tensor, sides_first: bool) -> Tensor:
+    """Mean power of each side's inner ring and of the rings beyond, ``(B, G, 2, 2)``, from gathered strips.
+
+    ``strips`` is ``(B, G, S)`` in the gather order of :func:`_grid_layout`: offsets ``-2 .. -D, 2 .. D``
+    along the strip's axis times ``-1, 0, 1`` across it (``sides_first``), or the transpose.
+    """
+    batch, bins, count = strips.shape
+    rings = count // 6
+    if sides_first:
+        strips = strips.view(batch, bins, 2, rings, 3)
+    else:
+        strips = strips.view(batch, bins, 3, 2, rings).permute(0, 1, 3, 4, 2)
+    inner = strips[:, :, :, 0].mean(-1)
+    outer = strips[:, :, :, 1:].mean((-2, -1)) if rings > 1 else inner
+    return torch.stack([inner, outer], dim=-1)
+
+
 def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatistics:
     """Unchecked core of :func:`checkerboard_statistics`, for callers that validated already."""
     height, width = images.shape[-2:]
-    power, pixel_variance = _windowed_power(images)
-    power = power.flatten(1)
+    spectrum, pixel_variance = _windowed_spectrum(images)
+    power = _power(spectrum).flatten(1)
     block, strips_u, strips_v = _grid_layout(height, width, levels, power.device)
     num_bins = block.shape[0]
     # One index_select for all three index sets instead of three advanced-indexing copies.
     gathered = power.index_select(1, torch.cat([block.flatten(), strips_u.flatten(), strips_v.flatten()]))
     peak, along_u, along_v = gathered.split([block.numel(), strips_u.numel(), strips_v.numel()], dim=1)
     peak = peak.view(-1, num_bins, block.shape[1]).sum(-1)
-    along_u = along_u.view(-1, num_bins, strips_u.shape[1]).mean(-1)
-    along_v = along_v.view(-1, num_bins, strips_v.shape[1]).mean(-1)
+    along_u = along_u.view(-1, num_bins, strips_u.shape[1])
+    along_v = along_v.view(-1, num_bins, strips_v.shape[1])
+    background = torch.cat([_side_rings(along_u, True), _side_rings(along_v, False)], dim=2)
     # 9 * max of the per-bin means: the reference for a 9-bin block.
-    reference = 9.0 * torch.maximum(along_u, along_v)
+    reference = 9.0 * torch.maximum(along_u.mean(-1), along_v.mean(-1))
     window_energy = height * width * (height * width * (3.0 / 8.0) ** 2)
-    return CheckerboardStatistics(peak / window_energy, reference / window_energy, pixel_variance)
+    rows = torch.tensor([u % height for u, _ in _SPREAD_BINS], device=power.device)
+    cols = torch.tensor([v for _, v in _SPREAD_BINS], device=power.device)
+    low = spectrum.mean(dim=1)[:, rows, cols]
+    low_power = (low.real.square() + low.imag.square()) / window_energy
+    spread = torch.log(low_power.clamp_min(torch.finfo(low_power.dtype).tiny))
+    return CheckerboardStatistics(
+        peak / window_energy, reference / window_energy, pixel_variance, background / window_energy, spread
+    )
 
 
-def checkerboard_energy(sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, z: float = DEFAULT_Z) -> Tensor:
-    """Energy of the grid bins that stand above their own noise: ``E(p) = sum d`` if ``sum d > z * sqrt(n Var d)``.
+def _variance_of_sum(
+    sum_d: Tensor, sum_d_sq: Tensor, n: Tensor, design_effect: Tensor | float, floor: Tensor | None
+) -> Tensor:
+    """``max(design_effect * (sum d**2 - (sum d)**2 / n), floor)``: the variance of ``sum d`` over images."""
+    variance = (sum_d_sq - sum_d.square() / n.clamp_min(1)).clamp_min(0) * design_effect
+    return variance if floor is None else torch.maximum(variance, floor)
 
-    ``n * Var d = sum d**2 - (sum d)**2 / n`` is the variance of the sum ``sum d`` over images. A bin
-    counts only when its sum stands ``z`` standard deviations above zero; that margin is what keeps
-    natural photos at 0, where a per-bin ``max(0, .)`` alone would count their noise.
 
-    The margin is a detection threshold, not a subtraction: ``max(0, sum d - z * sqrt(n Var d))``
-    would bias every detected bin low by ``z`` standard errors, and a pattern adds to ``Var d``
-    itself (through its cross term with the image content). A detected bin is counted in full, an
-    undetected one not at all.
+def checkerboard_energy(
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    z: float = DEFAULT_Z,
+    *,
+    design_effect: Tensor | float = 1.0,
+    floor: Tensor | None = None,
+) -> Tensor:
+    """Energy of the grid bins that stand above their own noise: ``E(p) = sum d`` if ``sum d > z * sqrt(V)``.
+
+    ``V`` is the variance of the sum ``sum d`` over images: ``n * Var d = sum d**2 - (sum d)**2 / n``
+    for independent images, times ``design_effect`` for images that share content
+    (:func:`near_duplicate_correlation`), and at least ``floor``. A bin counts only when its sum stands
+    ``z`` standard deviations above zero; that margin is what keeps natural photos at 0, where a per-bin
+    ``max(0, .)`` alone would count their noise.
+
+    The margin is a detection threshold, not a subtraction: ``max(0, sum d - z * sqrt(V))`` would bias
+    every detected bin low by ``z`` standard errors, and a pattern adds to ``Var d`` itself (through
+    its cross term with the image content). A detected bin is counted in full, an undetected one not
+    at all.
 
     Args:
         sum_d: ``sum_i d_i(p)`` with ``d = B - kappa * R`` from :func:`checkerboard_statistics`.
         sum_d_sq: ``sum_i d_i(p)**2``.
         n: number of images summed.
         z: detection margin in standard errors (3 by default).
+        design_effect: how much shared content inflates the variance of the sum (1 for independent images).
+        floor: smallest variance of the sum, per bin (``None``: no floor).
 
     Shape:
         - Input: ``(G,)`` each; ``n`` scalar.
@@ -220,19 +279,27 @@ def checkerboard_energy(sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, z: f
         tensor([4., 0.])
     """
     n = torch.as_tensor(n, dtype=sum_d.dtype, device=sum_d.device)
-    variance_of_sum = (sum_d_sq - sum_d.square() / n.clamp_min(1)).clamp_min(0)
+    variance_of_sum = _variance_of_sum(sum_d, sum_d_sq, n, design_effect, floor)
     detected = (sum_d > z * variance_of_sum.sqrt()) & (sum_d > 0)
     return torch.where(detected, sum_d, torch.zeros_like(sum_d))
 
 
 def checkerboard_score_from_sums(
-    sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, z: float = DEFAULT_Z, scale: float = 255.0
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    z: float = DEFAULT_Z,
+    scale: float = 255.0,
+    *,
+    design_effect: Tensor | float = 1.0,
+    floor: Tensor | None = None,
 ) -> Tensor:
     """The checkerboard score ``A = sqrt(sum_p E(p) / n) * scale`` from summed per-image statistics.
 
     With the per-image normalisation of :func:`checkerboard_statistics` this is
     ``sqrt(sum E / (n * H * W * sum w**2)) * 255`` over unnormalised spectra: the RMS amplitude of the
-    grid pattern in 8-bit levels. Returns 0 when ``n == 0``.
+    grid pattern in 8-bit levels. Returns 0 when ``n == 0``. ``design_effect`` and ``floor`` are those
+    of :func:`checkerboard_energy`.
 
     Args:
         sum_d: ``sum_i d_i(p)``.
@@ -240,6 +307,8 @@ def checkerboard_score_from_sums(
         n: number of images.
         z: margin in standard errors.
         scale: 255 for 8-bit levels; 1 for a fraction of the [0, 1] range.
+        design_effect: variance inflation of the sums for images that share content.
+        floor: smallest variance of each sum.
 
     Shape:
         - Input: ``(G,)`` each.
@@ -250,9 +319,76 @@ def checkerboard_score_from_sums(
         >>> checkerboard_score_from_sums(d.sum(0), (d**2).sum(0), 2, scale=1.0)
         tensor(0.0100)
     """
-    energy = checkerboard_energy(sum_d, sum_d_sq, n, z)
+    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor)
     n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
     return (energy.sum() / n).sqrt() * scale
+
+
+#: Variance of ``log`` of a periodogram value of independent, random-phase content: that of the log
+#: of an exponential variable, ``pi**2 / 6``.
+_LOG_PERIODOGRAM_VARIANCE = math.pi**2 / 6
+#: Standard deviation of the spread ratio of :func:`near_duplicate_correlation` over ``n`` independent
+#: images is about ``0.45 / sqrt(n)`` (measured on white and smoothed Gaussian noise, 8 to 64 images);
+#: only a ratio 4 such deviations below 1 is read as shared content.
+_SPREAD_MARGIN = 1.8
+#: How far one image's own content can stand above its reference on a grid bin, as a multiple of the
+#: reference: ``(B - R) / R`` reached 43 at most over 512 crops of each size (32-128 px) of photographs
+#: (a periodic texture is indistinguishable from a pattern in one image). Copies of one image get a noise
+#: floor of this size divided by the detection margin: only what stands above that counts.
+CONTENT_PEAK = 45.0
+
+
+def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor | float) -> Tensor:
+    """How much of their content the images share, from the spread of their low-frequency log power.
+
+    For independent images the log periodogram at each low frequency varies over images by at least
+    ``pi**2 / 6`` (the variance of the log of an exponential variable: random-phase content), and
+    photographs by more, since their contrast differs too. Crops of one scene, a mode-collapsed
+    generator or copies of one image vary less: copies not at all. With ``r`` the measured variance
+    (averaged over the 24 frequencies of :attr:`CheckerboardStatistics.spread`) over ``pi**2 / 6``,
+    the returned correlation is ``clamp(1 - r / r0, 0, 1)``, ``r0 = 1 - 1.8 / sqrt(n)`` (four standard
+    deviations of ``r`` below 1 for independent images), and 0 with fewer than 4 images.
+
+    Args:
+        spread_sum: ``sum_i`` of the per-image spread features, ``(K,)``.
+        spread_sq: ``sum_i`` of their squares, ``(K,)``.
+        n: number of images.
+
+    Returns:
+        Scalar in [0, 1]: 0 for independent images, 1 for copies.
+
+    Example:
+        >>> f = torch.randn(64, 24) * 1.3  # independent images: log-power spread above pi**2 / 6
+        >>> float(near_duplicate_correlation(f.sum(0), f.square().sum(0), 64))
+        0.0
+        >>> f = torch.zeros(64, 24)  # 64 copies of one image
+        >>> float(near_duplicate_correlation(f.sum(0), f.square().sum(0), 64))
+        1.0
+    """
+    count = float(n)
+    if count < 4:
+        return torch.zeros((), dtype=spread_sum.dtype, device=spread_sum.device)
+    variance = ((spread_sq - spread_sum.square() / count).clamp_min(0) / (count - 1)).mean()
+    ratio = variance / _LOG_PERIODOGRAM_VARIANCE
+    threshold = 1.0 - _SPREAD_MARGIN / math.sqrt(count)
+    return (1.0 - ratio / threshold).clamp(0.0, 1.0)
+
+
+def design_effect(correlation: Tensor, n: Tensor | float) -> Tensor:
+    """Variance inflation ``(1 + (n - 1) rho) / (1 - rho)`` of a sum over ``n`` images that share content.
+
+    The sample variance of images with pairwise correlation ``rho`` estimates ``(1 - rho)`` of their
+    variance, and their sum has ``n (1 + (n - 1) rho)`` of it; the ratio is what the sample-variance
+    estimate of the sum's variance must be multiplied by. ``n / design_effect`` is the effective number
+    of independent images. ``rho`` is capped at ``1 - 1 / n**2`` so copies give a large finite value.
+
+    Example:
+        >>> float(design_effect(torch.tensor(0.0), 64)), round(float(design_effect(torch.tensor(0.5), 64)), 1)
+        (1.0, 65.0)
+    """
+    count = max(float(n), 1.0)
+    rho = correlation.clamp(0.0, 1.0 - 1.0 / count**2)
+    return (1.0 + (count - 1.0) * rho) / (1.0 - rho)
 
 
 class CheckerboardSums(NamedTuple):
@@ -264,6 +400,12 @@ class CheckerboardSums(NamedTuple):
         d_squared: ``sum_i d_i(p)**2`` with ``d = B - kappa * R``, ``(G,)``.
         pixel_variance: ``sum_i`` of the per-image pixel variance, scalar.
         num_images: ``n``.
+        peak_squared: ``sum_i B_i(p)**2``, ``(G,)``.
+        peak_reference: ``sum_i B_i(p) R_i(p)``, ``(G,)``.
+        reference_squared: ``sum_i R_i(p)**2``, ``(G,)``.
+        background: ``sum_i`` of :attr:`CheckerboardStatistics.background`, ``(G, 4, 2)``.
+        spread: ``sum_i`` of :attr:`CheckerboardStatistics.spread`, ``(24,)``.
+        spread_squared: ``sum_i`` of its square, ``(24,)``.
     """
 
     peak: Tensor
@@ -271,6 +413,12 @@ class CheckerboardSums(NamedTuple):
     d_squared: Tensor
     pixel_variance: Tensor
     num_images: Tensor | int
+    peak_squared: Tensor
+    peak_reference: Tensor
+    reference_squared: Tensor
+    background: Tensor
+    spread: Tensor
+    spread_squared: Tensor
 
 
 def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
@@ -286,14 +434,47 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
     stats = _checkerboard_statistics(images, levels)
     d = _peak_excess(stats.peak, stats.reference, kappa)
     return CheckerboardSums(
-        stats.peak.sum(0), stats.reference.sum(0), d.square().sum(0), stats.pixel_variance.sum(), d.shape[0]
+        stats.peak.sum(0),
+        stats.reference.sum(0),
+        d.square().sum(0),
+        stats.pixel_variance.sum(),
+        d.shape[0],
+        stats.peak.square().sum(0),
+        (stats.peak * stats.reference).sum(0),
+        stats.reference.square().sum(0),
+        stats.background.sum(0),
+        stats.spread.sum(0),
+        stats.spread.square().sum(0),
     )
+
+
+class _Noise(NamedTuple):
+    """The noise model of a set of sums: variance inflation, variance floor and effective image count."""
+
+    design_effect: Tensor
+    floor: Tensor
+    effective_images: Tensor
+
+
+def _noise(sums: CheckerboardSums, z: float = DEFAULT_Z) -> _Noise:
+    """Shared content inflates the variance of every sum (:func:`design_effect`). Copies, whose sample
+    variance is 0, are one image counted ``n`` times: the floor ``rho * (CONTENT_PEAK / z * sum R)**2``
+    lets a bin count only where it stands above what one image's content can reach on its own."""
+    n = sums.num_images
+    rho = near_duplicate_correlation(sums.spread, sums.spread_squared, n)
+    inflation = design_effect(rho, n)
+    floor = rho * (CONTENT_PEAK / max(z, 1.0) * sums.reference).square()
+    count = torch.as_tensor(n, dtype=inflation.dtype, device=inflation.device)
+    return _Noise(inflation, floor, count / inflation)
 
 
 def _checkerboard_score_compute(sums: CheckerboardSums, kappa: float, z: float, scale: float = 255.0) -> Tensor:
     """The score (:func:`checkerboard_score_from_sums`) of accumulated :class:`CheckerboardSums`."""
     sum_d = _peak_excess(sums.peak, sums.reference, kappa)
-    return checkerboard_score_from_sums(sum_d, sums.d_squared, sums.num_images, z, scale)
+    noise = _noise(sums, z)
+    return checkerboard_score_from_sums(
+        sum_d, sums.d_squared, sums.num_images, z, scale, design_effect=noise.design_effect, floor=noise.floor
+    )
 
 
 def checkerboard_score(

@@ -21,6 +21,7 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_ALPHA,
     DEFAULT_Z,
     CheckerboardSums,
+    _noise,
     _peak_excess,
     checkerboard_energy,
     checkerboard_score_from_sums,
@@ -29,12 +30,17 @@ from lightning_checkerboard.functional.checkerboard import (
 
 __all__ = [
     "checkerboard_upper_bound_from_sums",
+    "reference_bend",
     "checkerboard_upper_energy",
     "contrast_free_ratio",
     "peak_to_reference_db",
     "period_amplitudes",
     "student_t_quantile",
 ]
+
+
+#: Relative rounding allowed for in each bin's upper limit (a standard deviation of ``1e-3 * sum B``).
+BOUND_ROUNDING = 1e-3
 
 
 def _split_by_period(energy: Tensor, n: Tensor | float, levels: int, scale: float) -> Tensor:
@@ -54,6 +60,9 @@ def period_amplitudes(
     levels: int,
     z: float = DEFAULT_Z,
     scale: float = 255.0,
+    *,
+    design_effect: Tensor | float = 1.0,
+    floor: Tensor | None = None,
 ) -> Tensor:
     """The score split by period: entry ``l - 1`` is the RMS amplitude on the period-``2**l`` bins.
 
@@ -66,6 +75,9 @@ def period_amplitudes(
         levels: ``L``.
         z: margin in standard errors.
         scale: 255 for 8-bit levels.
+        design_effect: variance inflation for images that share content (see
+            :func:`~lightning_checkerboard.functional.checkerboard_energy`).
+        floor: smallest variance of each sum.
 
     Shape:
         - Output: ``(L,)`` for periods ``2, 4, ..., 2**L``.
@@ -76,27 +88,40 @@ def period_amplitudes(
         >>> period_amplitudes(d.sum(0), (d**2).sum(0), 2, levels=2, scale=1.0)
         tensor([0.0000, 0.0100])
     """
-    return _split_by_period(checkerboard_energy(sum_d, sum_d_sq, n, z), n, levels, scale)
+    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor)
+    return _split_by_period(energy, n, levels, scale)
 
 
 def checkerboard_upper_energy(
-    sum_d: Tensor, sum_d_sq: Tensor, n: Tensor | float, alpha: float = DEFAULT_ALPHA
+    sum_d: Tensor,
+    sum_d_sq: Tensor,
+    n: Tensor | float,
+    alpha: float = DEFAULT_ALPHA,
+    *,
+    design_effect: Tensor | float = 1.0,
+    floor: Tensor | None = None,
 ) -> Tensor:
     """Per grid bin, the largest pattern energy (times ``n``) that the sums cannot rule out.
 
-    Each bin gets the one-sided upper confidence limit ``max(0, sum d + t * sqrt(n * s**2))``, with
-    ``s**2`` the sample variance of ``d`` over the ``n`` images and ``t`` the Student-t quantile at
-    ``1 - alpha / G`` with ``n - 1`` degrees of freedom over the ``G`` bins (Bonferroni), so all ``G``
-    limits hold together with probability at least ``1 - alpha`` and so does their sum. It uses the
-    same three sums as the score: no second pass over the images. With fewer than two images nothing
-    is ruled out (``inf``). The limits assume independent images and a reference that predicts the
-    image's own energy on the bin; where it over-predicts, ``d`` reads a pattern low.
+    Each bin gets the one-sided upper confidence limit ``max(0, sum d + t * sqrt(V))``, with ``V`` the
+    variance of the sum over images: ``n * s**2`` (``s**2`` the sample variance of ``d``), times
+    ``design_effect`` and at least ``floor`` as in
+    :func:`~lightning_checkerboard.functional.checkerboard_energy`. ``t`` is the Student-t quantile at
+    ``1 - alpha / G`` over the ``G`` bins (Bonferroni) with ``n_eff - 1`` degrees of freedom,
+    ``n_eff = n / design_effect``, so all ``G`` limits hold together with probability at least
+    ``1 - alpha`` and so does their sum. With fewer than two (effective) images nothing is ruled out
+    (``inf``). The limits hold for the sums they are given: where ``d`` subtracts a reference that
+    over-predicts the images' own energy on the bin, they read a pattern low, which is why
+    :func:`checkerboard_upper_bound_from_sums` is given a reference scaled down by
+    :func:`reference_bend`.
 
     Args:
         sum_d: ``sum_i d_i(p)``.
         sum_d_sq: ``sum_i d_i(p)**2``.
         n: number of images.
         alpha: error rate of the joint bound, in (0, 1).
+        design_effect: variance inflation for images that share content.
+        floor: smallest variance of each sum.
 
     Shape:
         - Input: ``(G,)`` each; ``n`` scalar.
@@ -112,12 +137,64 @@ def checkerboard_upper_energy(
     """
     alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
     count = float(n)
-    if count < 2:
+    effective = count / float(design_effect)
+    if count < 2 or effective < 2:
         return torch.full_like(sum_d, math.inf)
-    t = student_t_quantile(1.0 - alpha / max(sum_d.numel(), 1), count - 1)
+    t = student_t_quantile(1.0 - alpha / max(sum_d.numel(), 1), effective - 1)
     # n * s**2 = (sum d**2 - (sum d)**2 / n) * n / (n - 1): the variance of the sum over n images
-    variance_of_sum = (sum_d_sq - sum_d.square() / count).clamp_min(0) * count / (count - 1)
+    variance_of_sum = (sum_d_sq - sum_d.square() / count).clamp_min(0) * (count / (count - 1) * float(design_effect))
+    if floor is not None:
+        variance_of_sum = torch.maximum(variance_of_sum, floor)
     return (sum_d + t * variance_of_sum.sqrt()).clamp_min(0)
+
+
+def reference_bend(background: Tensor) -> Tensor:
+    """How far, at most, the reference may over-predict each grid bin's own background: a factor ``>= 1``.
+
+    The reference ``R`` averages the power on strips 2 to 4 bins from the grid bin, which is right where
+    the spectrum is flat there. Where it bends towards the grid bin, ``R`` over-predicts the block:
+    images made by upsampling (bilinear, nearest, a generator's own layers) have a notch exactly on the
+    grid frequencies, and near DC the steep spectrum of a photograph is convex. From the summed
+    background of each side's inner ring (2 bins out) and outer rings (3 to 4 bins out):
+
+    - ``notch``: per axis the geometric mean over its two sides of outer / inner, which a slope leaves
+      near 1 (one side rises, the other falls) and a notch raises on both; the larger axis, at least 1;
+    - ``slope``: the largest ratio ``s`` between opposite inner rings, turned into
+      ``(1 + s)**2 / (4 s)``, the ratio of their arithmetic to their harmonic mean: how far the mean of
+      the two sides can stand above the centre of a convex profile;
+
+    and ``bend = notch**3 * slope``: the block's bins lie up to three ring steps further in than the
+    outer-to-inner step measured. The exponent is calibrated: with 2, images brought up by bilinear
+    stages still left patterns above their bound (``recipes/reports/calibrate_score.py``). A flat
+    background gives 1.
+
+    Args:
+        background: ``sum_i`` of :attr:`~lightning_checkerboard.functional.CheckerboardStatistics.background`,
+            ``(G, 4, 2)``.
+
+    Shape:
+        - Output: ``(G,)``.
+
+    Example:
+        >>> flat = torch.ones(1, 4, 2)
+        >>> notch = torch.tensor([[[1.0, 4.0], [1.0, 4.0], [1.0, 2.0], [1.0, 2.0]]])  # rising away from the bin
+        >>> slope = torch.tensor([[[4.0, 8.0], [1.0, 0.5], [2.0, 2.0], [2.0, 2.0]]])  # falling along u
+        >>> reference_bend(flat).tolist(), reference_bend(notch).tolist(), reference_bend(slope).tolist()
+        ([1.0], [64.0], [1.5625])
+    """
+    tiny = torch.finfo(background.dtype).tiny
+    one = torch.ones((), dtype=background.dtype, device=background.device)
+    inner, outer = background[..., 0], background[..., 1]
+    step = torch.where(inner > 0, outer / inner.clamp_min(tiny), one)
+    notches, slopes = [], []
+    for minus, plus in ((0, 1), (2, 3)):
+        notches.append((step[..., minus] * step[..., plus]).sqrt())
+        low = torch.minimum(inner[..., minus], inner[..., plus])
+        high = torch.maximum(inner[..., minus], inner[..., plus])
+        slopes.append(torch.where(low > 0, high / low.clamp_min(tiny), one))
+    notch = torch.maximum(*notches).clamp_min(1.0)
+    ratio = torch.maximum(*slopes).clamp_min(1.0)
+    return notch**3 * (1.0 + ratio).square() / (4.0 * ratio)
 
 
 def student_t_quantile(p: float, dof: float) -> float:
@@ -145,14 +222,18 @@ def checkerboard_upper_bound_from_sums(
     alpha: float = DEFAULT_ALPHA,
     scale: float = 255.0,
     levels: int | None = None,
+    *,
+    design_effect: Tensor | float = 1.0,
+    floor: Tensor | None = None,
 ) -> Tensor:
     """The largest checkerboard amplitude the measurement cannot rule out at ``1 - alpha`` (8-bit levels).
 
     ``sqrt(sum_p U(p) / n) * scale`` with the per-bin limits ``U`` of
     :func:`checkerboard_upper_energy`: a score of 0 with a bound of 0.4 says "no grid pattern of RMS
-    above 0.4 levels, at 95 %". It is never below the score. With ``levels`` it returns the bound per
-    period instead (entry ``l - 1`` for period ``2**l``), like :func:`period_amplitudes`. Returns
-    ``inf`` with fewer than two images: they rule nothing out.
+    above 0.4 levels, at 95 %". With ``levels`` it returns the bound per period instead (entry
+    ``l - 1`` for period ``2**l``), like :func:`period_amplitudes`. Returns ``inf`` with fewer than two
+    (effective) images: they rule nothing out. The metric gives it ``d = B - R / bend``
+    (:func:`reference_bend`), so the bound allows for a reference that over-predicts.
 
     Args:
         sum_d: ``sum_i d_i(p)``.
@@ -161,6 +242,8 @@ def checkerboard_upper_bound_from_sums(
         alpha: error rate of the bound (0.05 for 95 %).
         scale: 255 for 8-bit levels.
         levels: ``L`` to split the bound by period; ``None`` for the total.
+        design_effect: variance inflation for images that share content.
+        floor: smallest variance of each sum.
 
     Shape:
         - Input: ``(G,)`` each.
@@ -171,11 +254,21 @@ def checkerboard_upper_bound_from_sums(
         >>> checkerboard_upper_bound_from_sums(d.sum(0), (d**2).sum(0), 2, scale=1.0)
         tensor(0.0100)
     """
-    upper = checkerboard_upper_energy(sum_d, sum_d_sq, n, alpha)
+    upper = checkerboard_upper_energy(sum_d, sum_d_sq, n, alpha, design_effect=design_effect, floor=floor)
     if levels is not None:
         return _split_by_period(upper, n, levels, scale)
     n = torch.as_tensor(n, dtype=upper.dtype, device=upper.device).clamp_min(1)
     return (upper.sum() / n).sqrt() * scale
+
+
+def _bound_sums(sums: CheckerboardSums, kappa: float) -> tuple[Tensor, Tensor]:
+    """``sum d`` and ``sum d**2`` of ``d = B - kappa * R / bend``, from the moments of ``B`` and ``R``."""
+    weight = kappa / reference_bend(sums.background)
+    sum_d = sums.peak - weight * sums.reference
+    sum_d_sq = sums.peak_squared - 2.0 * weight * sums.peak_reference + weight.square() * sums.reference_squared
+    count = torch.as_tensor(sums.num_images, dtype=sum_d.dtype, device=sum_d.device).clamp_min(1)
+    # Rounding can leave the moments' difference below what Cauchy-Schwarz allows: never a negative variance.
+    return sum_d, torch.maximum(sum_d_sq, sum_d.square() / count)
 
 
 def peak_to_reference_db(sum_peak: Tensor, sum_reference: Tensor, levels: int) -> Tensor:
@@ -236,19 +329,36 @@ def _checkerboard_diagnostics_compute(
 ) -> dict[str, Tensor]:
     """Score, upper bound, contrast-free ratio and per-period amplitudes, bounds and PNR of the sums.
 
-    Keys: ``score``, ``upper``, ``ratio``, then ``amplitude_period_{P}``, ``upper_period_{P}`` and
-    ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
+    Keys: ``score``, ``upper``, ``ratio``, ``effective_images``, then ``amplitude_period_{P}``,
+    ``upper_period_{P}`` and ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
     """
     sum_d = _peak_excess(sums.peak, sums.reference, kappa)
     n = sums.num_images
-    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale)
+    noise = _noise(sums, z)
+    spread = {"design_effect": noise.design_effect, "floor": noise.floor}
+    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale, **spread)
     count = torch.as_tensor(n, dtype=sums.pixel_variance.dtype, device=sums.pixel_variance.device)
     pixel_std = (sums.pixel_variance / count.clamp_min(1)).sqrt()
-    upper = checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale)
-    out = {"score": score, "upper": upper, "ratio": contrast_free_ratio(score, pixel_std, scale)}
+    bound_d, bound_d_sq = _bound_sums(sums, kappa)
+    # Float32 sums and FFTs leave a relative error of about 1e-5 on a bin; on images without content noise
+    # (smooth ones) the limit would otherwise sit on the truth and miss it by that rounding.
+    rounding = (BOUND_ROUNDING * sums.peak).square()
+    bound = {"design_effect": noise.design_effect, "floor": torch.maximum(noise.floor, rounding)}
+    # The bound is never below the score: it allows for more, never for less, than the score counts.
+    upper = torch.maximum(checkerboard_upper_bound_from_sums(bound_d, bound_d_sq, n, alpha, scale, **bound), score)
+    out = {
+        "score": score,
+        "upper": upper,
+        "ratio": contrast_free_ratio(score, pixel_std, scale),
+        "effective_images": noise.effective_images.clone(),
+    }
+    amplitude = period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale, **spread)
     per_period = {
-        "amplitude_period": period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale),
-        "upper_period": checkerboard_upper_bound_from_sums(sum_d, sums.d_squared, n, alpha, scale, levels=levels),
+        "amplitude_period": amplitude,
+        "upper_period": torch.maximum(
+            checkerboard_upper_bound_from_sums(bound_d, bound_d_sq, n, alpha, scale, levels=levels, **bound),
+            amplitude,
+        ),
         "pnr_db_period": peak_to_reference_db(sums.peak, sums.reference, levels),
     }
     for name, values in per_period.items():

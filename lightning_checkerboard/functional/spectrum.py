@@ -94,8 +94,9 @@ def windowed_power_spectrum(images: Tensor, *, onesided: bool = True) -> Tensor:
     return power if onesided else _full_plane(power, images.shape[-1])
 
 
-def _windowed_power(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Unchecked core of :func:`windowed_power_spectrum`; also returns the per-image pixel variance.
+def _windowed_spectrum(images: Tensor) -> tuple[Tensor, Tensor]:
+    """The complex ``rfft2`` of each centred, Hann-windowed channel, ``(B, C, H, W // 2 + 1)``, and the
+    per-image pixel variance.
 
     The variance (around each image's and channel's mean, averaged over channels) comes from the
     centred images at the cost of one more pass, instead of a separate ``var`` over the batch.
@@ -105,9 +106,18 @@ def _windowed_power(images: Tensor) -> tuple[Tensor, Tensor]:
     x = x - x.mean(dim=(-2, -1), keepdim=True)
     pixel_variance = x.square().mean(dim=(1, 2, 3))
     x = x * hann_window_2d(height, width, dtype=x.dtype, device=x.device)
-    spectrum = torch.fft.rfft2(x)
-    # real**2 + imag**2 on the strided views: no square root (abs) and no copy (view_as_real).
-    return (spectrum.real.square() + spectrum.imag.square()).mean(dim=1), pixel_variance
+    return torch.fft.rfft2(x), pixel_variance
+
+
+def _power(spectrum: Tensor) -> Tensor:
+    """``|DFT|**2`` averaged over channels: real**2 + imag**2 on the strided views, no abs, no copy."""
+    return (spectrum.real.square() + spectrum.imag.square()).mean(dim=1)
+
+
+def _windowed_power(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Unchecked core of :func:`windowed_power_spectrum`; also returns the per-image pixel variance."""
+    spectrum, pixel_variance = _windowed_spectrum(images)
+    return _power(spectrum), pixel_variance
 
 
 @lru_cache(maxsize=64)

@@ -20,6 +20,7 @@ from lightning_checkerboard.functional._validation import check_image_batch, che
 from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_ALPHA,
     DEFAULT_Z,
+    _SPREAD_BINS,
     CheckerboardSums,
     _checkerboard_score_compute,
     _checkerboard_score_update,
@@ -28,6 +29,28 @@ from lightning_checkerboard.functional.checkerboard_diagnostics import _checkerb
 from lightning_checkerboard.functional.gradients import normalize_gradient
 
 __all__ = ["CheckerboardScore", "GradientCheckerboardScore"]
+
+#: The metric's state for each field of CheckerboardSums, in field order.
+_STATE_NAMES = (
+    "sum_peak",
+    "sum_reference",
+    "sum_d_squared",
+    "sum_pixel_variance",
+    "num_images",
+    "sum_peak_squared",
+    "sum_peak_reference",
+    "sum_reference_squared",
+    "sum_background",
+    "sum_spread",
+    "sum_spread_squared",
+)
+
+
+def _state_shapes(num_bins: int) -> dict[str, tuple[int, ...]]:
+    """Shape of each state for ``num_bins`` grid bins."""
+    shapes = [(num_bins,), (num_bins,), (num_bins,), (), (), (num_bins,), (num_bins,), (num_bins,),
+              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),)]
+    return dict(zip(_STATE_NAMES, shapes))
 
 
 class CheckerboardScore(Metric):
@@ -106,6 +129,12 @@ class CheckerboardScore(Metric):
     sum_d_squared: Tensor
     sum_pixel_variance: Tensor
     num_images: Tensor
+    sum_peak_squared: Tensor
+    sum_peak_reference: Tensor
+    sum_reference_squared: Tensor
+    sum_background: Tensor
+    sum_spread: Tensor
+    sum_spread_squared: Tensor
 
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
@@ -119,13 +148,11 @@ class CheckerboardScore(Metric):
         self.z = check_number(z, "z", minimum=0.0)
         self.alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
         num_bins = 4**self.levels - 1
-        # One state per field of CheckerboardSums. d = B - kappa R is linear, so sum d = sum B - kappa sum R
-        # needs no state of its own; the sums of B and R also give the PNR diagnostic.
-        self.add_state("sum_peak", torch.zeros(num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_reference", torch.zeros(num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_d_squared", torch.zeros(num_bins), dist_reduce_fx="sum")
-        self.add_state("sum_pixel_variance", torch.zeros(()), dist_reduce_fx="sum")
-        self.add_state("num_images", torch.zeros(()), dist_reduce_fx="sum")
+        # One state per field of CheckerboardSums, every one a sum (exact under DDP). d = B - kappa R is
+        # linear, so sum d = sum B - kappa sum R needs no state of its own; the sums of B and R also give
+        # the PNR diagnostic, and the second moments the bound's d with a bent reference.
+        for name, shape in _state_shapes(num_bins).items():
+            self.add_state(name, torch.zeros(shape), dist_reduce_fx="sum")
 
     def _prepare(self, images: Tensor) -> Tensor:
         check_image_batch(images, self.levels)
@@ -135,16 +162,11 @@ class CheckerboardScore(Metric):
         """Add a batch of images ``(B, C, H, W)``: float in [0, 1] or uint8."""
         batch = _checkerboard_score_update(self._prepare(images), self.levels, self.kappa)
         dtype = self.sum_peak.dtype
-        self.sum_peak += batch.peak.to(dtype)
-        self.sum_reference += batch.reference.to(dtype)
-        self.sum_d_squared += batch.d_squared.to(dtype)
-        self.sum_pixel_variance += batch.pixel_variance.to(dtype)
-        self.num_images += batch.num_images
+        for name, value in zip(_STATE_NAMES, batch):
+            getattr(self, name).add_(value.to(dtype) if isinstance(value, Tensor) else value)
 
     def _sums(self) -> CheckerboardSums:
-        return CheckerboardSums(
-            self.sum_peak, self.sum_reference, self.sum_d_squared, self.sum_pixel_variance, self.num_images
-        )
+        return CheckerboardSums(*(getattr(self, name) for name in _STATE_NAMES))
 
     def compute(self) -> Tensor:
         """The score in 8-bit levels (0 before any update)."""

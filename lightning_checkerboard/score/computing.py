@@ -80,6 +80,7 @@ def checkerboard_summary(metric) -> dict[str, Any]:
         "score": values["score"],
         "upper": values["upper"],
         "ratio": values["ratio"],
+        "effective_images": values["effective_images"],
         "periods": periods,
     }
 

@@ -126,6 +126,10 @@ def _checkerboard_lines(summary: dict[str, Any], indent: str) -> list[str]:
         f"(< {_number(summary['upper'], 2)} at 95 %), ratio {_number(summary['ratio'], 4)}",
         f"{indent}  period   amplitude   < 95 %   PNR (dB)",
     ]
+    effective = summary.get("effective_images")
+    if effective is not None and effective < 0.9 * summary["images"]:
+        lines.insert(1, f"{indent}the {summary['images']} images vary like {effective:.1f} independent ones "
+                        "(near-duplicates or copies): the bound widens and weak patterns cannot be told from content")
     for period in summary["periods"]:
         lines.append(
             f"{indent}  {period['period']:>6}   {_number(period['amplitude'], 3):>9}   "
