@@ -138,3 +138,27 @@ def test_the_reference_bend_is_flat_on_noise_and_large_on_upsampled_content():
     assert float(bend(noise).max()) < 1.6
     periods = grid_bin_periods(3)
     assert float(bend(smooth_crops(64, 64, seed=27))[periods == 8].median()) > 4.0
+
+
+def test_an_untrained_carafe_stack_reads_no_period_2_pattern():
+    """Untrained, each CARAFE stage is nearest upsampling of a box average: every 2x2 output block is one
+    value. The windowed spectrum still leaks energy onto the period-2 bins (0.3-0.5 levels before the
+    within-cell cap); no image holds a period-2 pattern that its 2x2 cells do not differ by."""
+    from lightning_checkerboard.experiments import untrained_samples
+
+    images = untrained_samples("carafe", seed=0, num_samples=64, image_size=32, base_channels=16)
+    blocks = images.unflatten(-2, (16, 2)).unflatten(-1, (16, 2))
+    assert (blocks - blocks[..., :1, :, :1]).abs().max() < 1e-3 * (images.max() - images.min())
+    assert diagnostics_of(images)["amplitude_period_2"] < 0.01  # the blocks are equal to 1e-3, not exactly
+
+
+def test_the_within_cell_cap_leaves_a_planted_pattern_whole():
+    """The cap binds only where an image's cells hold less energy than its windowed grid bins claim."""
+    photos = photo_crops(64, 64, seed=28, low=0.1, high=0.9).float()
+    for period, amplitude in ((2, 0.5), (4, 2.0), (8, 4.0)):
+        pattern = tile(period, 64, amplitude, seed=period)
+        stats = checkerboard_statistics((photos + pattern).clamp(0, 1), levels=3)
+        alone = checkerboard_statistics(pattern.expand(1, 3, 64, 64), levels=3).peak.sum()  # windowed a**2
+        level = int(math.log2(period))
+        # a nearly flat crop holds about the pattern alone: its content moves it by a cross term (0.1 %)
+        assert float(stats.within[:, level - 1].min()) >= float(alone) * (1 - 1e-2)

@@ -30,11 +30,17 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_checkerboard._validation import check_number
-from lightning_checkerboard.functional._validation import check_image_batch, check_levels, to_unit_range
-from lightning_checkerboard.functional.spectrum import _power, _windowed_spectrum
+from lightning_checkerboard.functional._validation import (
+    check_image_batch,
+    check_levels,
+    compute_dtype,
+    to_unit_range,
+)
+from lightning_checkerboard.functional.spectrum import _power, _windowed_spectrum, hann_window_2d
 
 __all__ = [
     "CheckerboardStatistics",
@@ -133,6 +139,10 @@ class CheckerboardStatistics(NamedTuple):
         spread: log power of the channel-mean image on the 24 lowest frequencies (``1 <= max(|u|, |v|) <= 3``),
             ``(B, 24)``: a fingerprint of the image's content, whose spread over images tells independent
             images from near-duplicates.
+        within: the energy each image holds inside its ``2**l x 2**l`` cells (what differs from the
+            cell's mean), window-weighted like the spectrum, for ``l = 1 .. L``, ``(B, L)``. A pattern of
+            period up to ``2**l`` lives there and nowhere else, so an image whose cells are each one value
+            (nearest upsampling) holds none, whatever its windowed spectrum shows.
     """
 
     peak: Tensor
@@ -140,6 +150,7 @@ class CheckerboardStatistics(NamedTuple):
     pixel_variance: Tensor
     background: Tensor
     spread: Tensor
+    within: Tensor
 
 
 def checkerboard_statistics(images: Tensor, levels: int = 3) -> CheckerboardStatistics:
@@ -228,8 +239,48 @@ def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatist
     low_power = (low.real.square() + low.imag.square()) / window_energy
     spread = torch.log(low_power.clamp_min(torch.finfo(low_power.dtype).tiny))
     return CheckerboardStatistics(
-        peak / window_energy, reference / window_energy, pixel_variance, background / window_energy, spread
+        peak / window_energy,
+        reference / window_energy,
+        pixel_variance,
+        background / window_energy,
+        spread,
+        _within_cells(images, levels),
     )
+
+
+def _within_cells(images: Tensor, levels: int) -> Tensor:
+    """Window-weighted mean square of each image's deviation from its ``2**l`` cell means, ``(B, L)``."""
+    height, width = images.shape[-2:]
+    x = images.to(compute_dtype(images.dtype))
+    weight = hann_window_2d(height, width, dtype=x.dtype, device=x.device).square()
+    weight = weight / weight.sum()
+    out = []
+    for level in range(1, levels + 1):
+        cell = 2**level
+        means = F.avg_pool2d(x, cell).repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)
+        out.append(((x - means).square().mean(dim=1) * weight).sum(dim=(-2, -1)))
+    return torch.stack(out, dim=1)
+
+
+def _cap_by_cells(d: Tensor, within: Tensor, levels: int) -> Tensor:
+    """``d`` with its positive part on the bins of periods up to ``2**l`` scaled to at most ``within[:, l-1]``.
+
+    A pattern of period ``P`` averages to zero over a ``P x P`` cell, so it lies wholly in the image's
+    deviation from its cell means: no image holds more pattern energy at periods up to ``P`` than that.
+    The windowed spectrum can: the Hann window varies inside a cell, so an image of equal cells
+    (nearest upsampling) leaks energy onto the grid frequencies that no phase of it carries. Levels
+    are capped in turn, periods up to 2, then up to 4, ...
+    """
+    periods = grid_bin_periods(levels).to(d.device)
+    positive = d.clamp_min(0)
+    scale = torch.ones_like(d)
+    for level in range(1, levels + 1):
+        mask = periods <= 2**level
+        total = (positive * scale * mask).sum(dim=1)
+        limit = within[:, level - 1].to(d.dtype)
+        factor = torch.where(total > limit, limit / total.clamp_min(torch.finfo(d.dtype).tiny), torch.ones_like(total))
+        scale = torch.where(mask, scale * factor[:, None], scale)
+    return torch.where(d > 0, d * scale, d)
 
 
 def _variance_of_sum(
@@ -406,6 +457,8 @@ class CheckerboardSums(NamedTuple):
         background: ``sum_i`` of :attr:`CheckerboardStatistics.background`, ``(G, 4, 2)``.
         spread: ``sum_i`` of :attr:`CheckerboardStatistics.spread`, ``(24,)``.
         spread_squared: ``sum_i`` of its square, ``(24,)``.
+        excess: ``sum_i d_i(p)``, each image's ``d`` capped by its within-cell energy
+            (:attr:`CheckerboardStatistics.within`); ``d_squared`` sums the squares of the same capped ``d``.
     """
 
     peak: Tensor
@@ -419,6 +472,7 @@ class CheckerboardSums(NamedTuple):
     background: Tensor
     spread: Tensor
     spread_squared: Tensor
+    excess: Tensor
 
 
 def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
@@ -429,10 +483,10 @@ def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
 def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> CheckerboardSums:
     """The :class:`CheckerboardSums` of one batch its caller has checked and prepared (no range check here).
 
-    ``sum d`` needs no sum of its own: it is ``_peak_excess`` of the peak and reference sums.
+    ``d`` is capped per image by the energy inside its cells (:func:`_cap_by_cells`) before it is summed.
     """
     stats = _checkerboard_statistics(images, levels)
-    d = _peak_excess(stats.peak, stats.reference, kappa)
+    d = _cap_by_cells(_peak_excess(stats.peak, stats.reference, kappa), stats.within, levels)
     return CheckerboardSums(
         stats.peak.sum(0),
         stats.reference.sum(0),
@@ -445,6 +499,7 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
         stats.background.sum(0),
         stats.spread.sum(0),
         stats.spread.square().sum(0),
+        d.sum(0),
     )
 
 
@@ -470,7 +525,7 @@ def _noise(sums: CheckerboardSums, z: float = DEFAULT_Z) -> _Noise:
 
 def _checkerboard_score_compute(sums: CheckerboardSums, kappa: float, z: float, scale: float = 255.0) -> Tensor:
     """The score (:func:`checkerboard_score_from_sums`) of accumulated :class:`CheckerboardSums`."""
-    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
+    sum_d = sums.excess
     noise = _noise(sums, z)
     return checkerboard_score_from_sums(
         sum_d, sums.d_squared, sums.num_images, z, scale, design_effect=noise.design_effect, floor=noise.floor

@@ -22,7 +22,6 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_Z,
     CheckerboardSums,
     _noise,
-    _peak_excess,
     checkerboard_energy,
     checkerboard_score_from_sums,
     grid_bin_periods,
@@ -332,7 +331,7 @@ def _checkerboard_diagnostics_compute(
     Keys: ``score``, ``upper``, ``ratio``, ``effective_images``, then ``amplitude_period_{P}``,
     ``upper_period_{P}`` and ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
     """
-    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
+    sum_d = sums.excess
     n = sums.num_images
     noise = _noise(sums, z)
     spread = {"design_effect": noise.design_effect, "floor": noise.floor}

@@ -43,13 +43,14 @@ _STATE_NAMES = (
     "sum_background",
     "sum_spread",
     "sum_spread_squared",
+    "sum_excess",
 )
 
 
 def _state_shapes(num_bins: int) -> dict[str, tuple[int, ...]]:
     """Shape of each state for ``num_bins`` grid bins."""
     shapes = [(num_bins,), (num_bins,), (num_bins,), (), (), (num_bins,), (num_bins,), (num_bins,),
-              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),)]
+              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),), (num_bins,)]
     return dict(zip(_STATE_NAMES, shapes))
 
 
@@ -135,6 +136,7 @@ class CheckerboardScore(Metric):
     sum_background: Tensor
     sum_spread: Tensor
     sum_spread_squared: Tensor
+    sum_excess: Tensor
 
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
