@@ -1,7 +1,8 @@
 """Pure tensor math (torch only): resize-convolution, overlap analysis, spectra, scores and SWD.
 
 One module per idea: ``spectrum`` (windowed and radial power spectra), ``checkerboard`` (the
-checkerboard score) and ``checkerboard_diagnostics`` (its per-period diagnostics and upper bound),
+checkerboard score), ``checkerboard_noise`` (its noise model: shared content, copies, equal-phase
+cells) and ``checkerboard_diagnostics`` (its per-period diagnostics and upper bound),
 ``spectral_distance``, ``swd``, ``gradients``, ``overlap``, ``resize_conv`` and ``plots``. Each metric
 class in :mod:`lightning_checkerboard.metrics` shares its module's private update/compute pair with the
 function exported here. Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they
@@ -14,7 +15,9 @@ from lightning_checkerboard.functional.checkerboard import (
     checkerboard_score,
     checkerboard_score_from_sums,
     checkerboard_statistics,
+    design_effect,
     grid_bin_periods,
+    near_duplicate_correlation,
 )
 from lightning_checkerboard.functional.checkerboard_diagnostics import (
     checkerboard_upper_bound_from_sums,
@@ -22,6 +25,7 @@ from lightning_checkerboard.functional.checkerboard_diagnostics import (
     contrast_free_ratio,
     peak_to_reference_db,
     period_amplitudes,
+    reference_bend,
 )
 from lightning_checkerboard.functional.gradients import (
     discriminator_input_gradient,
@@ -59,12 +63,14 @@ __all__ = [
     "checkerboard_upper_bound_from_sums",
     "checkerboard_upper_energy",
     "contrast_free_ratio",
+    "design_effect",
     "discriminator_input_gradient",
     "figure_to_array",
     "gradient_energy",
     "grid_bin_periods",
     "hann_window_2d",
     "laplacian_pyramid",
+    "near_duplicate_correlation",
     "nearest_conv2d",
     "normalize_gradient",
     "overlap_map",
@@ -75,6 +81,7 @@ __all__ = [
     "plot_period_pnr",
     "plot_spectra",
     "radial_power_spectrum",
+    "reference_bend",
     "resize_conv2d_reference",
     "resize_filter",
     "sliced_wasserstein_distance",

@@ -9,13 +9,15 @@ metric can accumulate it over a dataset with plain sums (exact under DDP):
    local reference ``R(p)``, both already divided by ``H * W * sum(w**2)`` so they are mean squares of
    a [0, 1] image, whatever its size.
 2. :func:`checkerboard_score_from_sums` turns the sums ``sum d``, ``sum d**2`` and ``n`` of
-   ``d = B - kappa * R`` into the score.
+   ``d = B - kappa * R`` (each image's ``d`` capped by the energy inside its cells) into the score,
+   with the noise of the sums inflated for images that share content.
 
 ``_checkerboard_score_update`` sums one batch and ``_checkerboard_score_compute`` turns the sums into
 the score; :func:`checkerboard_score` (one batch) and
 :class:`~lightning_checkerboard.metrics.CheckerboardScore` (a dataset) both call that pair. The
 per-period diagnostics and the upper bound, from the same sums, are in
-:mod:`lightning_checkerboard.functional.checkerboard_diagnostics`.
+:mod:`lightning_checkerboard.functional.checkerboard_diagnostics`; the noise model (shared content,
+copies, equal-phase cells) in :mod:`lightning_checkerboard.functional.checkerboard_noise`.
 
 Every image is divided by its own ``H * W * sum(w**2)`` before summing, rather than the sums by
 ``n * H * W * sum(w**2)`` at the end. For a fixed size the two are identical; the per-image form also
@@ -30,17 +32,18 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_checkerboard._validation import check_number
-from lightning_checkerboard.functional._validation import (
-    check_image_batch,
-    check_levels,
-    compute_dtype,
-    to_unit_range,
+from lightning_checkerboard.functional._validation import check_image_batch, check_levels, to_unit_range
+from lightning_checkerboard.functional.checkerboard_noise import (
+    _cap_by_cells,
+    _noise,
+    _within_cells,
+    design_effect,
+    near_duplicate_correlation,
 )
-from lightning_checkerboard.functional.spectrum import _power, _windowed_spectrum, hann_window_2d
+from lightning_checkerboard.functional.spectrum import _power, _windowed_spectrum
 
 __all__ = [
     "CheckerboardStatistics",
@@ -49,7 +52,9 @@ __all__ = [
     "checkerboard_score",
     "checkerboard_score_from_sums",
     "checkerboard_statistics",
+    "design_effect",
     "grid_bin_periods",
+    "near_duplicate_correlation",
 ]
 
 #: The detection margin: a grid bin counts only what stands 3 standard errors above zero.
@@ -235,7 +240,7 @@ def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatist
     window_energy = height * width * (height * width * (3.0 / 8.0) ** 2)
     rows = torch.tensor([u % height for u, _ in _SPREAD_BINS], device=power.device)
     cols = torch.tensor([v for _, v in _SPREAD_BINS], device=power.device)
-    low = spectrum.mean(dim=1)[:, rows, cols]
+    low = spectrum[:, :, rows, cols].mean(dim=1)
     low_power = (low.real.square() + low.imag.square()) / window_energy
     spread = torch.log(low_power.clamp_min(torch.finfo(low_power.dtype).tiny))
     return CheckerboardStatistics(
@@ -246,41 +251,6 @@ def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatist
         spread,
         _within_cells(images, levels),
     )
-
-
-def _within_cells(images: Tensor, levels: int) -> Tensor:
-    """Window-weighted mean square of each image's deviation from its ``2**l`` cell means, ``(B, L)``."""
-    height, width = images.shape[-2:]
-    x = images.to(compute_dtype(images.dtype))
-    weight = hann_window_2d(height, width, dtype=x.dtype, device=x.device).square()
-    weight = weight / weight.sum()
-    out = []
-    for level in range(1, levels + 1):
-        cell = 2**level
-        means = F.avg_pool2d(x, cell).repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)
-        out.append(((x - means).square().mean(dim=1) * weight).sum(dim=(-2, -1)))
-    return torch.stack(out, dim=1)
-
-
-def _cap_by_cells(d: Tensor, within: Tensor, levels: int) -> Tensor:
-    """``d`` with its positive part on the bins of periods up to ``2**l`` scaled to at most ``within[:, l-1]``.
-
-    A pattern of period ``P`` averages to zero over a ``P x P`` cell, so it lies wholly in the image's
-    deviation from its cell means: no image holds more pattern energy at periods up to ``P`` than that.
-    The windowed spectrum can: the Hann window varies inside a cell, so an image of equal cells
-    (nearest upsampling) leaks energy onto the grid frequencies that no phase of it carries. Levels
-    are capped in turn, periods up to 2, then up to 4, ...
-    """
-    periods = grid_bin_periods(levels).to(d.device)
-    positive = d.clamp_min(0)
-    scale = torch.ones_like(d)
-    for level in range(1, levels + 1):
-        mask = periods <= 2**level
-        total = (positive * scale * mask).sum(dim=1)
-        limit = within[:, level - 1].to(d.dtype)
-        factor = torch.where(total > limit, limit / total.clamp_min(torch.finfo(d.dtype).tiny), torch.ones_like(total))
-        scale = torch.where(mask, scale * factor[:, None], scale)
-    return torch.where(d > 0, d * scale, d)
 
 
 def _variance_of_sum(
@@ -375,73 +345,6 @@ def checkerboard_score_from_sums(
     return (energy.sum() / n).sqrt() * scale
 
 
-#: Variance of ``log`` of a periodogram value of independent, random-phase content: that of the log
-#: of an exponential variable, ``pi**2 / 6``.
-_LOG_PERIODOGRAM_VARIANCE = math.pi**2 / 6
-#: Standard deviation of the spread ratio of :func:`near_duplicate_correlation` over ``n`` independent
-#: images is about ``0.45 / sqrt(n)`` (measured on white and smoothed Gaussian noise, 8 to 64 images);
-#: only a ratio 4 such deviations below 1 is read as shared content.
-_SPREAD_MARGIN = 1.8
-#: How far one image's own content can stand above its reference on a grid bin, as a multiple of the
-#: reference: ``(B - R) / R`` reached 43 at most over 512 crops of each size (32-128 px) of photographs
-#: (a periodic texture is indistinguishable from a pattern in one image). Copies of one image get a noise
-#: floor of this size divided by the detection margin: only what stands above that counts.
-CONTENT_PEAK = 45.0
-
-
-def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor | float) -> Tensor:
-    """How much of their content the images share, from the spread of their low-frequency log power.
-
-    For independent images the log periodogram at each low frequency varies over images by at least
-    ``pi**2 / 6`` (the variance of the log of an exponential variable: random-phase content), and
-    photographs by more, since their contrast differs too. Crops of one scene, a mode-collapsed
-    generator or copies of one image vary less: copies not at all. With ``r`` the measured variance
-    (averaged over the 24 frequencies of :attr:`CheckerboardStatistics.spread`) over ``pi**2 / 6``,
-    the returned correlation is ``clamp(1 - r / r0, 0, 1)``, ``r0 = 1 - 1.8 / sqrt(n)`` (four standard
-    deviations of ``r`` below 1 for independent images), and 0 with fewer than 4 images.
-
-    Args:
-        spread_sum: ``sum_i`` of the per-image spread features, ``(K,)``.
-        spread_sq: ``sum_i`` of their squares, ``(K,)``.
-        n: number of images.
-
-    Returns:
-        Scalar in [0, 1]: 0 for independent images, 1 for copies.
-
-    Example:
-        >>> f = torch.randn(64, 24) * 1.3  # independent images: log-power spread above pi**2 / 6
-        >>> float(near_duplicate_correlation(f.sum(0), f.square().sum(0), 64))
-        0.0
-        >>> f = torch.zeros(64, 24)  # 64 copies of one image
-        >>> float(near_duplicate_correlation(f.sum(0), f.square().sum(0), 64))
-        1.0
-    """
-    count = float(n)
-    if count < 4:
-        return torch.zeros((), dtype=spread_sum.dtype, device=spread_sum.device)
-    variance = ((spread_sq - spread_sum.square() / count).clamp_min(0) / (count - 1)).mean()
-    ratio = variance / _LOG_PERIODOGRAM_VARIANCE
-    threshold = 1.0 - _SPREAD_MARGIN / math.sqrt(count)
-    return (1.0 - ratio / threshold).clamp(0.0, 1.0)
-
-
-def design_effect(correlation: Tensor, n: Tensor | float) -> Tensor:
-    """Variance inflation ``(1 + (n - 1) rho) / (1 - rho)`` of a sum over ``n`` images that share content.
-
-    The sample variance of images with pairwise correlation ``rho`` estimates ``(1 - rho)`` of their
-    variance, and their sum has ``n (1 + (n - 1) rho)`` of it; the ratio is what the sample-variance
-    estimate of the sum's variance must be multiplied by. ``n / design_effect`` is the effective number
-    of independent images. ``rho`` is capped at ``1 - 1 / n**2`` so copies give a large finite value.
-
-    Example:
-        >>> float(design_effect(torch.tensor(0.0), 64)), round(float(design_effect(torch.tensor(0.5), 64)), 1)
-        (1.0, 65.0)
-    """
-    count = max(float(n), 1.0)
-    rho = correlation.clamp(0.0, 1.0 - 1.0 / count**2)
-    return (1.0 + (count - 1.0) * rho) / (1.0 - rho)
-
-
 class CheckerboardSums(NamedTuple):
     """Sums over images of the per-image statistics: what the score and its diagnostics are made of.
 
@@ -486,7 +389,7 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
     ``d`` is capped per image by the energy inside its cells (:func:`_cap_by_cells`) before it is summed.
     """
     stats = _checkerboard_statistics(images, levels)
-    d = _cap_by_cells(_peak_excess(stats.peak, stats.reference, kappa), stats.within, levels)
+    d = _cap_by_cells(_peak_excess(stats.peak, stats.reference, kappa), stats.within, grid_bin_periods(levels))
     return CheckerboardSums(
         stats.peak.sum(0),
         stats.reference.sum(0),
@@ -501,26 +404,6 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
         stats.spread.square().sum(0),
         d.sum(0),
     )
-
-
-class _Noise(NamedTuple):
-    """The noise model of a set of sums: variance inflation, variance floor and effective image count."""
-
-    design_effect: Tensor
-    floor: Tensor
-    effective_images: Tensor
-
-
-def _noise(sums: CheckerboardSums, z: float = DEFAULT_Z) -> _Noise:
-    """Shared content inflates the variance of every sum (:func:`design_effect`). Copies, whose sample
-    variance is 0, are one image counted ``n`` times: the floor ``rho * (CONTENT_PEAK / z * sum R)**2``
-    lets a bin count only where it stands above what one image's content can reach on its own."""
-    n = sums.num_images
-    rho = near_duplicate_correlation(sums.spread, sums.spread_squared, n)
-    inflation = design_effect(rho, n)
-    floor = rho * (CONTENT_PEAK / max(z, 1.0) * sums.reference).square()
-    count = torch.as_tensor(n, dtype=inflation.dtype, device=inflation.device)
-    return _Noise(inflation, floor, count / inflation)
 
 
 def _checkerboard_score_compute(sums: CheckerboardSums, kappa: float, z: float, scale: float = 255.0) -> Tensor:

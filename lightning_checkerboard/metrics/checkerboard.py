@@ -59,9 +59,11 @@ class CheckerboardScore(Metric):
 
     Measures the patterns of periods 2, 4, ..., ``2**levels`` (Odena et al., Distill 2016) in a
     Hann-windowed power spectrum: per image the energy of the 3x3 block on each grid bin, minus
-    ``kappa`` times a local reference from neighbouring strips; a bin counts once its sum over the
-    dataset stands ``z`` standard errors above zero. A pattern of RMS ``a / 255`` reads ``a``; natural
-    photographs and nearest- or bilinear-upsampled ones read 0. See
+    ``kappa`` times a local reference from neighbouring strips, capped by the energy the image holds
+    inside its cells (so equal-phase blocks, nearest upsampling, read 0); a bin counts once its sum
+    over the dataset stands ``z`` standard errors above zero. Images that share content
+    (near-duplicates, copies, a mode-collapsed generator) count as fewer images. A pattern of RMS
+    ``a / 255`` reads ``a``; natural photographs and nearest- or bilinear-upsampled ones read 0. See
     :func:`~lightning_checkerboard.functional.checkerboard_statistics` for the definition.
 
     ``compute()`` returns the score (a scalar, so ``self.log("cb", metric)`` works).
@@ -70,7 +72,11 @@ class CheckerboardScore(Metric):
     - ``score``: the same as ``compute()``;
     - ``upper``: the largest RMS amplitude, in the same unit, that the measurement cannot rule out at
       ``1 - alpha`` (95 % by default), from the same sums: "0.00 (< 0.41)" reads "no grid pattern
-      above 0.41 levels"; ``upper_period_{P}`` splits it by period;
+      above 0.41 levels"; ``upper_period_{P}`` splits it by period. It allows for a reference that
+      over-predicts where the spectrum bends towards the grid bin
+      (:func:`~lightning_checkerboard.functional.checkerboard_diagnostics.reference_bend`);
+    - ``effective_images``: how many independent images the set is worth (``n`` for independent ones,
+      about 1 for near-duplicates of one scene, 0 for copies);
     - ``ratio``: contrast-free ratio ``score / (255 * pixel std)``, the pattern's RMS as a fraction of
       the content's (a low-contrast generator hides its pattern from ``score``, not from this);
     - ``amplitude_period_{P}``: the score restricted to the period-``P`` bins (their squares add up to
@@ -78,9 +84,10 @@ class CheckerboardScore(Metric):
     - ``pnr_db_period_{P}``: peak-to-reference ratio in dB on the period-``P`` bins, for plots.
 
     Known limits: the period-``2**levels`` bins next to DC sit on the steep spectrum of natural images;
-    the reference over-predicts the photo there, so a weak long-period pattern reads low. A texture one
-    bin off the grid can be counted at small sizes: compare a generator with its training data. The
-    noise margin shrinks as more images are seen, so compare scores over equal numbers of images.
+    the reference over-predicts the photo there, so a weak long-period pattern reads low and the bound
+    is widest there. A texture one bin off the grid can be counted at small sizes: compare a generator
+    with its training data. The noise margin shrinks as more images are seen, so compare scores over
+    equal numbers of images.
 
     Args:
         levels: number of stride-2 stages ``L``; images need ``H, W`` divisible by ``2**L`` and at least

@@ -190,10 +190,10 @@ def pooled(rows: list[dict[str, object]]) -> list[str]:
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     off = [r for r in rows if r["amplitude"] > 0 and r.get("twice_bound") and r["size"] >= 64
            and abs(r["ratio_median"] - 1.0) > 0.05]
+    listed = "; ".join(f"{r['kind']} {r['size']} px period {r['period']} at {r['amplitude']:g} levels "
+                       f"({r['ratio_median']:.2f})" for r in off)
     lines += ["", "Patterns at least twice the clean bound, at 64 px and up, read more than 5 % off: "
-              + ("none." if not off else "; ".join(f"{r['kind']} {r['size']} px period {r['period']} at "
-                                                   f"{r['amplitude']:g} levels ({r['ratio_median']:.2f})" for r in off)
-              + ".", ""]
+              + (listed or "none") + ".", ""]
     return lines
 
 
