@@ -280,7 +280,8 @@ def test_carafe_starts_far_below_the_deconvolution_stacks_and_paints_every_phase
 
     Untrained, every reassembly kernel is (within the encoder's std-0.001 start) an even k×k average,
     so each stage is nearest upsampling of a box-filtered map: every 2×2 block of the output is one
-    value. The score's windowed spectrum of such block images reads a few tenths of a level.
+    value, and the score, which caps each image's excess by the energy inside its cells, reads no period-2
+    pattern in them (about a tenth of a level remains at period 4, where the cells differ).
     """
     from lightning_checkerboard.experiments import untrained_samples
 

@@ -184,8 +184,8 @@ def claims(init: dict, grads: dict) -> list[tuple[str, str, bool | str, str]]:
              "upsampling does", f"all dysample: {summary('all dysample')} levels",
              max(scores("all dysample")) < ZERO, init_cmd),
             ("(Wang et al. 2019, not the article) CARAFE starts far below every deconvolution stack: untrained, each "
-             "stage is nearest upsampling of a box average (every 2×2 block one value), which the score reads at a "
-             "few tenths of a level",
+             "stage is nearest upsampling of a box average (every 2×2 block one value), which the score reads as 0 at "
+             "period 2; a tenth of a level remains at period 4",
              f"all carafe: {summary('all carafe')} levels; lowest deconv-like seed {lowest_deconv:.2f}",
              far_above([s for c in deconv_like for s in scores(c)], scores("all carafe")), init_cmd),
             ("(Wojna et al. 2019, not the article) Bilinear additive upsampling, then a convolution, has none",
