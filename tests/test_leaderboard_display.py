@@ -216,8 +216,10 @@ def test_the_committed_leaderboard_rerenders_from_its_own_folder_with_the_same_n
     others = {p.name: p.read_bytes() for p in out.glob("*") if p.is_file() and p.name.startswith(("speed", "bench_"))}
     assert run_cli(leaderboard_main, ["rerender", "--out", str(out)]) == 0
     after = json.loads((out / "leaderboard.json").read_text())
-    assert [[(r["upsampler"], r["rank"], r["metrics"]) for r in t["rows"]] for t in after["tables"]] == [
-        [(r["upsampler"], r["rank"], r["metrics"]) for r in t["rows"]] for t in before["tables"]]
+    def numbers(board):  # each table's rows by name, with their metrics (ranks are today's rule's)
+        return [sorted((r["upsampler"], json.dumps(r["metrics"], sort_keys=True)) for r in t["rows"]) for t in board["tables"]]
+
+    assert numbers(after) == numbers(before)
     assert {p.name: p.read_bytes() for p in out.glob("*") if p.name in others} == others
     page = (out / "index.html").read_text()
     runs = [run for t in after["tables"] for row in t["rows"] for run in row["runs"]]
@@ -230,6 +232,28 @@ def test_the_committed_leaderboard_rerenders_from_its_own_folder_with_the_same_n
     snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert run_cli(leaderboard_main, ["rerender", "--out", str(out)]) == 0
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
+
+
+def test_rerender_ranks_stale_tables_again_by_the_holm_rule(tmp_path):
+    """A leaderboard ranked by an older rule (one rank per row) gets today's ranks on rerender: the same
+    ranks as :func:`rank_rows` gives for the rows' values, means listed best first."""
+    from lightning_checkerboard.leaderboard.ranking import rank_rows
+
+    out = tmp_path / "leaderboards"
+    shutil.copytree(REPO / "leaderboards", out)
+    payload = json.loads((out / "leaderboard.json").read_text())
+    for table in payload["tables"]:
+        for position, row in enumerate(table["rows"], start=1):
+            row["rank"], row["p_adjusted"] = position, None
+    (out / "leaderboard.json").write_text(json.dumps(payload))
+    assert run_cli(leaderboard_main, ["rerender", "--out", str(out)]) == 0
+    after = json.loads((out / "leaderboard.json").read_text())
+    sr = next(t for t in after["tables"] if t["task"] == "super_resolution")
+    values = [[run["values"]["psnr"] for run in row["runs"]] for row in sr["rows"]]
+    baselines = [[row["baseline"]["mean"]] for row in sr["rows"]]
+    _, results = rank_rows(values, baselines, higher_is_better=True)
+    assert [row["rank"] for row in sr["rows"]] == [result.rank for result in results]
+    assert len({row["rank"] for row in sr["rows"]}) < len(sr["rows"])  # shared ranks, not one per row
 
 
 def test_rerender_of_a_folder_without_a_leaderboard_is_one_line_exit_2(tmp_path, capsys):

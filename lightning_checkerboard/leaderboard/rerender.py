@@ -5,7 +5,9 @@ rewriting when the way they are drawn changes. :func:`rerender` reads the folder
 ``leaderboard.json`` (the numbers, each row's runs and, from this version on, each run's values) and
 its ``assets/<run_id>/final.png`` and ``spectra.png`` (the pictures the build copied), cuts the
 page's pictures from those grids again and writes every page, plot and table anew. Nothing is
-measured again and no number changes.
+measured again and no number changes; the rows are ranked again by today's rule (Holm-adjusted
+Welch tests), from each run's values or, where only a row's mean and sample std were kept, from
+those, which are all Welch's test reads.
 
 A ``leaderboard.json`` written before per-run values were kept has only each row's mean and std;
 where the folder holds a report of the same runs (``style_transfer.json``, ``super_resolution.json``,
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 from pathlib import Path
 
 from lightning_checkerboard._io import atomic_write_bytes
 from lightning_checkerboard._paths import OutsideFolderError, path_inside
 from lightning_checkerboard._untrusted import UntrustedFileError, open_image
 from lightning_checkerboard.leaderboard.aggregate import METRICS, Leaderboard
+from lightning_checkerboard.leaderboard.ranking import TEST_NAME, rank_rows
 from lightning_checkerboard.leaderboard.render import (
     _JSON,
     _MAX_MANIFEST_BYTES,
@@ -41,7 +45,7 @@ from lightning_checkerboard.leaderboard.render import (
     _write_pages,
 )
 from lightning_checkerboard.leaderboard.thumbnails import MAX_PICTURE_PIXELS, derive_pictures, thumbnail_paths
-from lightning_checkerboard.metrics.directions import METRIC_INFO
+from lightning_checkerboard.metrics.directions import METRIC_INFO, metric_info
 
 __all__ = ["REPORTS", "rerender"]
 
@@ -82,6 +86,43 @@ def _fill_values(board: Leaderboard, reports: dict[str, dict[str, float]]) -> in
                     getattr(run, source)[key] = value
                 filled += 1
     return filled
+
+
+def _seed_values(row, primary: str) -> list[float]:
+    """The row's per-run values of ``primary``: the runs' own, or, where the folder kept only the mean and
+    sample std, ``n`` values with that mean and std (Welch's test reads nothing else)."""
+    own = [run.metrics.get(primary) if primary in run.metrics else run.throughput.get(primary) for run in row.runs]
+    if own and all(_finite_number(v) for v in own):
+        return [float(v) for v in own]
+    stat = row.metrics.get(primary)
+    if stat is None or not _finite_number(stat.mean):
+        return []
+    n = max(stat.n, 1)
+    if n == 1 or stat.std is None:
+        return [float(stat.mean)] * n
+    unit = statistics.stdev(range(n))
+    return [stat.mean + stat.std * (i - (n - 1) / 2) / unit for i in range(n)]
+
+
+def _rerank(board: Leaderboard) -> int:
+    """Rank every table again by today's rule (:func:`~lightning_checkerboard.leaderboard.ranking.rank_rows`);
+    the number of rows whose rank changed."""
+    changed = 0
+    for table in board.tables:
+        if table.primary is None:
+            continue
+        values = [_seed_values(row, table.primary) for row in table.rows]
+        if any(not v for v in values):
+            continue
+        baselines = [[row.baseline.mean] if row.baseline is not None and _finite_number(row.baseline.mean) else []
+                     for row in table.rows]
+        order, results = rank_rows(values, baselines, metric_info(table.primary).higher_is_better)
+        for row, result in zip(table.rows, results):
+            changed += row.rank != result.rank
+            row.rank, row.learned, row.p_adjusted = result.rank, result.learned, result.p_adjusted
+        table.rows = [table.rows[i] for i in order]
+        table.test = TEST_NAME
+    return changed
 
 
 def _pictures(board: Leaderboard, out: Path) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
@@ -139,6 +180,7 @@ def rerender(out: str | os.PathLike) -> list[Path]:
         raise OutputFolderError(f"--out {out}: leaderboard.json names run {bad[0]!r}, not a run id "
                                 "(1 to 128 letters, digits, '-' or '_').")
     _fill_values(board, _report_values(out))
+    _rerank(board)
     assets, strengths = _pictures(board, out)
     names = _write_pages(board, out, payload["command"], None, assets, strengths)
     _remove_stale(out, previous.files - set(names))
