@@ -111,8 +111,37 @@ def test_copies_of_one_clean_photo_read_zero():
     photo = torch.from_numpy(load_photos()[1][:64, :64].transpose(2, 0, 1).copy()).float()
     result = diagnostics_of(photo.expand(64, 3, 64, 64))
     assert result["score"] == 0.0
-    assert result["effective_images"] < 1
+    assert result["effective_images"] == pytest.approx(1.0, abs=1e-3)
     assert math.isinf(result["upper"])  # one image rules nothing out
+
+
+@pytest.mark.parametrize("count", [2, 3, 64])
+def test_copies_with_a_two_level_checkerboard_read_it(count):
+    """A mode-collapsed generator with a checkerboard: the copies' floor (one image's own content can
+    reach a few times its reference) leaves a clear pattern counted, however few the copies."""
+    photo = torch.from_numpy(load_photos()[2][100:164, 100:164].transpose(2, 0, 1).copy()).float()
+    patterned = (0.1 + 0.8 * photo + tile(2, 64, 2.0, seed=0)).expand(count, 3, 64, 64)
+    result = diagnostics_of(patterned)
+    assert result["effective_images"] == pytest.approx(1.0, abs=1e-3)
+    assert result["score"] == pytest.approx(2.0, rel=0.1)
+
+
+def test_images_without_content_are_not_copies():
+    """Constant images with a pattern, or all-zero residuals, share no content: a finite bound."""
+    flat = torch.full((16, 3, 32, 32), 0.5) + tile(2, 32, 2.0, seed=0)
+    result = diagnostics_of(flat)
+    assert result["effective_images"] == 16
+    assert result["score"] == pytest.approx(2.0, rel=1e-3) and result["upper"] < 2.1
+
+
+def test_the_bound_covers_a_checkerboard_at_the_smallest_size_with_many_images():
+    """At 4 * 2**L pixels the strips have one ring: no bend can be measured, and the bound counts the
+    block's whole energy (with the reference subtracted it missed a 1-level checkerboard over 2000
+    crops: 0.79 at 16 px, levels 2)."""
+    photos = photo_crops(2000, 16, seed=2, low=0.1, high=0.9).float()
+    metric = CheckerboardScore(levels=2)
+    metric.update(photos + tile(2, 16, 1.0, seed=0))
+    assert float(metric.diagnostics()["upper_period_2"]) >= 1.0
 
 
 def test_copies_of_a_patterned_photo_still_read_the_pattern():
@@ -162,3 +191,14 @@ def test_the_within_cell_cap_leaves_a_planted_pattern_whole():
         level = int(math.log2(period))
         # a nearly flat crop holds about the pattern alone: its content moves it by a cross term (0.1 %)
         assert float(stats.within[:, level - 1].min()) >= float(alone) * (1 - 1e-2)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_a_checkerboard_on_nearest_upsampled_images_reads_in_full(factor):
+    """The within-cell cap applies to the detected energy summed over images: capping each image's noisy
+    excess would cut only its upward noise (a 1-level checkerboard read 0.94 and 0.89 that way)."""
+    blocks = F.interpolate(photo_crops(128, 64 // factor, seed=3, low=0.1, high=0.9).float(),
+                           scale_factor=factor, mode="nearest")
+    result = diagnostics_of(blocks + tile(2, 64, 1.0, seed=0))
+    assert result["score"] == pytest.approx(1.0, abs=0.02)
+    assert result["upper_period_2"] >= 1.0

@@ -9,7 +9,7 @@ metric can accumulate it over a dataset with plain sums (exact under DDP):
    local reference ``R(p)``, both already divided by ``H * W * sum(w**2)`` so they are mean squares of
    a [0, 1] image, whatever its size.
 2. :func:`checkerboard_score_from_sums` turns the sums ``sum d``, ``sum d**2`` and ``n`` of
-   ``d = B - kappa * R`` (each image's ``d`` capped by the energy inside its cells) into the score,
+   ``d = B - kappa * R`` into the score (the detected energy capped by what the images hold inside their cells),
    with the noise of the sums inflated for images that share content.
 
 ``_checkerboard_score_update`` sums one batch and ``_checkerboard_score_compute`` turns the sums into
@@ -139,15 +139,16 @@ class CheckerboardStatistics(NamedTuple):
         pixel_variance: variance of each image around its own mean, averaged over channels, ``(B,)``.
         background: mean power per bin of the reference strips split by side and distance, ``(B, G, 4, 2)``:
             sides ``-u, +u, -v, +v``; the inner ring (2 bins from the grid bin) and the rings beyond it
-            (the inner ring again where the grid leaves no room for more). How the background bends
+            (minus the inner ring where the grid leaves no room for more: images of ``4 * 2**L``
+            pixels). How the background bends
             towards the grid bin bounds how far the reference can over-predict the block.
         spread: log power of the channel-mean image on the 24 lowest frequencies (``1 <= max(|u|, |v|) <= 3``),
             ``(B, 24)``: a fingerprint of the image's content, whose spread over images tells independent
             images from near-duplicates.
         within: the energy each image holds inside its ``2**l x 2**l`` cells (what differs from the
             cell's mean), window-weighted like the spectrum, for ``l = 1 .. L``, ``(B, L)``. A pattern of
-            period up to ``2**l`` lives there and nowhere else, so an image whose cells are each one value
-            (nearest upsampling) holds none, whatever its windowed spectrum shows.
+            period up to ``2**l`` lives there and nowhere else, so images whose cells are each one value
+            (nearest upsampling) hold none, whatever their windowed spectrum shows.
     """
 
     peak: Tensor
@@ -217,7 +218,8 @@ def _side_rings(strips: Tensor, sides_first: bool) -> Tensor:
     else:
         strips = strips.view(batch, bins, 3, 2, rings).permute(0, 1, 3, 4, 2)
     inner = strips[:, :, :, 0].mean(-1)
-    outer = strips[:, :, :, 1:].mean((-2, -1)) if rings > 1 else inner
+    # One ring only (images of 4 * 2**levels pixels): nothing to measure a bend with, marked by -inner.
+    outer = strips[:, :, :, 1:].mean((-2, -1)) if rings > 1 else -inner
     return torch.stack([inner, outer], dim=-1)
 
 
@@ -269,6 +271,7 @@ def checkerboard_energy(
     *,
     design_effect: Tensor | float = 1.0,
     floor: Tensor | None = None,
+    cap: Tensor | None = None,
 ) -> Tensor:
     """Energy of the grid bins that stand above their own noise: ``E(p) = sum d`` if ``sum d > z * sqrt(V)``.
 
@@ -290,6 +293,9 @@ def checkerboard_energy(
         z: detection margin in standard errors (3 by default).
         design_effect: how much shared content inflates the variance of the sum (1 for independent images).
         floor: smallest variance of the sum, per bin (``None``: no floor).
+        cap: the images' summed energy inside their ``2**l`` cells, ``(L,)``
+            (:attr:`CheckerboardStatistics.within`): the detected energy on the bins of periods up to
+            ``2**l`` is scaled down to it where it claims more (``None``: no cap).
 
     Shape:
         - Input: ``(G,)`` each; ``n`` scalar.
@@ -302,7 +308,11 @@ def checkerboard_energy(
     n = torch.as_tensor(n, dtype=sum_d.dtype, device=sum_d.device)
     variance_of_sum = _variance_of_sum(sum_d, sum_d_sq, n, design_effect, floor)
     detected = (sum_d > z * variance_of_sum.sqrt()) & (sum_d > 0)
-    return torch.where(detected, sum_d, torch.zeros_like(sum_d))
+    energy = torch.where(detected, sum_d, torch.zeros_like(sum_d))
+    if cap is None:
+        return energy
+    levels = round(math.log(energy.shape[-1] + 1, 4))
+    return _cap_by_cells(energy[None], cap.to(energy.dtype)[None], grid_bin_periods(levels))[0]
 
 
 def checkerboard_score_from_sums(
@@ -314,13 +324,14 @@ def checkerboard_score_from_sums(
     *,
     design_effect: Tensor | float = 1.0,
     floor: Tensor | None = None,
+    cap: Tensor | None = None,
 ) -> Tensor:
     """The checkerboard score ``A = sqrt(sum_p E(p) / n) * scale`` from summed per-image statistics.
 
     With the per-image normalisation of :func:`checkerboard_statistics` this is
     ``sqrt(sum E / (n * H * W * sum w**2)) * 255`` over unnormalised spectra: the RMS amplitude of the
-    grid pattern in 8-bit levels. Returns 0 when ``n == 0``. ``design_effect`` and ``floor`` are those
-    of :func:`checkerboard_energy`.
+    grid pattern in 8-bit levels. Returns 0 when ``n == 0``. ``design_effect``, ``floor`` and ``cap`` are
+    those of :func:`checkerboard_energy`.
 
     Args:
         sum_d: ``sum_i d_i(p)``.
@@ -330,6 +341,7 @@ def checkerboard_score_from_sums(
         scale: 255 for 8-bit levels; 1 for a fraction of the [0, 1] range.
         design_effect: variance inflation of the sums for images that share content.
         floor: smallest variance of each sum.
+        cap: the images' summed within-cell energy per level, ``(L,)``.
 
     Shape:
         - Input: ``(G,)`` each.
@@ -340,7 +352,7 @@ def checkerboard_score_from_sums(
         >>> checkerboard_score_from_sums(d.sum(0), (d**2).sum(0), 2, scale=1.0)
         tensor(0.0100)
     """
-    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor)
+    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor, cap=cap)
     n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
     return (energy.sum() / n).sqrt() * scale
 
@@ -360,8 +372,8 @@ class CheckerboardSums(NamedTuple):
         background: ``sum_i`` of :attr:`CheckerboardStatistics.background`, ``(G, 4, 2)``.
         spread: ``sum_i`` of :attr:`CheckerboardStatistics.spread`, ``(24,)``.
         spread_squared: ``sum_i`` of its square, ``(24,)``.
-        excess: ``sum_i d_i(p)``, each image's ``d`` capped by its within-cell energy
-            (:attr:`CheckerboardStatistics.within`); ``d_squared`` sums the squares of the same capped ``d``.
+        within: ``sum_i`` of :attr:`CheckerboardStatistics.within`, ``(L,)``: what the images hold inside
+            their cells, the most pattern energy they can hold at periods up to ``2**l``.
     """
 
     peak: Tensor
@@ -375,7 +387,7 @@ class CheckerboardSums(NamedTuple):
     background: Tensor
     spread: Tensor
     spread_squared: Tensor
-    excess: Tensor
+    within: Tensor
 
 
 def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
@@ -386,10 +398,10 @@ def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
 def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> CheckerboardSums:
     """The :class:`CheckerboardSums` of one batch its caller has checked and prepared (no range check here).
 
-    ``d`` is capped per image by the energy inside its cells (:func:`_cap_by_cells`) before it is summed.
+    ``sum d`` needs no sum of its own: it is ``_peak_excess`` of the peak and reference sums.
     """
     stats = _checkerboard_statistics(images, levels)
-    d = _cap_by_cells(_peak_excess(stats.peak, stats.reference, kappa), stats.within, grid_bin_periods(levels))
+    d = _peak_excess(stats.peak, stats.reference, kappa)
     return CheckerboardSums(
         stats.peak.sum(0),
         stats.reference.sum(0),
@@ -402,16 +414,17 @@ def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> Che
         stats.background.sum(0),
         stats.spread.sum(0),
         stats.spread.square().sum(0),
-        d.sum(0),
+        stats.within.sum(0),
     )
 
 
 def _checkerboard_score_compute(sums: CheckerboardSums, kappa: float, z: float, scale: float = 255.0) -> Tensor:
     """The score (:func:`checkerboard_score_from_sums`) of accumulated :class:`CheckerboardSums`."""
-    sum_d = sums.excess
+    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
     noise = _noise(sums, z)
     return checkerboard_score_from_sums(
-        sum_d, sums.d_squared, sums.num_images, z, scale, design_effect=noise.design_effect, floor=noise.floor
+        sum_d, sums.d_squared, sums.num_images, z, scale,
+        design_effect=noise.design_effect, floor=noise.floor, cap=sums.within,
     )
 
 

@@ -22,6 +22,7 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_Z,
     CheckerboardSums,
     _noise,
+    _peak_excess,
     checkerboard_energy,
     checkerboard_score_from_sums,
     grid_bin_periods,
@@ -62,6 +63,7 @@ def period_amplitudes(
     *,
     design_effect: Tensor | float = 1.0,
     floor: Tensor | None = None,
+    cap: Tensor | None = None,
 ) -> Tensor:
     """The score split by period: entry ``l - 1`` is the RMS amplitude on the period-``2**l`` bins.
 
@@ -77,6 +79,8 @@ def period_amplitudes(
         design_effect: variance inflation for images that share content (see
             :func:`~lightning_checkerboard.functional.checkerboard_energy`).
         floor: smallest variance of each sum.
+        cap: the images' summed within-cell energy per level (see
+            :func:`~lightning_checkerboard.functional.checkerboard_energy`).
 
     Shape:
         - Output: ``(L,)`` for periods ``2, 4, ..., 2**L``.
@@ -87,7 +91,7 @@ def period_amplitudes(
         >>> period_amplitudes(d.sum(0), (d**2).sum(0), 2, levels=2, scale=1.0)
         tensor([0.0000, 0.0100])
     """
-    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor)
+    energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor, cap=cap)
     return _split_by_period(energy, n, levels, scale)
 
 
@@ -165,7 +169,9 @@ def reference_bend(background: Tensor) -> Tensor:
     and ``bend = notch**3 * slope``: the block's bins lie up to three ring steps further in than the
     outer-to-inner step measured. The exponent is calibrated: with 2, images brought up by bilinear
     stages still left patterns above their bound (``recipes/reports/calibrate_score.py``). A flat
-    background gives 1.
+    background gives 1. Images of ``4 * 2**L`` pixels leave room for one ring only (marked by a
+    negative outer ring): the bend is unknown there, and ``inf``, so the bound counts the block's whole
+    energy.
 
     Args:
         background: ``sum_i`` of :attr:`~lightning_checkerboard.functional.CheckerboardStatistics.background`,
@@ -184,6 +190,9 @@ def reference_bend(background: Tensor) -> Tensor:
     tiny = torch.finfo(background.dtype).tiny
     one = torch.ones((), dtype=background.dtype, device=background.device)
     inner, outer = background[..., 0], background[..., 1]
+    # A negative outer ring marks images with room for one ring only: the bend cannot be measured, and
+    # the bound then subtracts no reference at all.
+    unmeasured = (outer < 0).any(dim=-1)
     step = torch.where(inner > 0, outer / inner.clamp_min(tiny), one)
     notches, slopes = [], []
     for minus, plus in ((0, 1), (2, 3)):
@@ -193,7 +202,8 @@ def reference_bend(background: Tensor) -> Tensor:
         slopes.append(torch.where(low > 0, high / low.clamp_min(tiny), one))
     notch = torch.maximum(*notches).clamp_min(1.0)
     ratio = torch.maximum(*slopes).clamp_min(1.0)
-    return notch**3 * (1.0 + ratio).square() / (4.0 * ratio)
+    bend = notch**3 * (1.0 + ratio).square() / (4.0 * ratio)
+    return torch.where(unmeasured, torch.full_like(bend, math.inf), bend)
 
 
 def student_t_quantile(p: float, dof: float) -> float:
@@ -331,11 +341,11 @@ def _checkerboard_diagnostics_compute(
     Keys: ``score``, ``upper``, ``ratio``, ``effective_images``, then ``amplitude_period_{P}``,
     ``upper_period_{P}`` and ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
     """
-    sum_d = sums.excess
+    sum_d = _peak_excess(sums.peak, sums.reference, kappa)
     n = sums.num_images
     noise = _noise(sums, z)
     spread = {"design_effect": noise.design_effect, "floor": noise.floor}
-    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale, **spread)
+    score = checkerboard_score_from_sums(sum_d, sums.d_squared, n, z, scale, cap=sums.within, **spread)
     count = torch.as_tensor(n, dtype=sums.pixel_variance.dtype, device=sums.pixel_variance.device)
     pixel_std = (sums.pixel_variance / count.clamp_min(1)).sqrt()
     bound_d, bound_d_sq = _bound_sums(sums, kappa)
@@ -351,7 +361,7 @@ def _checkerboard_diagnostics_compute(
         "ratio": contrast_free_ratio(score, pixel_std, scale),
         "effective_images": noise.effective_images.clone(),
     }
-    amplitude = period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale, **spread)
+    amplitude = period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale, cap=sums.within, **spread)
     per_period = {
         "amplitude_period": amplitude,
         "upper_period": torch.maximum(

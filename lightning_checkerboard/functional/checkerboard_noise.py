@@ -8,7 +8,8 @@ each measured on the images themselves:
   spread of the images' low-frequency log power, and :func:`design_effect` turns it into the
   variance inflation and the effective number of images.
 - **Equal-phase cells** (nearest upsampling) hold no pattern, yet the windowed spectrum leaks their
-  content onto the grid bins: each image's excess is capped by the energy inside its cells.
+  content onto the grid bins: the excess summed over the images is capped by the energy they hold
+  inside their cells.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ _LOG_PERIODOGRAM_VARIANCE = math.pi**2 / 6
 #: only a ratio 4 such deviations below 1 is read as shared content.
 _SPREAD_MARGIN = 1.8
 #: How far one image's own content can stand above its reference on a grid bin, as a multiple of the
-#: reference: ``(B - R) / R`` reached 43 at most over 512 crops of each size (32-128 px) of photographs
-#: (a periodic texture is indistinguishable from a pattern in one image). Copies of one image get a noise
-#: floor of this size divided by the detection margin: only what stands above that counts.
-CONTENT_PEAK = 45.0
+#: reference: ``(B - R) / R`` reached 4.1-6.3 at most, per period, over 4096 crops of each size (32-128 px)
+#: of photographs the tests do not use. Copies of one image get a noise floor of this size divided by
+#: the detection margin: a bin counts only where it stands above what one image's content reaches on
+#: its own (a strongly periodic texture can reach further; one image cannot tell it from a pattern).
+CONTENT_PEAK = 8.0
+#: Below this mean log power on the fingerprint frequencies (about 1e-14 of the unit range squared)
+#: images have no content there (constant images, a pure pattern, a perfect reconstruction's
+#: residual): nothing is shared that could pass for a pattern, so they count as independent.
+_BLANK_LOG_POWER = math.log(1e-14)
 
 
 def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor | float) -> Tensor:
@@ -48,7 +54,9 @@ def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor 
     generator or copies of one image vary less: copies not at all. With ``r`` the measured variance
     (averaged over the 24 frequencies of :attr:`CheckerboardStatistics.spread`) over ``pi**2 / 6``,
     the returned correlation is ``clamp(1 - r / r0, 0, 1)``, ``r0 = 1 - 1.8 / sqrt(n)`` (four standard
-    deviations of ``r`` below 1 for independent images), and 0 with fewer than 4 images.
+    deviations of ``r`` below 1 for independent images). With fewer than 4 images only exact copies
+    (no spread at all) are recognised. Images without content at these frequencies (constant ones, a
+    pure pattern, an all-zero residual) share nothing and give 0.
 
     Args:
         spread_sum: ``sum_i`` of the per-image spread features, ``(K,)``.
@@ -67,10 +75,13 @@ def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor 
         1.0
     """
     count = float(n)
-    if count < 4:
-        return torch.zeros((), dtype=spread_sum.dtype, device=spread_sum.device)
+    zero = torch.zeros((), dtype=spread_sum.dtype, device=spread_sum.device)
+    if count < 2 or float(spread_sum.mean()) / count < _BLANK_LOG_POWER:
+        return zero
     variance = ((spread_sq - spread_sum.square() / count).clamp_min(0) / (count - 1)).mean()
     ratio = variance / _LOG_PERIODOGRAM_VARIANCE
+    if count < 4:  # too few for a spread to mean anything, unless there is none: copies
+        return torch.where(ratio < 1e-3, torch.ones_like(zero), zero)
     threshold = 1.0 - _SPREAD_MARGIN / math.sqrt(count)
     return (1.0 - ratio / threshold).clamp(0.0, 1.0)
 
@@ -103,13 +114,15 @@ class _Noise(NamedTuple):
 def _noise(sums: Any, z: float) -> _Noise:
     """Shared content inflates the variance of every sum (:func:`design_effect`). Copies, whose sample
     variance is 0, are one image counted ``n`` times: the floor ``rho * (CONTENT_PEAK / z * sum R)**2``
-    lets a bin count only where it stands above what one image's content can reach on its own."""
+    lets a bin count only where it stands above what one image's content reaches on its own. The
+    effective number of images is Kish's ``n / (1 + (n - 1) rho)``: ``n`` for independent images, 1 for
+    copies."""
     n = sums.num_images
     rho = near_duplicate_correlation(sums.spread, sums.spread_squared, n)
     inflation = design_effect(rho, n)
     floor = rho * (CONTENT_PEAK / max(z, 1.0) * sums.reference).square()
     count = torch.as_tensor(n, dtype=inflation.dtype, device=inflation.device)
-    return _Noise(inflation, floor, count / inflation)
+    return _Noise(inflation, floor, count / (1.0 + (count - 1.0).clamp_min(0) * rho))
 
 
 def _cell_mean_and_variance(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -153,11 +166,13 @@ def _within_cells(images: Tensor, levels: int) -> Tensor:
 def _cap_by_cells(d: Tensor, within: Tensor, periods: Tensor) -> Tensor:
     """``d`` with its positive part on the bins of periods up to ``2**l`` scaled to at most ``within[:, l-1]``.
 
-    A pattern of period ``P`` averages to zero over a ``P x P`` cell, so it lies wholly in the image's
-    deviation from its cell means: no image holds more pattern energy at periods up to ``P`` than that.
-    The windowed spectrum can: the Hann window varies inside a cell, so an image of equal cells
-    (nearest upsampling) leaks energy onto the grid frequencies that no phase of it carries. Levels
-    are capped in turn, periods up to 2, then up to 4, ...
+    A pattern of period ``P`` averages to zero over a ``P x P`` cell, so it lies wholly in the images'
+    deviation from their cell means: they hold no more pattern energy at periods up to ``P`` than that.
+    The windowed spectrum can claim more: the Hann window varies inside a cell, so images of equal
+    cells (nearest upsampling) leak energy onto the grid frequencies that no phase of theirs carries.
+    Levels are capped in turn, periods up to 2, then up to 4, ... The score applies it to the sums over
+    images, not image by image: capping each image's noisy ``d`` would cut only its upward noise and
+    read a real pattern low.
     """
     periods = periods.to(d.device)
     positive = d.clamp_min(0)

@@ -43,14 +43,15 @@ _STATE_NAMES = (
     "sum_background",
     "sum_spread",
     "sum_spread_squared",
-    "sum_excess",
+    "sum_within",
 )
 
 
-def _state_shapes(num_bins: int) -> dict[str, tuple[int, ...]]:
-    """Shape of each state for ``num_bins`` grid bins."""
+def _state_shapes(levels: int) -> dict[str, tuple[int, ...]]:
+    """Shape of each state at ``levels`` (``4**levels - 1`` grid bins)."""
+    num_bins = 4**levels - 1
     shapes = [(num_bins,), (num_bins,), (num_bins,), (), (), (num_bins,), (num_bins,), (num_bins,),
-              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),), (num_bins,)]
+              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),), (levels,)]
     return dict(zip(_STATE_NAMES, shapes))
 
 
@@ -143,7 +144,7 @@ class CheckerboardScore(Metric):
     sum_background: Tensor
     sum_spread: Tensor
     sum_spread_squared: Tensor
-    sum_excess: Tensor
+    sum_within: Tensor
 
     #: Multiplies the amplitude: 255 gives 8-bit levels of a [0, 1] image.
     _scale = 255.0
@@ -156,11 +157,10 @@ class CheckerboardScore(Metric):
         self.kappa = check_number(kappa, "kappa", minimum=0.0)
         self.z = check_number(z, "z", minimum=0.0)
         self.alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
-        num_bins = 4**self.levels - 1
         # One state per field of CheckerboardSums, every one a sum (exact under DDP). d = B - kappa R is
         # linear, so sum d = sum B - kappa sum R needs no state of its own; the sums of B and R also give
         # the PNR diagnostic, and the second moments the bound's d with a bent reference.
-        for name, shape in _state_shapes(num_bins).items():
+        for name, shape in _state_shapes(self.levels).items():
             self.add_state(name, torch.zeros(shape), dist_reduce_fx="sum")
 
     def _prepare(self, images: Tensor) -> Tensor:
