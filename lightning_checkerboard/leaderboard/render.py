@@ -260,7 +260,9 @@ def _scatter_png_name(table: Table) -> str | None:
 
 
 def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) -> str:
-    lines = ["# Leaderboards", "", "Generated files — never edit them by hand. Regenerate with:", "", "```bash"]
+    lines = ["# Leaderboards", "", "Generated files — never edit them by hand. The maintainers' command that "
+             "regenerates them, from the runs it names (a leaderboard of your own goes into a folder of your own):",
+             "", "```bash"]
     if regenerate:
         lines.append(regenerate + "   # runs the grid, then builds")
     lines += [command, "```", "",
