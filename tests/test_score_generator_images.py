@@ -136,7 +136,7 @@ def test_images_without_content_are_not_copies():
 
 def test_the_bound_covers_a_checkerboard_at_the_smallest_size_with_many_images():
     """At 4 * 2**L pixels the strips have one ring: no bend can be measured, and the bound counts the
-    block's whole energy (with the reference subtracted it missed a 1-level checkerboard over 2000
+    blocks' whole energy (with the reference subtracted it missed a 1-level checkerboard over 2000
     crops: 0.79 at 16 px, levels 2)."""
     photos = photo_crops(2000, 16, seed=2, low=0.1, high=0.9).float()
     metric = CheckerboardScore(levels=2)

@@ -99,7 +99,7 @@ def init_diagnostics(upsampler: str, *, seed: int, num_samples: int = 256, image
     Example:
         >>> d = init_diagnostics("nearest_conv", seed=0, num_samples=32, image_size=16, base_channels=8)
         >>> d["score"], sorted(d)[:3]
-        (0.0, ['amplitude_period_2', 'amplitude_period_4', 'pnr_db_period_2'])
+        (0.0, ['amplitude_period_2', 'amplitude_period_4', 'effective_images'])
     """
     images = untrained_samples(upsampler, seed=seed, num_samples=num_samples, image_size=image_size,
                                base_channels=base_channels)
