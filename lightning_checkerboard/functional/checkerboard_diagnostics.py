@@ -22,6 +22,7 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_Z,
     CheckerboardSums,
     _noise,
+    _variance_of_sum,
     _peak_excess,
     checkerboard_energy,
     checkerboard_score_from_sums,
@@ -150,9 +151,8 @@ def checkerboard_upper_energy(
         return torch.full_like(sum_d, math.inf)
     t = student_t_quantile(1.0 - alpha / max(sum_d.numel(), 1), effective - 1)
     # n * s**2 = (sum d**2 - (sum d)**2 / n) * n / (n - 1): the variance of the sum over n images
-    variance_of_sum = (sum_d_sq - sum_d.square() / count).clamp_min(0) * (count / (count - 1) * float(design_effect))
-    if floor is not None:
-        variance_of_sum = torch.maximum(variance_of_sum, floor)
+    n_tensor = torch.as_tensor(count, dtype=sum_d.dtype, device=sum_d.device)
+    variance_of_sum = _variance_of_sum(sum_d, sum_d_sq, n_tensor, count / (count - 1) * float(design_effect), floor)
     return (sum_d + t * variance_of_sum.sqrt()).clamp_min(0)
 
 
