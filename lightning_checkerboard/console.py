@@ -6,6 +6,7 @@ Each of the package's own commands is the ``__main__`` module of the subpackage 
 - ``score``: :mod:`lightning_checkerboard.score.__main__` (``python -m lightning_checkerboard.score``);
 - ``audit``: :mod:`lightning_checkerboard.adapt.__main__` (``python -m lightning_checkerboard.adapt``, or
   ``python -m lightning_checkerboard.audit`` as before);
+- ``probe``: :mod:`lightning_checkerboard.probe.__main__` (``python -m lightning_checkerboard.probe``);
 - ``leaderboard``: :mod:`lightning_checkerboard.leaderboard.__main__`
   (``python -m lightning_checkerboard.leaderboard``).
 
@@ -42,6 +43,12 @@ def _audit(argv: list[str]) -> int:
     return audit_main(argv, prog=f"{PROG} audit")
 
 
+def _probe(argv: list[str]) -> int:
+    from lightning_checkerboard.probe.__main__ import main as probe_main
+
+    return probe_main(argv, prog=f"{PROG} probe")
+
+
 def _leaderboard(argv: list[str]) -> int:
     from lightning_checkerboard.cli import run_cli
     from lightning_checkerboard.leaderboard.__main__ import main as leaderboard_main
@@ -62,6 +69,8 @@ def _lightning_cli(subcommand: str) -> Callable[[list[str]], int]:
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "score": (_score, "score any set of images for checkerboard artifacts (and compare it with a reference)"),
     "audit": (_audit, "list a model's upsampling sites with their overlap, fusability and checkerboard score"),
+    "probe": (_probe, "read a decoder's grid artifacts per period (round trip, constants, ramps), its sites "
+                      "and its tiling seams"),
     "leaderboard": (_leaderboard, "collect result records, aggregate seeds and write the leaderboard"),
     "fit": (_lightning_cli("fit"), "Lightning's LightningCLI on the package's tasks, datamodule and callbacks "
                                    "(--model GANTask --data ImageDataModule …)"),
