@@ -2,7 +2,8 @@
 
 One module per idea: ``spectrum`` (windowed and radial power spectra), ``checkerboard`` (the
 checkerboard score), ``checkerboard_noise`` (its noise model: shared content, copies, equal-phase
-cells) and ``checkerboard_diagnostics`` (its per-period diagnostics and upper bound),
+cells), ``checkerboard_diagnostics`` (its per-period diagnostics and upper bound) and ``periodic``
+(the same reading at any integer period),
 ``spectral_distance``, ``swd``, ``gradients``, ``overlap``, ``resize_conv`` and ``plots``. Each metric
 class in :mod:`lightning_checkerboard.metrics` shares its module's private update/compute pair with the
 function exported here. Plots (``plot_spectra``, ``plot_period_pnr``) import matplotlib only when they
@@ -34,6 +35,12 @@ from lightning_checkerboard.functional.gradients import (
     phase_energy_ratio,
 )
 from lightning_checkerboard.functional.overlap import overlap_map, overlap_ratio, upsampler_matrix
+from lightning_checkerboard.functional.periodic import (
+    periodic_pattern_periods,
+    periodic_pattern_reading,
+    periodic_pattern_reading_from_sums,
+    periodic_pattern_statistics,
+)
 from lightning_checkerboard.functional.plots import figure_to_array, plot_period_pnr, plot_spectra
 from lightning_checkerboard.functional.resize_conv import (
     bilinear_conv2d,
@@ -77,6 +84,10 @@ __all__ = [
     "overlap_ratio",
     "peak_to_reference_db",
     "period_amplitudes",
+    "periodic_pattern_periods",
+    "periodic_pattern_reading",
+    "periodic_pattern_reading_from_sums",
+    "periodic_pattern_statistics",
     "phase_energy_ratio",
     "plot_period_pnr",
     "plot_spectra",

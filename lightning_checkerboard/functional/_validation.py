@@ -22,7 +22,8 @@ __all__ = [
     "to_unit_range",
 ]
 
-#: Smallest number of frequency bins between two grid bins (``H / 2**levels``) the score supports:
+#: Smallest number of frequency bins between two grid bins (``H / P`` for the grid period ``P``,
+#: ``2**levels`` for stacked stride-2 stages) the score supports:
 #: with fewer, the 3x3 peak blocks of neighbouring grid bins touch and no reference strip fits.
 MIN_BINS_PER_CELL = 4
 
@@ -40,10 +41,15 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def check_image_batch(images: object, levels: int | None = None, *, name: str = "images") -> Tensor:
-    """Check rank, dtype, finiteness and (with ``levels``) the size of a ``(B, C, H, W)`` batch.
+def check_image_batch(
+    images: object, levels: int | None = None, *, name: str = "images", period: int | None = None
+) -> Tensor:
+    """Check rank, dtype, finiteness and (with ``levels`` or ``period``) the size of a ``(B, C, H, W)`` batch.
 
-    Returns the batch unchanged. Value range is checked separately by :func:`to_unit_range`.
+    The grid of ``levels`` stride-2 stages has period ``2**levels``; ``period`` names any period ``P``
+    directly. Either way ``H`` and ``W`` must be divisible by the period and at least
+    :data:`MIN_BINS_PER_CELL` times it. Returns the batch unchanged. Value range is checked separately
+    by :func:`to_unit_range`.
     """
     if not isinstance(images, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
@@ -68,6 +74,18 @@ def check_image_batch(images: object, levels: int | None = None, *, name: str = 
             raise ValueError(
                 f"`{name}` are too small for levels={levels}: H and W must be at least {smallest} "
                 f"(H / 2**levels >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
+            )
+    if period is not None:
+        if height % period or width % period:
+            raise ValueError(
+                f"`{name}` height and width must be divisible by the period {period} (crop them; resizing would "
+                f"alter the grid patterns being measured), got H x W = {height} x {width}"
+            )
+        if height // period < MIN_BINS_PER_CELL or width // period < MIN_BINS_PER_CELL:
+            smallest = period * MIN_BINS_PER_CELL
+            raise ValueError(
+                f"`{name}` are too small for period={period}: H and W must be at least {smallest} "
+                f"(H / period >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
             )
     if images.is_floating_point():
         low, high = torch.aminmax(images.detach())

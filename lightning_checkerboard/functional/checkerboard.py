@@ -63,9 +63,22 @@ DEFAULT_Z = 3.0
 DEFAULT_ALPHA = 0.05
 
 
-def _grid_coordinates(levels: int) -> list[tuple[int, int]]:
-    cells = 2**levels
+def _grid_cells(levels: int | None, cells: int | None) -> int:
+    """The grid period ``P``: ``2**levels`` for stacked stride-2 stages, or ``cells`` itself (exactly one given)."""
+    if (levels is None) == (cells is None):
+        raise ValueError("give exactly one of `levels` and `cells`")
+    return 2**levels if cells is None else cells
+
+
+def _grid_coordinates(cells: int) -> list[tuple[int, int]]:
+    """Grid bins ``(a, b)``, ``0 <= a, b < cells``, DC excluded, in the order of the score states."""
     return [(a, b) for a in range(cells) for b in range(cells) if (a, b) != (0, 0)]
+
+
+def _grid_periods(cells: int) -> Tensor:
+    """Period of each grid bin of the period-``cells`` grid: ``cells / gcd(a, b, cells)``, ``(cells**2 - 1,)``."""
+    periods = [cells // math.gcd(math.gcd(a, b), cells) for a, b in _grid_coordinates(cells)]
+    return torch.tensor(periods, dtype=torch.long)
 
 
 def grid_bin_periods(levels: int) -> Tensor:
@@ -88,10 +101,7 @@ def grid_bin_periods(levels: int) -> Tensor:
         >>> grid_bin_periods(2).tolist()
         [4, 2, 4, 4, 4, 4, 4, 2, 4, 2, 4, 4, 4, 4, 4]
     """
-    levels = check_levels(levels)
-    cells = 2**levels
-    periods = [cells // math.gcd(math.gcd(a, b), cells) for a, b in _grid_coordinates(levels)]
-    return torch.tensor(periods, dtype=torch.long)
+    return _grid_periods(2 ** check_levels(levels))
 
 
 def _half_plane_index(rows: Tensor, cols: Tensor, height: int, width: int) -> Tensor:
@@ -104,17 +114,17 @@ def _half_plane_index(rows: Tensor, cols: Tensor, height: int, width: int) -> Te
 
 
 @lru_cache(maxsize=64)
-def _grid_layout(height: int, width: int, levels: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+def _grid_layout(height: int, width: int, cells: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """Gather indices, into the flattened half plane, of every grid bin's 3x3 block and reference strips.
 
-    Returns ``(block, strips_u, strips_v)`` of shapes ``(G, 9)``, ``(G, Su)`` and ``(G, Sv)``. Built once
-    per size so an update is three gathers, with no Python loop over bins.
+    ``cells`` is the grid period ``P`` (``2**levels``). Returns ``(block, strips_u, strips_v)`` of shapes
+    ``(G, 9)``, ``(G, Su)`` and ``(G, Sv)``, ``G = P**2 - 1``. Built once per size so an update is three
+    gathers, with no Python loop over bins.
     """
-    cells = 2**levels
     step_u, step_v = height // cells, width // cells
     # Reference strips stop 2 bins short of the neighbouring grid bin, whose block reaches 1 bin out.
     reach_u, reach_v = min(4, step_u - 2), min(4, step_v - 2)
-    grid = torch.tensor(_grid_coordinates(levels), dtype=torch.long)
+    grid = torch.tensor(_grid_coordinates(cells), dtype=torch.long)
     centre_u, centre_v = grid[:, 0] * step_u, grid[:, 1] * step_v
 
     near = torch.tensor([-1, 0, 1])
@@ -146,9 +156,10 @@ class CheckerboardStatistics(NamedTuple):
             ``(B, 24)``: a fingerprint of the image's content, whose spread over images tells independent
             images from near-duplicates.
         within: the energy each image holds inside its ``2**l x 2**l`` cells (what differs from the
-            cell's mean), window-weighted like the spectrum, for ``l = 1 .. L``, ``(B, L)``. A pattern of
-            period up to ``2**l`` lives there and nowhere else, so images whose cells are each one value
-            (nearest upsampling) hold none, whatever their windowed spectrum shows.
+            cell's mean), window-weighted like the spectrum, for ``l = 1 .. L``, ``(B, L)`` (for a grid
+            of any period ``P``: its ``d x d`` cells for each divisor ``d > 1`` of ``P``, ascending). A
+            pattern of period up to ``2**l`` lives there and nowhere else, so images whose cells are each
+            one value (nearest upsampling) hold none, whatever their windowed spectrum shows.
     """
 
     peak: Tensor
@@ -223,12 +234,18 @@ def _side_rings(strips: Tensor, sides_first: bool) -> Tensor:
     return torch.stack([inner, outer], dim=-1)
 
 
-def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatistics:
-    """Unchecked core of :func:`checkerboard_statistics`, for callers that validated already."""
+def _checkerboard_statistics(
+    images: Tensor, levels: int | None = None, *, cells: int | None = None
+) -> CheckerboardStatistics:
+    """Unchecked core of :func:`checkerboard_statistics`, for callers that validated already.
+
+    The grid has period ``2**levels``, or ``cells`` for any period ``P`` (give one of them).
+    """
+    cells = _grid_cells(levels, cells)
     height, width = images.shape[-2:]
     spectrum, pixel_variance = _windowed_spectrum(images)
     power = _power(spectrum).flatten(1)
-    block, strips_u, strips_v = _grid_layout(height, width, levels, power.device)
+    block, strips_u, strips_v = _grid_layout(height, width, cells, power.device)
     num_bins = block.shape[0]
     # One index_select for all three index sets instead of three advanced-indexing copies.
     gathered = power.index_select(1, torch.cat([block.flatten(), strips_u.flatten(), strips_v.flatten()]))
@@ -251,7 +268,7 @@ def _checkerboard_statistics(images: Tensor, levels: int) -> CheckerboardStatist
         pixel_variance,
         background / window_energy,
         spread,
-        _within_cells(images, levels),
+        _within_cells(images, cells),
     )
 
 
@@ -295,7 +312,9 @@ def checkerboard_energy(
         floor: smallest variance of the sum, per bin (``None``: no floor).
         cap: the images' summed energy inside their ``2**l`` cells, ``(L,)``
             (:attr:`CheckerboardStatistics.within`): the detected energy on the bins of periods up to
-            ``2**l`` is scaled down to it where it claims more (``None``: no cap).
+            ``2**l`` is scaled down to it where it claims more (``None``: no cap). On a grid of any
+            period ``P`` (``G = P**2 - 1`` bins) one entry per divisor ``d > 1`` of ``P``, capping the
+            bins whose period divides ``d``.
 
     Shape:
         - Input: ``(G,)`` each; ``n`` scalar.
@@ -311,8 +330,10 @@ def checkerboard_energy(
     energy = torch.where(detected, sum_d, torch.zeros_like(sum_d))
     if cap is None:
         return energy
-    levels = round(math.log(energy.shape[-1] + 1, 4))
-    return _cap_by_cells(energy[None], cap.to(energy.dtype)[None], grid_bin_periods(levels))[0]
+    cells = math.isqrt(energy.shape[-1] + 1)
+    if cells * cells != energy.shape[-1] + 1:
+        raise ValueError(f"`sum_d` must hold P**2 - 1 grid bins for a cap, got {energy.shape[-1]}")
+    return _cap_by_cells(energy[None], cap.to(energy.dtype)[None], _grid_periods(cells))[0]
 
 
 def checkerboard_score_from_sums(
@@ -395,12 +416,15 @@ def _peak_excess(peak: Tensor, reference: Tensor, kappa: float) -> Tensor:
     return peak - kappa * reference
 
 
-def _checkerboard_score_update(images: Tensor, levels: int, kappa: float) -> CheckerboardSums:
+def _checkerboard_score_update(
+    images: Tensor, levels: int | None, kappa: float, *, cells: int | None = None
+) -> CheckerboardSums:
     """The :class:`CheckerboardSums` of one batch its caller has checked and prepared (no range check here).
 
-    ``sum d`` needs no sum of its own: it is ``_peak_excess`` of the peak and reference sums.
+    The grid has period ``2**levels``, or ``cells`` for any period (pass ``levels=None`` then). ``sum d``
+    needs no sum of its own: it is ``_peak_excess`` of the peak and reference sums.
     """
-    stats = _checkerboard_statistics(images, levels)
+    stats = _checkerboard_statistics(images, levels, cells=cells)
     d = _peak_excess(stats.peak, stats.reference, kappa)
     return CheckerboardSums(
         stats.peak.sum(0),

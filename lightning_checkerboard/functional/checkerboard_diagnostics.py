@@ -21,6 +21,8 @@ from lightning_checkerboard.functional.checkerboard import (
     DEFAULT_ALPHA,
     DEFAULT_Z,
     CheckerboardSums,
+    _grid_cells,
+    _grid_periods,
     _noise,
     _variance_of_sum,
     _peak_excess,
@@ -28,6 +30,7 @@ from lightning_checkerboard.functional.checkerboard import (
     checkerboard_score_from_sums,
     grid_bin_periods,
 )
+from lightning_checkerboard.functional.checkerboard_noise import _cell_divisors
 
 __all__ = [
     "checkerboard_upper_bound_from_sums",
@@ -49,11 +52,17 @@ SINGLE_RING_BEND = math.inf
 BOUND_ROUNDING = 1e-3
 
 
-def _split_by_period(energy: Tensor, n: Tensor | float, levels: int, scale: float) -> Tensor:
-    """``sqrt(sum of energy on the period-2**l bins / n) * scale`` for ``l = 1 .. levels``."""
-    periods = grid_bin_periods(levels).to(energy.device)
-    targets = 2 ** torch.arange(1, levels + 1, device=energy.device)
-    mask = periods[None, :] == targets[:, None]
+def _period_mask(cells: int, device: torch.device) -> Tensor:
+    """``(D, G)``: row ``k`` marks the grid bins whose exact period is the ``k``-th divisor ``> 1`` of ``cells``."""
+    periods = _grid_periods(cells).to(device)
+    targets = torch.tensor(_cell_divisors(cells), device=device)
+    return periods[None, :] == targets[:, None]
+
+
+def _split_by_period(energy: Tensor, n: Tensor | float, cells: int, scale: float) -> Tensor:
+    """``sqrt(sum of energy on the period-p bins / n) * scale`` for each divisor ``p > 1`` of the grid period
+    ``cells``, ascending (``2, 4, ..., 2**L`` for ``cells = 2**L``)."""
+    mask = _period_mask(cells, energy.device)
     per_period = torch.where(mask, energy[None, :], torch.zeros((), dtype=energy.dtype, device=energy.device)).sum(-1)
     n = torch.as_tensor(n, dtype=energy.dtype, device=energy.device).clamp_min(1)
     return (per_period / n).sqrt() * scale
@@ -98,7 +107,7 @@ def period_amplitudes(
         tensor([0.0000, 0.0100])
     """
     energy = checkerboard_energy(sum_d, sum_d_sq, n, z, design_effect=design_effect, floor=floor, cap=cap)
-    return _split_by_period(energy, n, levels, scale)
+    return _split_by_period(energy, n, 2**levels, scale)
 
 
 def checkerboard_upper_energy(
@@ -270,7 +279,7 @@ def checkerboard_upper_bound_from_sums(
     """
     upper = checkerboard_upper_energy(sum_d, sum_d_sq, n, alpha, design_effect=design_effect, floor=floor)
     if levels is not None:
-        return _split_by_period(upper, n, levels, scale)
+        return _split_by_period(upper, n, 2**levels, scale)
     n = torch.as_tensor(n, dtype=upper.dtype, device=upper.device).clamp_min(1)
     return (upper.sum() / n).sqrt() * scale
 
@@ -304,9 +313,12 @@ def peak_to_reference_db(sum_peak: Tensor, sum_reference: Tensor, levels: int) -
         >>> peak_to_reference_db(torch.full((3,), 10.0), torch.ones(3), levels=1)
         tensor([10.])
     """
-    periods = grid_bin_periods(levels).to(sum_peak.device)
-    targets = 2 ** torch.arange(1, levels + 1, device=sum_peak.device)
-    mask = (periods[None, :] == targets[:, None]).to(sum_peak.dtype)
+    return _peak_to_reference_db(sum_peak, sum_reference, 2**levels)
+
+
+def _peak_to_reference_db(sum_peak: Tensor, sum_reference: Tensor, cells: int) -> Tensor:
+    """:func:`peak_to_reference_db` on the grid of period ``cells``: one entry per divisor ``> 1``, ascending."""
+    mask = _period_mask(cells, sum_peak.device).to(sum_peak.dtype)
     tiny = torch.finfo(sum_peak.dtype).tiny
     return 10.0 * torch.log10((mask @ sum_peak).clamp_min(tiny) / (mask @ sum_reference).clamp_min(tiny))
 
@@ -335,17 +347,22 @@ def contrast_free_ratio(score: Tensor, pixel_std: Tensor, scale: float = 255.0) 
 
 def _checkerboard_diagnostics_compute(
     sums: CheckerboardSums,
-    levels: int,
-    kappa: float,
+    levels: int | None = None,
+    kappa: float = 1.0,
     z: float = DEFAULT_Z,
     alpha: float = DEFAULT_ALPHA,
     scale: float = 255.0,
+    *,
+    cells: int | None = None,
 ) -> dict[str, Tensor]:
     """Score, upper bound, contrast-free ratio and per-period amplitudes, bounds and PNR of the sums.
 
-    Keys: ``score``, ``upper``, ``ratio``, ``effective_images``, then ``amplitude_period_{P}``,
-    ``upper_period_{P}`` and ``pnr_db_period_{P}`` for ``P = 2, 4, ..., 2**levels``; scalar tensors.
+    The sums' grid has period ``2**levels``, or ``cells`` for any period (give one of them). Keys:
+    ``score``, ``upper``, ``ratio``, ``effective_images``, then ``amplitude_period_{p}``,
+    ``upper_period_{p}`` and ``pnr_db_period_{p}`` for every divisor ``p > 1`` of the period, ascending
+    (``p = 2, 4, ..., 2**levels``); scalar tensors.
     """
+    cells = _grid_cells(levels, cells)
     sum_d = _peak_excess(sums.peak, sums.reference, kappa)
     n = sums.num_images
     noise = _noise(sums, z)
@@ -366,16 +383,17 @@ def _checkerboard_diagnostics_compute(
         "ratio": contrast_free_ratio(score, pixel_std, scale),
         "effective_images": noise.effective_images.clone(),
     }
-    amplitude = period_amplitudes(sum_d, sums.d_squared, n, levels, z, scale, cap=sums.within, **spread)
+    energy = checkerboard_energy(sum_d, sums.d_squared, n, z, cap=sums.within, **spread)
+    amplitude = _split_by_period(energy, n, cells, scale)
     per_period = {
         "amplitude_period": amplitude,
         "upper_period": torch.maximum(
-            checkerboard_upper_bound_from_sums(bound_d, bound_d_sq, n, alpha, scale, levels=levels, **bound),
+            _split_by_period(checkerboard_upper_energy(bound_d, bound_d_sq, n, alpha, **bound), n, cells, scale),
             amplitude,
         ),
-        "pnr_db_period": peak_to_reference_db(sums.peak, sums.reference, levels),
+        "pnr_db_period": _peak_to_reference_db(sums.peak, sums.reference, cells),
     }
     for name, values in per_period.items():
-        for level in range(levels):
-            out[f"{name}_{2 ** (level + 1)}"] = values[level]
+        for index, period in enumerate(_cell_divisors(cells)):
+            out[f"{name}_{period}"] = values[index]
     return out

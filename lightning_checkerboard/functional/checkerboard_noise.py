@@ -142,20 +142,34 @@ def _cell_mean_and_variance(x: Tensor) -> tuple[Tensor, Tensor]:
     return mean, variance
 
 
-def _within_cells(images: Tensor, levels: int) -> Tensor:
-    """Window-weighted mean square of each image's deviation from its ``2**l`` cell means, ``(B, L)``.
+def _cell_divisors(cells: int) -> list[int]:
+    """The divisors ``d > 1`` of the grid period ``cells``, ascending: the periods its grid bins have.
 
-    The variance inside each ``2**l`` cell, by the law of total variance from the level below (the
-    mean of its four sub-cells' variances plus the variance of their means), averaged over channels
-    and weighted by the cell's mean of ``w**2`` (normalised to sum to 1). Equal cells give exactly 0.
+    Example:
+        >>> _cell_divisors(8), _cell_divisors(12)
+        ([2, 4, 8], [2, 3, 4, 6, 12])
+    """
+    return [d for d in range(2, cells + 1) if cells % d == 0]
+
+
+def _within_cells(images: Tensor, cells: int) -> Tensor:
+    """Window-weighted mean square of each image's deviation from its ``d x d`` cell means, ``(B, D)``.
+
+    One column per divisor ``d > 1`` of the grid period ``cells`` (:func:`_cell_divisors`), ascending:
+    the variance inside each ``d x d`` cell, averaged over channels and weighted by the cell's share of
+    ``w**2`` (normalised to sum to 1). Equal cells give exactly 0. For ``cells = 2**L`` the chain
+    ``2, 4, ..., 2**L`` is built level by level, by the law of total variance (the mean of four
+    sub-cells' variances plus the variance of their means); any other period measures each ``d`` directly.
     """
     height, width = images.shape[-2:]
     means = images.to(compute_dtype(images.dtype))
     weight = hann_window_2d(height, width, dtype=means.dtype, device=means.device).square()
     weight = weight / weight.sum()
+    if cells & (cells - 1):
+        return torch.stack([_within_cell_direct(means, weight, d) for d in _cell_divisors(cells)], dim=1)
     variance = None
     out = []
-    for _ in range(levels):
+    for _ in range(cells.bit_length() - 1):
         means, between = _cell_mean_and_variance(means)
         variance = between if variance is None else between.add_(_cell_mean_and_variance(variance)[0])
         weight = _cell_mean_and_variance(weight)[0].mul_(4.0)
@@ -163,26 +177,45 @@ def _within_cells(images: Tensor, levels: int) -> Tensor:
     return torch.stack(out, dim=1)
 
 
-def _cap_by_cells(d: Tensor, within: Tensor, periods: Tensor) -> Tensor:
-    """``d`` with its positive part on the bins of periods up to ``2**l`` scaled to at most ``within[:, l-1]``.
+def _within_cell_direct(images: Tensor, weight: Tensor, size: int) -> Tensor:
+    """The within-cell energy of ``size x size`` cells, ``(B,)``, from each cell's deviation from its corner.
 
-    A pattern of period ``P`` averages to zero over a ``P x P`` cell, so it lies wholly in the images'
-    deviation from their cell means: they hold no more pattern energy at periods up to ``P`` than that.
+    Subtracting the cell's top-left pixel first (the variance does not change) makes a cell of equal
+    values exactly 0, and two passes (mean, then mean square around it) keep the rounding relative.
+    """
+    batch, channels, height, width = images.shape
+    # Each cell's pixels along the last dimension (one copy), so the reductions run over contiguous memory.
+    x = images.reshape(batch, channels, height // size, size, width // size, size).transpose(3, 4)
+    x = x.reshape(batch, channels, height // size, width // size, size * size)
+    x = x - x[..., :1]
+    variance = (x - x.mean(dim=-1, keepdim=True)).square_().mean(dim=-1)
+    share = weight.reshape(height // size, size, width // size, size).sum(dim=(1, 3))
+    return (variance.mean(dim=1) * share).sum(dim=(-2, -1))
+
+
+def _cap_by_cells(d: Tensor, within: Tensor, periods: Tensor) -> Tensor:
+    """``d`` with its positive part on the bins whose period divides ``c`` scaled to at most ``within[:, k]``.
+
+    ``c`` runs over the periods of the bins, ascending (the divisors ``> 1`` of the grid period; for
+    ``2**L`` the chain 2, 4, ..., ``2**L``), ``k`` its column in ``within``. A pattern of period ``P``
+    averages to zero over a ``P x P`` cell, so it lies wholly in the images' deviation from their cell
+    means: they hold no more pattern energy at the periods dividing ``P`` than that.
     The windowed spectrum can claim more: the Hann window varies inside a cell, so images of equal
     cells (nearest upsampling) leak energy onto the grid frequencies that no phase of theirs carries.
-    Levels are capped in turn, periods up to 2, then up to 4, ... The score applies it to the sums over
+    Cells are capped in turn, smallest first. The score applies it to the sums over
     images, not image by image: capping each image's noisy ``d`` would cut only its upward noise and
     read a real pattern low.
     """
+    targets = sorted(set(periods.tolist()))
+    if len(targets) != within.shape[1]:
+        raise ValueError(f"`within` has {within.shape[1]} cell sizes, the grid bins {len(targets)} periods")
     periods = periods.to(d.device)
     positive = d.clamp_min(0)
     scale = torch.ones_like(d)
-    for level in range(1, within.shape[1] + 1):
-        mask = periods <= 2**level
+    for column, target in enumerate(targets):
+        mask = (target % periods) == 0
         total = (positive * scale * mask).sum(dim=1)
-        limit = within[:, level - 1].to(d.dtype)
+        limit = within[:, column].to(d.dtype)
         factor = torch.where(total > limit, limit / total.clamp_min(torch.finfo(d.dtype).tiny), torch.ones_like(total))
         scale = torch.where(mask, scale * factor[:, None], scale)
     return torch.where(d > 0, d * scale, d)
-
-

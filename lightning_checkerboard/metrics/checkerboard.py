@@ -24,7 +24,9 @@ from lightning_checkerboard.functional.checkerboard import (
     CheckerboardSums,
     _checkerboard_score_compute,
     _checkerboard_score_update,
+    _grid_cells,
 )
+from lightning_checkerboard.functional.checkerboard_noise import _cell_divisors
 from lightning_checkerboard.functional.checkerboard_diagnostics import _checkerboard_diagnostics_compute
 from lightning_checkerboard.functional.gradients import normalize_gradient
 
@@ -47,11 +49,14 @@ _STATE_NAMES = (
 )
 
 
-def _state_shapes(levels: int) -> dict[str, tuple[int, ...]]:
-    """Shape of each state at ``levels`` (``4**levels - 1`` grid bins)."""
-    num_bins = 4**levels - 1
+def _state_shapes(levels: int | None = None, *, cells: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Shape of each state at ``levels`` (``4**levels - 1`` grid bins), or on the grid of any period ``cells``
+    (``cells**2 - 1`` bins, one within-cell energy per divisor ``> 1`` of ``cells``)."""
+    cells = _grid_cells(levels, cells)
+    num_bins = cells**2 - 1
+    num_cells = len(_cell_divisors(cells))
     shapes = [(num_bins,), (num_bins,), (num_bins,), (), (), (num_bins,), (num_bins,), (num_bins,),
-              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),), (levels,)]
+              (num_bins, 4, 2), (len(_SPREAD_BINS),), (len(_SPREAD_BINS),), (num_cells,)]
     return dict(zip(_STATE_NAMES, shapes))
 
 
