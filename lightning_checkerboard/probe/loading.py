@@ -18,8 +18,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,24 @@ def _autoencoder_kl():
     return AutoencoderKL
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """diffusers' and the Hub client's warnings and log lines silenced: the probe reports in its own lines."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("diffusers", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR + 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text[:240]}" if text else type(error).__name__
@@ -85,7 +106,8 @@ def _from_config(config: dict[str, Any], seed: int, what: str):
     kl = _autoencoder_kl()
     torch.manual_seed(seed)
     try:
-        return kl.from_config(config).eval()
+        with _quiet_loading():
+            return kl.from_config(config).eval()
     except Exception as error:  # an unknown block type, a width the groups do not divide, ...
         raise ProbeError(f"{what}: cannot build an AutoencoderKL from its config ({_one_line(error)})") from None
 
@@ -137,7 +159,8 @@ def _from_folder(text: str, folder: Path, random_weights: bool, seed: int) -> Lo
                          "--random-weights to probe its layout with random weights")
     kl = _autoencoder_kl()
     try:
-        model = kl.from_pretrained(str(where), use_safetensors=True, local_files_only=True)
+        with _quiet_loading():
+            model = kl.from_pretrained(str(where), use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False)
     except Exception as error:  # weights that do not fit the config, a damaged file, ...
         raise ProbeError(f"diffusers:{text}: cannot load the weights ({_one_line(error)})") from None
     return LoadedDecoder(model.eval(), f"diffusers:{text}", "pretrained", f"pretrained weights from {WEIGHTS_NAME}")
@@ -153,12 +176,16 @@ def _from_hub(text: str, random_weights: bool, seed: int) -> LoadedDecoder:
     why = ("the Hub is offline (HF_HUB_OFFLINE=1)" if offline else "the Hugging Face Hub cannot be reached")
     kl = _autoencoder_kl()
     try:
+        with _quiet_loading():
+            if random_weights:
+                config = kl.load_config(repo, subfolder=subfolder, local_files_only=local_only)
+            else:
+                model = kl.from_pretrained(repo, subfolder=subfolder, use_safetensors=True,
+                                           local_files_only=local_only, low_cpu_mem_usage=False)
         if random_weights:
-            config = kl.load_config(repo, subfolder=subfolder, local_files_only=local_only)
             model = _from_config(dict(config), seed, f"diffusers:{text}")
             return LoadedDecoder(model, f"diffusers:{text}", "random",
                                  f"the Hub config with random weights (seed {seed}), as --random-weights asks")
-        model = kl.from_pretrained(repo, subfolder=subfolder, use_safetensors=True, local_files_only=local_only)
     except ProbeError:
         raise
     except Exception as error:

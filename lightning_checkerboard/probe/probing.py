@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from lightning_checkerboard.adapt.audit import AuditReport, audit
-from lightning_checkerboard.functional._validation import check_image_batch
 from lightning_checkerboard.functional.checkerboard import DEFAULT_ALPHA, DEFAULT_Z
 from lightning_checkerboard.metrics.checkerboard import CheckerboardScore
 from lightning_checkerboard.probe.decoder import DecoderAdapter, ProbeError, check_tiling, tiled_decode
@@ -167,12 +166,18 @@ class ProbeReport:
         return tuple(2**level for level in range(1, int(math.log2(self.stride)) + 1))
 
 
-class _DecodedScore(CheckerboardScore):
-    """The checkerboard score of decoded images mapped to ``[0, 1]`` by the value range, not clamped."""
+def _unit_scaled(*sets: Tensor) -> tuple[list[Tensor], float]:
+    """The image sets mapped into ``[0, 1]`` by one affine map if any value falls outside, and its scale.
 
-    def _prepare(self, images: Tensor) -> Tensor:
-        check_image_batch(images, self.levels, name="decoded images")
-        return images.detach()
+    The readings are proportional to contrast and blind to offset, so a reading of the mapped images
+    times the returned scale is the reading of the images themselves, without clamping anything.
+    """
+    low = min(float(images.min()) for images in sets)
+    high = max(float(images.max()) for images in sets)
+    if low >= 0.0 and high <= 1.0:
+        return list(sets), 1.0
+    scale = high - low
+    return [((images - low) / scale).clamp(0.0, 1.0) for images in sets], scale
 
 
 def _levels(stride: int) -> int:
@@ -226,23 +231,27 @@ def _decoded(adapter: DecoderAdapter, kind: str, count: int, side: int, seed: in
 def _read_kind(adapter: DecoderAdapter, kind: str, size: int, options: ProbeOptions) -> KindReading:
     if INPUT_KINDS[kind] and not adapter.has_encoder:
         return KindReading(kind, DESCRIPTIONS[kind], skipped="skipped: the model has no encode method")
-    metric = _DecodedScore(levels=_levels(adapter.stride), z=options.z, alpha=options.alpha)
-    for images in _decoded(adapter, kind, options.num_images, size, options.seed, options.batch_size):
-        metric.update(images.cpu())
-    values = {key: float(value) for key, value in metric.diagnostics().items()}
+    metric = CheckerboardScore(levels=_levels(adapter.stride), z=options.z, alpha=options.alpha)
+    decoded = torch.cat([images.cpu() for images in
+                         _decoded(adapter, kind, options.num_images, size, options.seed, options.batch_size)])
+    (decoded,), scale = _unit_scaled(decoded)
+    metric.update(decoded)
+    values = {key: float(value) * (1.0 if key == "effective_images" else scale)
+              for key, value in metric.diagnostics().items()}
     periods = tuple(PeriodReading(2**lv, values[f"amplitude_period_{2**lv}"], values[f"upper_period_{2**lv}"])
                     for lv in range(1, metric.levels + 1))
     return KindReading(kind, DESCRIPTIONS[kind], int(metric.num_images), values["score"], values["upper"],
                        values["effective_images"], periods)
 
 
-def _periodic_readings(images: Tensor, period: int, options: ProbeOptions) -> tuple[PeriodReading, ...]:
+def _periodic_readings(images: Tensor, period: int, options: ProbeOptions, scale: float
+                       ) -> tuple[PeriodReading, ...]:
     from lightning_checkerboard.functional import periodic_pattern_reading
 
     values = periodic_pattern_reading(images, period, z=options.z, alpha=options.alpha)
     divisors = [p for p in range(2, period + 1) if period % p == 0]
-    return tuple(PeriodReading(p, float(values[f"amplitude_period_{p}"]), float(values[f"upper_period_{p}"]))
-                 for p in divisors)
+    return tuple(PeriodReading(p, scale * float(values[f"amplitude_period_{p}"]),
+                               scale * float(values[f"upper_period_{p}"])) for p in divisors)
 
 
 @torch.no_grad()
@@ -271,9 +280,10 @@ def _read_seam(adapter: DecoderAdapter, options: ProbeOptions, period: int) -> S
         if not bool(torch.isfinite(images).all()):
             raise ProbeError("tiling: the decoder's output holds NaN or infinity")
     seam_periods = tuple(p for p in range(2, period + 1) if period % p == 0 and stride % p)
+    (tiled_images, whole_images), scale = _unit_scaled(tiled_images, whole_images)
     return SeamReading(options.tile, options.overlap, period, side, count, source, seam_periods,
-                       _periodic_readings(tiled_images, period, options),
-                       _periodic_readings(whole_images, period, options))
+                       _periodic_readings(tiled_images, period, options, scale),
+                       _periodic_readings(whole_images, period, options, scale))
 
 
 class _Decoding(nn.Module):

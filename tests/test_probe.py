@@ -1,0 +1,290 @@
+"""The ``probe`` command: per-period readings of decoders, tiled-decode seams, diffusers specs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_checkerboard.console import main as console_main
+from lightning_checkerboard.probe import (
+    DecoderAdapter,
+    ProbeError,
+    ProbeOptions,
+    load_decoder,
+    probe_decoder,
+    tiled_decode,
+    to_json,
+)
+
+FACTORIES = '''
+import math
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Planted(nn.Module):
+    """Bilinear x8 of a 3-channel latent plus a fixed period-8 pattern of RMS `levels` (images in [0, 1])."""
+
+    def __init__(self, levels=3.0, encoder=False):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)  # holds the latent channels; identity
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[:, :, None, None])
+            self.conv.bias.zero_()
+        x = torch.arange(8.0)
+        wave = torch.cos(2 * math.pi * x / 8 + 0.3)
+        tile = 2.0 * wave[:, None] * torch.cos(2 * math.pi * x / 8 + 1.1)[None, :]
+        tile = tile / tile.square().mean().sqrt()  # RMS 1 exactly
+        self.register_buffer("tile", levels / 255.0 * tile)
+        self.has_encoder = encoder
+
+    def decode(self, z):
+        images = F.interpolate(self.conv(z), scale_factor=8, mode="bilinear", align_corners=False)
+        h, w = images.shape[-2:]
+        return images + self.tile.repeat(h // 8, w // 8)
+
+    def forward(self, z):
+        return self.decode(z)
+
+
+class PlantedWithEncoder(Planted):
+    def encode(self, x):
+        return F.avg_pool2d(x, 8)
+
+
+class BorderRing(nn.Module):
+    """Bilinear x8 that adds `levels` on the outermost ring of pixels of whatever it decodes (a tile's border)."""
+
+    def __init__(self, levels=40.0):
+        super().__init__()
+        self.levels = levels
+
+    def forward(self, z):
+        images = F.interpolate(z, scale_factor=8, mode="bilinear", align_corners=False)
+        ring = torch.zeros_like(images[:1, :1])
+        ring[..., 0, :] = ring[..., -1, :] = ring[..., :, 0] = ring[..., :, -1] = self.levels / 255.0
+        return images + ring
+
+
+def planted():
+    return Planted(3.0)
+
+
+def planted_with_encoder():
+    return PlantedWithEncoder(3.0)
+
+
+def bilinear():
+    return nn.Upsample(scale_factor=8, mode="bilinear")
+
+
+def border_ring():
+    return BorderRing()
+
+
+def returns_text():
+    return "not a decoder"
+
+
+def conv_decoder():
+    return nn.Sequential(nn.Conv2d(4, 3, 3, padding=1), nn.Upsample(scale_factor=8))
+
+
+not_callable = 3
+'''
+
+
+@pytest.fixture()
+def factories(tmp_path, monkeypatch):
+    (tmp_path / "probe_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("probe_factories", None)
+    yield "probe_factories"
+    sys.modules.pop("probe_factories", None)
+
+
+def _adapter(factories: str, name: str, **kwargs) -> DecoderAdapter:
+    model = load_decoder(f"{factories}:{name}").model
+    return DecoderAdapter(model, value_range=(0.0, 1.0), **kwargs)
+
+
+def test_planted_period_8_pattern_reads_its_amplitude_within_its_bound(factories):
+    adapter = _adapter(factories, "planted_with_encoder")
+    assert (adapter.latent_channels, adapter.stride, adapter.image_channels, adapter.has_encoder) == (3, 8, 3, True)
+    options = ProbeOptions(size=64, num_images=8, kinds=("photos", "constant-latents", "ramp-latents"), audit=False)
+    report = probe_decoder(adapter, options)
+    for reading in report.readings:
+        by_period = {p.period: p for p in reading.periods}
+        assert sorted(by_period) == [2, 4, 8]
+        assert by_period[8].amplitude == pytest.approx(3.0, rel=0.15), reading.kind
+        assert by_period[8].upper >= 3.0, reading.kind
+        assert by_period[2].amplitude < 0.3 and by_period[4].amplitude < 0.3, reading.kind
+
+
+def test_clean_bilinear_decoder_reads_nothing_and_skips_round_trips_without_encoder(factories):
+    adapter = _adapter(factories, "bilinear", latent_channels=3)
+    assert not adapter.has_encoder and adapter.stride == 8
+    report = probe_decoder(adapter, ProbeOptions(size=64, num_images=8, audit=False))
+    skipped = {r.kind for r in report.readings if r.skipped}
+    assert skipped == {"photos", "constant-images", "ramp-images"}
+    for reading in report.readings:
+        if not reading.skipped:
+            assert all(p.amplitude < 0.05 for p in reading.periods), reading
+            assert all(math.isfinite(p.upper) for p in reading.periods)
+
+
+def test_planted_decoder_reads_lower_when_its_pattern_is_removed(factories):
+    clean = _adapter(factories, "planted")
+    clean.model.tile.zero_()
+    report = probe_decoder(clean, ProbeOptions(size=64, num_images=8, kinds=("ramp-latents",), audit=False))
+    assert max(p.amplitude for p in report.readings[0].periods) < 0.05
+
+
+def test_tiled_decode_without_seams_equals_whole_decode_for_a_local_decoder():
+    def nearest(z):
+        return F.interpolate(z, scale_factor=4, mode="nearest")
+
+    z = torch.randn(2, 3, 12, 12)
+    for tile, overlap in ((16, 0), (16, 8), (24, 8), (48, 40)):
+        torch.testing.assert_close(tiled_decode(nearest, z, tile=tile, overlap=overlap, stride=4), nearest(z))
+
+
+def test_tiled_decode_blends_linearly_in_the_overlap():
+    def constant_per_tile(z):  # each tile decodes to its own first value, so the blend weights show
+        return z[..., :1, :1].expand(*z.shape[:2], z.shape[-2] * 2, z.shape[-1] * 2)
+
+    z = torch.zeros(1, 1, 1, 6)
+    z[..., 2:] = 1.0  # the second tile starts at latent 2 (tile 4, overlap 2 in output px: 8 and 4)
+    out = tiled_decode(constant_per_tile, z.expand(1, 1, 4, 6).contiguous(), tile=8, overlap=4, stride=2)
+    row = out[0, 0, 0]
+    torch.testing.assert_close(row[:4], torch.zeros(4))
+    torch.testing.assert_close(row[4:8], (torch.arange(4.0) + 0.5) / 4)  # rises over the 4 px overlap
+    torch.testing.assert_close(row[8:], torch.ones(4))
+
+
+@pytest.mark.parametrize(("tile", "overlap", "message"), [(12, 0, "--tile must be a positive multiple"),
+                                                          (16, 4, "--overlap must be a non-negative multiple"),
+                                                          (16, 16, "--overlap must be smaller than --tile")])
+def test_tiled_decode_refuses_tiles_off_the_stride(tile, overlap, message):
+    with pytest.raises(ProbeError, match=message):
+        tiled_decode(lambda z: z, torch.zeros(1, 1, 8, 8), tile=tile, overlap=overlap, stride=8)
+
+
+def test_tile_border_ring_reads_as_a_seam_only_when_tiled(factories):
+    adapter = _adapter(factories, "border_ring", latent_channels=3)
+    options = ProbeOptions(size=64, num_images=8, kinds=("ramp-latents",), audit=False, tile=32, overlap=0)
+    seam = probe_decoder(adapter, options).seam
+    assert (seam.period, seam.size, seam.seam_periods) == (32, 256, (16, 32))
+    tiled, tiled_upper = seam.seam
+    untiled, untiled_upper = seam.untiled_seam
+    assert tiled > 2.0 and tiled_upper >= tiled
+    assert untiled < 0.1 * tiled
+    blended = probe_decoder(adapter, ProbeOptions(size=64, num_images=8, kinds=("ramp-latents",), audit=False,
+                                                  tile=64, overlap=32)).seam
+    assert blended.period == 32 and blended.seam[0] < 0.5 * tiled
+
+
+def test_diffusers_layout_probes_end_to_end_with_tiling_and_json(tmp_path, capsys):
+    path = tmp_path / "probe.json"
+    code = console_main(["probe", "diffusers-layout:tiny", "--size", "32", "--num-images", "4", "--inputs",
+                         "photos,constant-latents", "--tile", "16", "--overlap", "8", "--tile-image-size", "32",
+                         "--device", "cpu", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "RANDOM weights" in out and "stride 4" in out and "upsamplers.0" in out and "summary:" in out
+    payload = json.loads(path.read_text())
+    assert payload["stride"] == 4 and payload["latent_channels"] == 4
+    assert [p["period"] for p in payload["inputs"][0]["periods"]] == [2, 4]
+    assert payload["tiling"]["period"] == 8 and payload["tiling"]["seam_periods"] == [8]
+    assert [row["stride"] for row in payload["audit"]["rows"]] == [2, 2]
+    assert str(tmp_path) not in json.dumps({k: v for k, v in payload.items() if k != "source"})
+
+
+def _save_tiny(folder):
+    from diffusers import AutoencoderKL
+
+    from lightning_checkerboard.probe import DIFFUSERS_LAYOUTS
+
+    torch.manual_seed(1)
+    AutoencoderKL(**DIFFUSERS_LAYOUTS["tiny"][1]).save_pretrained(folder, safe_serialization=True)
+
+
+def test_diffusers_folder_loads_safetensors_and_needs_a_flag_for_random_weights(tmp_path):
+    folder = tmp_path / "vae"
+    _save_tiny(folder)
+    loaded = load_decoder(f"diffusers:{folder}")
+    assert loaded.weights == "pretrained" and type(loaded.model).__name__ == "AutoencoderKL"
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    os.rename(folder, pipeline / "vae")
+    assert load_decoder(f"diffusers:{pipeline}").weights == "pretrained"  # a pipeline folder: its vae/
+    (pipeline / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(ProbeError, match="pass --random-weights"):
+        load_decoder(f"diffusers:{pipeline}")
+    assert load_decoder(f"diffusers:{pipeline}", random_weights=True).weights == "random"
+    (pipeline / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ProbeError, match="pickled weights"):
+        load_decoder(f"diffusers:{pipeline}")
+
+
+def test_diffusers_folder_refuses_a_config_linked_outside(tmp_path):
+    outside = tmp_path / "outside"
+    _save_tiny(outside)
+    folder = tmp_path / "received"
+    folder.mkdir()
+    os.symlink(outside / "config.json", folder / "config.json")
+    with pytest.raises(ProbeError, match="no config.json"):
+        load_decoder(f"diffusers:{folder}", random_weights=True)
+
+
+def _one_line_error(capsys, argv):
+    code = console_main(["probe", *argv])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["no_colon_here"], "the decoder must be package.module:factory"),
+    (["no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
+    (["{m}:not_callable"], "must be a torch.nn.Module"),
+    (["{m}:returns_text"], "must be a torch.nn.Module"),
+    (["{m}:missing_factory"], "has no attribute 'missing_factory'"),
+    (["diffusers:/no/such/folder"], "the folder does not exist"),
+    (["diffusers-layout:huge"], "diffusers-layout must be one of"),
+    (["{m}:bilinear", "--latent-channels", "3", "--stride", "16"], "--stride 16 does not match the decoder"),
+    (["{m}:conv_decoder", "--latent-channels", "5"], "check --latent-channels"),
+    (["{m}:bilinear", "--latent-channels", "3", "--tile", "60"], "--tile must be a positive multiple"),
+    (["{m}:bilinear", "--latent-channels", "3", "--tile", "64", "--overlap", "64"], "--overlap must be smaller"),
+    (["{m}:bilinear", "--latent-channels", "3", "--size", "24"], "--size must be a multiple"),
+    (["{m}:bilinear", "--random-weights"], "--random-weights applies to diffusers"),
+    (["{m}:bilinear", "--inputs", "noise"], "--inputs"),
+])
+def test_bad_specs_and_flags_are_one_line_and_exit_2(factories, capsys, argv, message):
+    err = _one_line_error(capsys, [arg.format(m=factories) for arg in argv])
+    assert message in err
+
+
+def test_hub_id_offline_is_one_quick_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    started = time.perf_counter()
+    err = _one_line_error(capsys, ["diffusers:stabilityai/sd-vae-ft-mse", "--device", "cpu"])
+    assert "offline" in err and "not in the local cache" in err
+    assert time.perf_counter() - started < 30
+
+
+def test_probe_report_json_has_no_infinite_numbers(factories):
+    adapter = _adapter(factories, "bilinear", latent_channels=3)
+    report = probe_decoder(adapter, ProbeOptions(size=64, num_images=2, kinds=("constant-latents",), audit=False))
+    json.dumps(to_json(report), allow_nan=False)
