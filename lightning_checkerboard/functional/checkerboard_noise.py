@@ -157,16 +157,16 @@ def _within_cells(images: Tensor, cells: int) -> Tensor:
 
     One column per divisor ``d > 1`` of the grid period ``cells`` (:func:`_cell_divisors`), ascending:
     the variance inside each ``d x d`` cell, averaged over channels and weighted by the cell's share of
-    ``w**2`` (normalised to sum to 1). Equal cells give exactly 0. For ``cells = 2**L`` the chain
-    ``2, 4, ..., 2**L`` is built level by level, by the law of total variance (the mean of four
-    sub-cells' variances plus the variance of their means); any other period measures each ``d`` directly.
+    ``w**2`` (normalised to sum to 1). Equal cells give exactly 0. Each cell's variance comes by the law
+    of total variance from the cells one prime factor smaller (the mean of its sub-cells' variances plus
+    the variance of their means): for ``cells = 2**L`` the chain ``2, 4, ..., 2**L``, 2x2 at a time.
     """
     height, width = images.shape[-2:]
     means = images.to(compute_dtype(images.dtype))
     weight = hann_window_2d(height, width, dtype=means.dtype, device=means.device).square()
     weight = weight / weight.sum()
     if cells & (cells - 1):
-        return torch.stack([_within_cell_direct(means, weight, d) for d in _cell_divisors(cells)], dim=1)
+        return _within_any_cells(means, weight, cells)
     variance = None
     out = []
     for _ in range(cells.bit_length() - 1):
@@ -177,20 +177,47 @@ def _within_cells(images: Tensor, cells: int) -> Tensor:
     return torch.stack(out, dim=1)
 
 
-def _within_cell_direct(images: Tensor, weight: Tensor, size: int) -> Tensor:
-    """The within-cell energy of ``size x size`` cells, ``(B,)``, from each cell's deviation from its corner.
+def _cells_last(x: Tensor, size: int) -> Tensor:
+    """``(..., H, W)`` as ``(..., H / size, W / size, size**2)``: each cell's values along the last dimension."""
+    *lead, height, width = x.shape
+    x = x.reshape(*lead, height // size, size, width // size, size).transpose(-3, -2)
+    return x.reshape(*lead, height // size, width // size, size * size)
 
-    Subtracting the cell's top-left pixel first (the variance does not change) makes a cell of equal
-    values exactly 0, and two passes (mean, then mean square around it) keep the rounding relative.
+
+def _cell_mean_and_variance_any(x: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Mean and variance of each ``size x size`` cell of the last two dimensions.
+
+    Measured from each cell's top-left value (``corner + mean(x - corner)``; the variance does not
+    change), in two passes: a cell of equal values gives exactly its value and exactly 0.
     """
-    batch, channels, height, width = images.shape
-    # Each cell's pixels along the last dimension (one copy), so the reductions run over contiguous memory.
-    x = images.reshape(batch, channels, height // size, size, width // size, size).transpose(3, 4)
-    x = x.reshape(batch, channels, height // size, width // size, size * size)
-    x = x - x[..., :1]
-    variance = (x - x.mean(dim=-1, keepdim=True)).square_().mean(dim=-1)
-    share = weight.reshape(height // size, size, width // size, size).sum(dim=(1, 3))
-    return (variance.mean(dim=1) * share).sum(dim=(-2, -1))
+    x = _cells_last(x, size)
+    corner = x[..., :1]
+    x = x - corner
+    shift = x.mean(dim=-1, keepdim=True)
+    variance = (x - shift).square_().mean(dim=-1)
+    return (corner + shift).squeeze(-1), variance
+
+
+def _within_any_cells(images: Tensor, weight: Tensor, cells: int) -> Tensor:
+    """:func:`_within_cells` for a period that is not a power of two: every divisor ``d > 1`` of ``cells``.
+
+    A prime ``d`` is measured on the pixels; any other ``d`` from the cells ``d / p`` (``p`` its smallest
+    prime factor), whose means and variances are ``p**2`` times fewer values than the image.
+    """
+    stats: dict[int, tuple[Tensor, Tensor]] = {}
+    out = []
+    for size in _cell_divisors(cells):
+        prime = next(p for p in range(2, size + 1) if size % p == 0)
+        if prime == size:
+            means, variance = _cell_mean_and_variance_any(images, size)
+        else:
+            sub_means, sub_variance = stats[size // prime]
+            means, variance = _cell_mean_and_variance_any(sub_means, prime)
+            variance = variance.add_(_cells_last(sub_variance, prime).mean(dim=-1))
+        stats[size] = (means, variance)
+        share = _cells_last(weight, size).sum(dim=-1)
+        out.append((variance.mean(dim=1) * share).sum(dim=(-2, -1)))
+    return torch.stack(out, dim=1)
 
 
 def _cap_by_cells(d: Tensor, within: Tensor, periods: Tensor) -> Tensor:
