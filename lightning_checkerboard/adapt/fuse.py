@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lightning_checkerboard.adapt._diffusers import fuse_adapted
+from lightning_checkerboard.adapt._diffusers import fuse_adapted, is_diffusers_upsample2d, upsample2d_conv
 from lightning_checkerboard.adapt._fx import fuse_forward
 from lightning_checkerboard.adapt.layer import FusedResizeConv2d, conv_refusal, refuse
 from lightning_checkerboard.adapt.patterns import (
@@ -215,13 +215,15 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
             sites += [FusedSite(path, "forward", r.mode, r.scale, p) for r, p in fuse_forward(module)]
     for site in sites:
         log.info("fuse_resize_conv: fused %s", site)
-    skipped, untraced = _left_unfused(fused)
+    skipped, untraced, already = _left_unfused(fused)
     if not sites:
         details = [f"{path or '<root>'}: {reason}" for path, reason in skipped]
         details += [f"{path or '<root>'} (not searched): {reason}" for path, reason in untraced]
         warnings.warn(
             f"fuse_resize_conv found no nearest/bilinear resize followed by a 3×3 stride-1 convolution padded "
-            f"by one pixel that it could fuse in {type(model).__name__}; the copy is unchanged."
+            f"by one pixel that it could fuse in {type(model).__name__}"
+            + (f" ({already} site(s) already run fused)" if already else "")
+            + "; the copy is unchanged."
             + "".join(f"\n{line}" for line in details),
             UserWarning,
             stacklevel=2,
@@ -234,8 +236,8 @@ def fuse_resize_conv(model: nn.Module) -> nn.Module:
     return fused
 
 
-def _left_unfused(fused: nn.Module) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """``(path, reason)`` of every upsampling site left unfused, and of every module not traced."""
+def _left_unfused(fused: nn.Module) -> tuple[list[tuple[str, str]], list[tuple[str, str]], int]:
+    """``(path, reason)`` of every upsampling site left unfused and of every module not traced; the sites fused."""
     from lightning_checkerboard.adapt.sites import search_upsampling_sites
 
     search = search_upsampling_sites(fused)
@@ -248,7 +250,8 @@ def _left_unfused(fused: nn.Module) -> tuple[list[tuple[str, str]], list[tuple[s
             reason = f"a {site.kind.replace('_', ' ')} has no resize to fuse"
         if not reason:
             conv = fused.get_submodule(site.path) if site.path in dict(fused.named_modules()) else None
+            conv = upsample2d_conv(conv) if conv is not None and is_diffusers_upsample2d(conv) else conv
             reason = (conv_refusal(conv) if conv is not None else None) or (
                 "its forward depends on training or grad mode" if site.found == "forward" else "it was left as is")
         skipped.append((site.path, reason))
-    return skipped, list(search.untraced)
+    return skipped, list(search.untraced), sum(site.fusable == "fused" for site in search.sites)

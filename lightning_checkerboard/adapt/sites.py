@@ -49,7 +49,7 @@ from torch.utils._pytree import tree_flatten
 
 from lightning_checkerboard.adapt._diffusers import is_diffusers_upsample2d, upsample2d_conv, upsample2d_padding
 from lightning_checkerboard.adapt._fx import trace_or_reason
-from lightning_checkerboard.adapt.layer import FusedResizeConv2d, fused_conv_call, resize_conv2d
+from lightning_checkerboard.adapt.layer import FusedResizeConv2d, conv_refusal, fused_conv_call, resize_conv2d
 from lightning_checkerboard.adapt.patterns import (
     POINTWISE_FUNCTIONS,
     POINTWISE_METHODS,
@@ -910,6 +910,24 @@ def _merge(ran: UpsamplingSite, static: UpsamplingSite | None, untraced: Mapping
     return replace(ran, **changes) if changes else ran
 
 
+def _site_conv(model: nn.Module, site: UpsamplingSite) -> nn.Module | None:
+    """The convolution module of a ``resize_conv`` site (a diffusers block's ``conv``), if it is one."""
+    module = dict(model.named_modules()).get(site.path) if site.kind == "resize_conv" else None
+    if module is not None and is_diffusers_upsample2d(module):
+        return upsample2d_conv(module)
+    return None if isinstance(module, Upsampler) else module
+
+
+def _with_conv_refusals(model: nn.Module, sites: Sequence[UpsamplingSite]) -> tuple[UpsamplingSite, ...]:
+    """Sites whose convolution ``fuse_resize_conv`` would refuse (hooks, a wrapper) marked unfusable, with why."""
+    marked = []
+    for site in sites:
+        conv = _site_conv(model, site) if site.fusable == "yes" else None
+        reason = conv_refusal(conv) if conv is not None else None
+        marked.append(replace(site, fusable="no", note=reason) if reason else site)
+    return tuple(marked)
+
+
 def search_upsampling_sites(model: nn.Module, args: Sequence[Any] | None = None,
                             kwargs: Mapping[str, Any] | None = None) -> SiteSearch:
     """Every upsampling site of ``model``, the modules that could not be traced and, with inputs, the outputs.
@@ -929,7 +947,7 @@ def search_upsampling_sites(model: nn.Module, args: Sequence[Any] | None = None,
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
     static, untraced = _static(model)
     if args is None and not kwargs:
-        return SiteSearch(tuple(site for site, _ in static), tuple(untraced))
+        return SiteSearch(_with_conv_refusals(model, [site for site, _ in static]), tuple(untraced))
     by_path = {site.path: site for site, _ in static}
     blocked = dict(untraced)
     ran = _run(model, tuple(args or ()), dict(kwargs or {}))
@@ -938,7 +956,7 @@ def search_upsampling_sites(model: nn.Module, args: Sequence[Any] | None = None,
     seen = {name for site in sites for name in (site.path, *site.modules, *site.calls)}
     sites += [site for site, _ in static if seen.isdisjoint((site.path, *site.modules, *site.calls))]
     outputs = {site.path: step.output for site, step in ran if step.output is not None}
-    return SiteSearch(tuple(sites), tuple(untraced), outputs)
+    return SiteSearch(_with_conv_refusals(model, sites), tuple(untraced), outputs)
 
 
 def find_upsampling_sites(model: nn.Module, *example_args: Any, **example_kwargs: Any) -> list[UpsamplingSite]:
