@@ -7,7 +7,7 @@
 
 The GAN budget is sized for a 2-core CPU: 32×32 ``photos`` (embedded, no network), batch 32,
 generator and discriminator width 16, 400 iterations, artifacts measured once at the end on 128
-samples, FID off. The style-transfer and super-resolution budgets are their recipes' default runs.
+samples, FID off. The style-transfer, super-resolution and autoencoder budgets are their recipes' default runs.
 Runs go ``--jobs`` at a time (default one after the other), each in its own process with one
 compute thread (``OMP_NUM_THREADS=1``: on a CPU shared with other work, torch's default of one
 thread per core made steps about nine times slower), so a crash in one does not stop the rest; its
@@ -45,6 +45,7 @@ BUDGETS = {
     ),
     "style_transfer": (),  # the recipe's default run
     "super_resolution": (),  # the recipe's default run
+    "autoencoder": (),  # the recipe's default run (about 50 s with one thread, two at a time on 2 cores)
 }
 #: The lines of a run's output that the grid repeats: its status and its scores line.
 _SUMMARY_PREFIXES = ("status:", "checkerboard score", "PSNR")

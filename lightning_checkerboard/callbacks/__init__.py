@@ -17,6 +17,7 @@ from lightning_checkerboard.callbacks.protocols import (
     SupportsSampleGrid,
 )
 from lightning_checkerboard.callbacks.progress import TrainingProgress
+from lightning_checkerboard.callbacks.reconstruction import ReconstructionMetrics, SupportsReconstruction
 from lightning_checkerboard.callbacks.recorder import ResultRecorder
 from lightning_checkerboard.callbacks.samples import SampleGrid
 
@@ -26,12 +27,14 @@ __all__ = [
     "FidelityMetrics",
     "HeldoutLoss",
     "ResultRecorder",
+    "ReconstructionMetrics",
     "RunCheckpoint",
     "SampleFn",
     "SampleGrid",
     "SupportsHeldoutImages",
     "SupportsLosses",
     "SupportsMetricSamples",
+    "SupportsReconstruction",
     "SupportsSampleGrid",
     "SupportsSuperResolution",
     "TrainingProgress",

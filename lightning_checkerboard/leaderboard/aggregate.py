@@ -38,17 +38,18 @@ __all__ = [
 ]
 
 #: Metric-protocol settings that must match for numbers to be compared (super-resolution adds its
-#: factor and the photographs it holds out).
+#: factor and the photographs it holds out, the autoencoder its latent stride and those photographs).
 PROTOCOL_KEYS = ("eval_samples", "heldout_samples", "levels", "fid_extractor", "fid_samples", "loss_network",
-                 "scale", "heldout_photos")
+                 "scale", "heldout_photos", "latent_stride")
 #: Protocol settings only some tasks record: absent from the others' tables rather than ``None``.
-_TASK_PROTOCOL_KEYS = ("loss_network", "scale", "heldout_photos")
+_TASK_PROTOCOL_KEYS = ("loss_network", "scale", "heldout_photos", "latent_stride")
 #: Training settings that must match for a ranking to be fair (from the record's config): the GAN
-#: task's, then the style-transfer task's, then the super-resolution task's.
+#: task's, then the style-transfer task's, then the super-resolution task's, then the autoencoder's.
 BUDGET_KEYS = ("max_steps", "batch_size", "gen_channels", "disc_channels", "latent_dim",
                "disc_first_stride", "disc_first_kernel", "disc_norm", "ema_decay", "loss", "lr_g", "lr_d",
                "base_channels", "style", "style_size", "content_weight", "style_weight", "tv_weight",
-               "content_layer", "lr", "features", "hidden_channels", "activation", "residual")
+               "content_layer", "lr", "features", "hidden_channels", "activation", "residual",
+               "block_channels", "latent_channels", "layers_per_block", "kl_weight", "perceptual_weight")
 #: The aggregated columns, ``(key, label, source)``: quality metrics first, then artifacts and speed;
 #: each metric's direction is in :data:`~lightning_checkerboard.metrics.directions.METRIC_INFO`.
 METRICS = tuple((key, METRIC_INFO[key].label, METRIC_INFO[key].source) for key in (
@@ -282,8 +283,8 @@ def deduplicate(records: Iterable[ResultRecord]) -> tuple[list[ResultRecord], li
 def protocol_of(record: ResultRecord) -> dict[str, Any]:
     """The protocol settings that decide comparability (``fid_samples`` only when FID was measured,
     ``loss_network`` only for tasks that have one: pretrained and random VGG-16 runs never share a table;
-    ``scale`` and ``heldout_photos`` only for super-resolution: ×2 and ×4 runs, or runs held out on
-    different photographs, never share one)."""
+    ``scale`` and ``heldout_photos`` only for super-resolution, ``latent_stride`` (and ``heldout_photos``)
+    only for the autoencoder: ×2 and ×4 runs, or runs held out on different photographs, never share one)."""
     protocol = {key: record.protocol.get(key) for key in PROTOCOL_KEYS}
     if protocol["fid_extractor"] is None:
         protocol.pop("fid_samples")

@@ -58,7 +58,8 @@ CROP_SIDE = 16
 ERROR_GAIN = 8
 #: Each task's sample-grid columns, repeated along a row; the output is the column named "output".
 GRID_COLUMNS = {"gan": ("output",), "style_transfer": ("content", "output"),
-                "super_resolution": ("bicubic", "output", "target")}
+                "super_resolution": ("bicubic", "output", "target"),
+                "autoencoder": ("target", "output")}  # the input is the target of its reconstruction
 _PAD = 2  # SampleGrid pads tiles by 2 pixels
 
 

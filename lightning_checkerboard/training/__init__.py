@@ -2,7 +2,7 @@
 
 - :mod:`~lightning_checkerboard.training.config`: :class:`RunConfig` (the shared settings) and
   :class:`ConfigError`, with each task's settings beside them: :class:`GANConfig`,
-  :class:`StyleTransferConfig`, :class:`SuperResolutionConfig`.
+  :class:`StyleTransferConfig`, :class:`SuperResolutionConfig`, :class:`AutoencoderConfig`.
 - :mod:`~lightning_checkerboard.training.skeleton`: :class:`Recipe` (what a task builds and reports),
   :func:`train` (run directory, resume, record, logger, trainer, fit, report) and :class:`RunResult`.
 - :mod:`~lightning_checkerboard.training.parts`: :class:`RunParts` (what ``Recipe.build`` returns),
@@ -13,6 +13,7 @@
 
 from lightning_checkerboard.training._quiet import print_rank_zero
 from lightning_checkerboard.training.config import (
+    AutoencoderConfig,
     ConfigError,
     GANConfig,
     RunConfig,
@@ -25,6 +26,7 @@ from lightning_checkerboard.training.skeleton import Recipe, RunResult, process_
 
 __all__ = [
     "RUN_DIR_ENV",
+    "AutoencoderConfig",
     "ConfigError",
     "GANConfig",
     "Recipe",

@@ -229,7 +229,13 @@ def train(recipe: Recipe, config: RunConfig) -> RunResult:
 
 
 #: How messages name each recipe's task, and the script that runs it.
-_TASK_WORDS = {"gan": "GAN", "style_transfer": "style-transfer", "super_resolution": "super-resolution"}
+_TASK_WORDS = {"gan": "GAN", "style_transfer": "style-transfer", "super_resolution": "super-resolution",
+               "autoencoder": "autoencoder"}
+
+
+def _a(word: str) -> str:
+    """``word`` after its indefinite article: "a GAN", "an autoencoder"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _resumed_config(recipe: Recipe, config: RunConfig, resumed: ResumedRun) -> RunConfig:
@@ -245,8 +251,8 @@ def _resumed_config(recipe: Recipe, config: RunConfig, resumed: ResumedRun) -> R
     if task != recipe.task:
         words = _TASK_WORDS.get(task, repr(task))
         script = f"; continue it with recipes/{task}.py" if task in _TASK_WORDS else ""
-        raise ConfigError(f"resume: {resumed.run_dir} holds a {words} run, not a "
-                          f"{_TASK_WORDS.get(recipe.task, repr(recipe.task))} one{script}")
+        ours = _TASK_WORDS.get(recipe.task, repr(recipe.task))
+        raise ConfigError(f"resume: {resumed.run_dir} holds {_a(words)} run, not {_a(ours)} one{script}")
     local = {name: getattr(config, name) for name in config.LOCAL_FILES}
     try:
         resumed_config = type(config).from_record(resumed.record.config, resume=resumed.run_dir, local=local)

@@ -6,6 +6,7 @@
   (:data:`DISC_FIRST_STRIDES`, :data:`DISC_FIRST_KERNELS`, :data:`MAX_LATENT_DIM`).
 - :mod:`~lightning_checkerboard.training.config.style_transfer`: :class:`StyleTransferConfig`.
 - :mod:`~lightning_checkerboard.training.config.super_resolution`: :class:`SuperResolutionConfig`.
+- :mod:`~lightning_checkerboard.training.config.autoencoder`: :class:`AutoencoderConfig`.
 
 A config is a plain dataclass, checked when it is made: a wrong value raises ``ValueError`` naming the
 field. The defaults are the recipes' defaults, so ``GANConfig()`` is the run that ``python recipes/gan.py``
@@ -23,6 +24,7 @@ Example:
     ValueError: batch_size must be a positive integer; got 0.
 """
 
+from lightning_checkerboard.training.config.autoencoder import AutoencoderConfig
 from lightning_checkerboard.training.config.gan import (
     DISC_FIRST_KERNELS,
     DISC_FIRST_STRIDES,
@@ -34,6 +36,7 @@ from lightning_checkerboard.training.config.style_transfer import StyleTransferC
 from lightning_checkerboard.training.config.super_resolution import SuperResolutionConfig
 
 __all__ = [
+    "AutoencoderConfig",
     "DISC_FIRST_KERNELS",
     "DISC_FIRST_STRIDES",
     "MAX_LATENT_DIM",

@@ -1,0 +1,144 @@
+"""Fidelity of an autoencoder's reconstructions of held-out images: PSNR, SSIM, the residual's checkerboard."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from typing_extensions import override
+
+from lightning_checkerboard._lightning import pl
+from lightning_checkerboard._validation import check_positive_int
+from lightning_checkerboard.callbacks._logging import log_scalars
+from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
+from lightning_checkerboard.callbacks._sources import check_shares, diverging_together, heldout_images, require_finite
+from lightning_checkerboard.callbacks.artifacts import default_levels
+from lightning_checkerboard.callbacks.fidelity import _QUALITY_KEYS, _output_checkerboard, fidelity_scores
+from lightning_checkerboard.metrics.residual_checkerboard import ResidualCheckerboardScore
+
+__all__ = ["ReconstructionMetrics", "SupportsReconstruction"]
+
+
+@runtime_checkable
+class SupportsReconstruction(Protocol):
+    """A module that reconstructs images through a latent ``latent_stride`` times smaller per side.
+
+    ``reconstruct(images, batch_size)`` maps ``(N, C, H, W)`` images in [0, 1] to their
+    reconstructions in [0, 1] (eval mode, no gradients); :class:`~lightning_checkerboard.tasks.AutoencoderTask`
+    has it.
+    """
+
+    latent_stride: int
+
+    def reconstruct(self, images: Tensor, batch_size: int = 16) -> Tensor: ...
+
+
+def residual_periods(outputs: Tensor, targets: Tensor, levels: int) -> dict[str, float]:
+    """The checkerboard amplitude of ``outputs − targets`` at each period ``2 … 2^levels``, in 8-bit levels.
+
+    Keys ``residual_amplitude_period_P`` and ``residual_upper_period_P`` (its 95 % bound), from
+    :class:`~lightning_checkerboard.metrics.residual_checkerboard.ResidualCheckerboardScore`'s diagnostics.
+
+    Example:
+        >>> target = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> checker = (-1.0) ** (torch.arange(32)[:, None] + torch.arange(32)[None, :])
+        >>> values = residual_periods(target + 4 / 255 * checker, target, levels=2)
+        >>> round(values["residual_amplitude_period_2"]), round(values["residual_amplitude_period_4"])
+        (4, 0)
+    """
+    metric = ResidualCheckerboardScore(levels=levels).to(outputs.device)
+    metric.update(outputs.float() - targets.float().to(outputs.device))
+    values: dict[str, float] = {}
+    for key, value in metric.diagnostics().items():
+        if key.startswith(("amplitude_period_", "upper_period_")):
+            values[f"residual_{key}"] = float(value)
+    return values
+
+
+class ReconstructionMetrics(BaselineState, PeriodicCallback):
+    """Measure an autoencoder on held-out images every ``every_n_steps`` iterations and at the end.
+
+    The first ``num_samples`` held-out images of the trainer's datamodule are encoded and decoded
+    (the module's ``reconstruct``) and compared with themselves (:func:`~lightning_checkerboard.callbacks.fidelity.fidelity_scores`,
+    no border cropped): ``psnr`` and ``ssim`` (BT.601 luma: the headline numbers), ``psnr_rgb`` and
+    ``ssim_rgb``, ``residual_checkerboard`` with ``residual_checkerboard_upper`` (the checkerboard score
+    of ``reconstruction − image``, periods ``2 … 2^levels``), and each period's amplitude
+    (:func:`residual_periods`). Quality numbers are logged under ``metrics/``, the residual's under
+    ``artifacts/``, and kept in :attr:`latest` for the result record. Before the first step the
+    untrained model gets the same measurement plus the checkerboard score of its reconstructions
+    (``checkerboard``, ``checkerboard_upper``) as the run's :attr:`baseline`: the reference a trained
+    decoder must beat.
+
+    Args:
+        every_n_steps: interval in training iterations; 0 measures only at the end.
+        num_samples: held-out images per measurement.
+        batch_size: images per ``reconstruct`` call.
+        levels: checkerboard periods ``2 … 2^levels``; default: ``log2(latent_stride)``, as many as
+            the size allows (:func:`~lightning_checkerboard.callbacks.artifacts.default_levels`).
+
+    Raises:
+        ValueError: on a bad ``num_samples``, ``batch_size`` or ``levels``; in ``setup``, if
+            ``num_samples`` is smaller than the number of processes.
+        TypeError: in ``setup``, if the module is not :class:`SupportsReconstruction` or the
+            datamodule has no ``heldout_images``.
+    """
+
+    def __init__(self, every_n_steps: int = 0, num_samples: int = 64, *, batch_size: int = 16,
+                 levels: int | None = None) -> None:
+        super().__init__(every_n_steps)
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.levels = None if levels is None else check_positive_int(levels, "levels")
+        #: The last measurement, by record key.
+        self.latest: dict[str, float] = {}
+        self.protocol: dict[str, Any] = {}
+
+    def _state_settings(self) -> dict[str, Any]:
+        return {"every_n_steps": self.every_n_steps, "num_samples": self.num_samples, "levels": self.levels}
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        name = type(self).__name__
+        if not isinstance(pl_module, SupportsReconstruction):
+            raise TypeError(f"{name} needs reconstruct(images, batch_size) and latent_stride on "
+                            f"{type(pl_module).__name__}.")
+        if not hasattr(getattr(trainer, "datamodule", None), "heldout_images"):
+            raise TypeError(f"{name} needs a datamodule with heldout_images() -> images in [0, 1].")
+        check_shares(name, self.num_samples, trainer.world_size)
+
+    def _outputs(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor, int]:
+        """The reconstructions, their targets (this process's share), and the checkerboard levels."""
+        targets = heldout_images(trainer, None, self.num_samples)[trainer.global_rank :: trainer.world_size]
+        targets = targets.to(pl_module.device, torch.float32)
+        with diverging_together(pl_module.device, trainer.world_size):
+            outputs = require_finite(pl_module.reconstruct(targets, self.batch_size), "the reconstructions")
+        levels = self.levels
+        if levels is None:
+            levels = default_levels(targets.shape[-2], int(math.log2(pl_module.latent_stride)), targets.shape[-1])
+        return outputs, targets, levels
+
+    def _scores(self, outputs: Tensor, targets: Tensor, levels: int) -> dict[str, float]:
+        return {**fidelity_scores(outputs, targets, border=0, levels=levels),
+                **residual_periods(outputs, targets, levels)}
+
+    @override
+    @torch.no_grad()
+    def measure_baseline(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """The untrained model's scores and the checkerboard score of its reconstructions."""
+        outputs, targets, levels = self._outputs(trainer, pl_module)
+        return {**self._scores(outputs, targets, levels), **_output_checkerboard(outputs, levels)}
+
+    @torch.no_grad()
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, final: bool = False) -> dict[str, float]:
+        """Measure now; returns (and logs) the scores under ``metrics/`` and ``artifacts/``."""
+        outputs, targets, levels = self._outputs(trainer, pl_module)
+        self.latest = self._scores(outputs, targets, levels)
+        self.protocol = {"fidelity_samples": self.num_samples, "fidelity_border": 0, "residual_levels": levels}
+        logged = {f"{'metrics' if key in _QUALITY_KEYS else 'artifacts'}/{key}": value
+                  for key, value in self.latest.items()}
+        log_scalars(trainer, logged)
+        return logged
