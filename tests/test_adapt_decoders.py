@@ -214,6 +214,7 @@ def test_bench_decoder_tiny_run_prints_a_section_and_writes_nothing_without_out(
     assert "3 `Upsample2D` sites fused, 0 of them running the tied transposed convolution" in section
     assert re.search(r"\| original \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ ms \|", section)
     assert re.search(r"Speed-up, original / fused time in the same round: \*\*\d+\.\d\d×\*\*", section)
+    assert re.search(r"Work per decode .*: [\d.]+ M original, [\d.]+ M fused, .* would run 1\.00× as fast", section)
     assert section.count("| `decoder.up_blocks.") == 3 and "| 8 → 8 | 4×4 | resize → conv |" in section
     assert "Regenerate with `python recipes/benchmarks/bench_decoder.py --layout tiny --latent 4 --repeats 1`." in section
     assert speed.read_bytes() == before and list(tmp_path.iterdir()) == []
@@ -234,6 +235,14 @@ def test_bench_decoder_writes_its_own_section_and_records_no_absolute_path(tmp_p
     assert bench.command_line(argparse.Namespace(
         layout="sd", latent=64, batch=1, repeats=bench.DEFAULT_REPEATS, device="cpu", channels_last=False,
         out=bench.ROOT / "leaderboards" / "speed.md")) == "python recipes/benchmarks/bench_decoder.py --out leaderboards/speed.md"
+
+
+def test_bench_decoder_counts_the_work_the_fused_upsamplers_save(tied_calls):
+    counts = bench.work("tiny", 4, 1)
+    original, fused = counts["original"], counts["fused"]
+    assert 0.4 < fused["upsamplers"] / original["upsamplers"] < 0.5  # 4×4 taps, not 4 × 3×3 (plus borders)
+    assert original["total"] - fused["total"] == pytest.approx(original["upsamplers"] - fused["upsamplers"])
+    assert original["upsamplers"] < original["total"] / 2
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -14,7 +14,9 @@ slower. The first decode of each model is the warm-up and the exactness check: t
 compared with the original's before any timing, and the run stops if they differ beyond float
 round-off.
 
-The upsamplers are a small share of a decoder's work, so the report also times each ``Upsample2D``
+The upsamplers are a small share of a decoder's work (the report counts the floating-point operations of
+both decodes: the speed-up they would show if every operation ran at the same rate), so it also times
+each ``Upsample2D``
 alone on the input it receives in this decode (original against fused, same rounds), which says where
 the speed-up comes from. A fused site runs the tied transposed convolution only where that is the
 cheaper path for its input shape, and resize → conv elsewhere; the report counts how many do.
@@ -115,6 +117,28 @@ def interleaved(steps: dict[str, Callable[[], float]], repeats: int) -> dict[str
             "speedup": _summary(ratios)}
 
 
+def work(layout: str, latent: int, batch: int) -> dict[str, dict[str, float]]:
+    """Floating-point operations of one decode, original and fused: in all and in the upsamplers.
+
+    Counted by ``torch.utils.flop_counter`` on the meta device (no values, no time), so it is the same on
+    every machine: the speed-up the decode would show if every operation ran at the same rate.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        vae = build_vae(layout)
+        latents = torch.empty(batch, 4, latent, latent)
+    counts = {}
+    for name, model in (("original", vae), ("fused", fuse_resize_conv(vae))):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.decode(latents)
+        per_module = counter.get_flop_counts()
+        counts[name] = {"total": float(counter.get_total_flops()),
+                        "upsamplers": float(sum(sum(ops.values()) for module, ops in per_module.items()
+                                                if module.endswith(".upsamplers.0")))}
+    return counts
+
+
 def bench(layout: str, latent: int, batch: int, repeats: int, device: torch.device,
           channels_last: bool = False) -> dict:
     """Check the fused decode against the original, then time both, and each upsampler alone."""
@@ -149,6 +173,7 @@ def bench(layout: str, latent: int, batch: int, repeats: int, device: torch.devi
         "layout": layout, "latent": latent, "batch": batch, "repeats": repeats, "output": tuple(output.shape),
         "channels_last": channels_last, "device": _device_description(device),
         "fused_sites": len(fused.fused_sites), "max_abs": max_abs, "max_rel": max_rel, "sites": [],
+        "work": work(layout, latent, batch),
         "decode": interleaved({"original": _timer(decode(vae), device), "fused": _timer(decode(fused), device)},
                               repeats),
     }
@@ -195,6 +220,10 @@ def _seconds(value: float) -> str:
     return f"{value * 1e3:.1f} ms" if value >= 0.01 else f"{value * 1e3:.2f} ms"
 
 
+def _ops(value: float) -> str:
+    return f"{value / 1e9:.0f} G" if value >= 1e9 else f"{value / 1e6:.1f} M"
+
+
 def render(results: dict, command: str = SCRIPT) -> str:
     """The markdown section of ``results`` (what :func:`bench` returns), between the section markers."""
     channels, layers, _ = LAYOUTS[results["layout"]]
@@ -227,6 +256,15 @@ def render(results: dict, command: str = SCRIPT) -> str:
         "",
         f"Speed-up, original / fused time in the same round: **{speedup['median']:.2f}×** (median; "
         f"{speedup['min']:.2f}–{speedup['max']:.2f}× over the rounds).",
+    ]
+    flops = results["work"]
+    lines += [
+        "",
+        f"Work per decode (floating-point operations counted by `torch.utils.flop_counter`): "
+        f"{_ops(flops['original']['total'])} original, {_ops(flops['fused']['total'])} fused, of which the "
+        f"upsamplers {_ops(flops['original']['upsamplers'])} and {_ops(flops['fused']['upsamplers'])}: "
+        f"at an equal rate for every operation the fused decode would run "
+        f"{flops['original']['total'] / flops['fused']['total']:.2f}× as fast.",
     ]
     if results["sites"]:
         lines += [
