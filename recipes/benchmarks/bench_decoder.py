@@ -14,12 +14,12 @@ slower. The first decode of each model is the warm-up and the exactness check: t
 compared with the original's before any timing, and the run stops if they differ beyond float
 round-off.
 
-The upsamplers are a small share of a decoder's work (the report counts the floating-point operations of
-both decodes: the speed-up they would show if every operation ran at the same rate), so it also times
-each ``Upsample2D``
-alone on the input it receives in this decode (original against fused, same rounds), which says where
-the speed-up comes from. A fused site runs the tied transposed convolution only where that is the
-cheaper path for its input shape, and resize → conv elsewhere; the report counts how many do.
+The upsamplers are a small share of a decoder's work (the report counts the floating-point operations
+of both decodes: the speed-up they would show if every operation ran at the same rate), so it also
+times each ``Upsample2D`` alone on the input it receives in this decode (original against fused, same
+rounds), which says where the speed-up comes from. A fused site runs the tied transposed convolution
+only where that is the cheaper path for its input shape, and resize → conv elsewhere; the report counts
+how many do.
 
 Layouts: ``sd`` is Stable Diffusion 1.x's VAE (``block_out_channels=(128, 256, 512, 512)``,
 ``layers_per_block=2``, 3 upsamplers, ~49 M decoder parameters); ``small`` keeps its shape at a
