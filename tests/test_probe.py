@@ -288,3 +288,19 @@ def test_probe_report_json_has_no_infinite_numbers(factories):
     adapter = _adapter(factories, "bilinear", latent_channels=3)
     report = probe_decoder(adapter, ProbeOptions(size=64, num_images=2, kinds=("constant-latents",), audit=False))
     json.dumps(to_json(report), allow_nan=False)
+
+
+def test_several_tilings_share_the_latents_and_the_whole_decode(factories):
+    from lightning_checkerboard.probe import read_seam, read_seams
+
+    adapter = _adapter(factories, "border_ring", latent_channels=3)
+    options = ProbeOptions(num_images=4, tile_image_size=128)
+    both = read_seams(adapter, options, [(32, 0), (48, 16)])
+    assert [(s.tile, s.overlap, s.period, s.size) for s in both] == [(32, 0, 32, 128), (48, 16, 32, 128)]
+    alone = read_seam(adapter, ProbeOptions(num_images=4, tile_image_size=128, tile=48, overlap=16))
+    assert alone.seam == pytest.approx(both[1].seam, rel=1e-4, abs=1e-6)
+    for one, other in zip(alone.untiled, both[1].untiled):
+        assert (one.period, one.amplitude, one.upper) == pytest.approx((other.period, other.amplitude, other.upper),
+                                                                       rel=1e-4, abs=1e-6)
+    with pytest.raises(ProbeError, match="--tile-image-size must be a multiple"):
+        read_seams(adapter, ProbeOptions(num_images=4, tile_image_size=96), [(32, 0), (48, 0)])

@@ -20,6 +20,8 @@ from lightning_checkerboard.probe.probing import (
     default_size,
     default_tile_image_size,
     probe_decoder,
+    read_seam,
+    read_seams,
 )
 from lightning_checkerboard.probe.report import format_report, summary_line, to_json
 
@@ -41,6 +43,8 @@ __all__ = [
     "load_decoder",
     "make_inputs",
     "probe_decoder",
+    "read_seam",
+    "read_seams",
     "summary_line",
     "tiled_decode",
     "to_json",

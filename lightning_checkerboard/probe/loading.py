@@ -190,8 +190,8 @@ def _from_hub(text: str, random_weights: bool, seed: int) -> LoadedDecoder:
         raise
     except Exception as error:
         if local_only:
-            raise ProbeError(f"diffusers:{text}: {why} and {repo} is not in the local cache; run once with network "
-                             "access, or give a local folder (diffusers:<folder>)") from None
+            raise ProbeError(f"diffusers:{text}: no folder of that name here, and as a Hub id: {why} and {repo} is "
+                             "not in the local cache; run once with network access, or give a local folder") from None
         hint = "" if subfolder else "; for a pipeline repository name its VAE folder, e.g. diffusers:owner/name/vae"
         raise ProbeError(f"diffusers:{text}: cannot load an AutoencoderKL from the Hub ({_one_line(error)}){hint}") \
             from None

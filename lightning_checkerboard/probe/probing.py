@@ -1,9 +1,11 @@
 """Probe a decoder: the grid pattern of its outputs at every period up to its stride, its sites, its seams.
 
 For each input kind (:mod:`lightning_checkerboard.probe.inputs`) the decoded images are mapped from
-the decoder's value range to ``[0, 1]`` (not clamped) and scored by the checkerboard score with
+the decoder's value range to ``[0, 1]`` and scored by the checkerboard score with
 ``levels = log2(stride)``: the amplitude per period ``2, 4, ..., stride`` in 8-bit levels of that range,
-with its 95 % upper bound. The decoder's upsampling sites are audited
+with its 95 % upper bound. Nothing is clamped: decodes that overshoot the range (random weights do)
+are brought into ``[0, 1]`` by one affine map per set and the readings scaled back, which is exact
+because the readings are proportional to contrast and blind to offset. The decoder's upsampling sites are audited
 (:func:`~lightning_checkerboard.adapt.audit`) on random latents. With a tile size, the same latents
 are decoded whole and in tiles (:func:`~lightning_checkerboard.probe.decoder.tiled_decode`) and both
 are read at the tile period ``T = tile - overlap`` by
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +31,7 @@ from lightning_checkerboard.probe.decoder import DecoderAdapter, ProbeError, che
 from lightning_checkerboard.probe.inputs import DESCRIPTIONS, INPUT_KINDS, make_inputs
 
 __all__ = ["KindReading", "PeriodReading", "ProbeOptions", "ProbeReport", "SeamReading", "default_size",
-           "default_tile_image_size", "probe_decoder"]
+           "default_tile_image_size", "probe_decoder", "read_seam", "read_seams"]
 
 #: The smallest default image side: the bound is loose with one ring of strips (``4 * stride``).
 MIN_DEFAULT_SIZE = 128
@@ -254,9 +257,43 @@ def _periodic_readings(images: Tensor, period: int, options: ProbeOptions, scale
                                scale * float(values[f"upper_period_{p}"])) for p in divisors)
 
 
+def read_seam(adapter: DecoderAdapter, options: ProbeOptions) -> SeamReading:
+    """Decode the same latents whole and in tiles (``options.tile``, ``options.overlap``); read both at the tile period.
+
+    The latents are the held-out photographs' (encoded) when the model has an encoder, else random
+    normal ones; the images are ``options.tile_image_size`` (default :func:`default_tile_image_size`)
+    pixels a side, ``options.num_images`` of them.
+
+    Raises:
+        ProbeError: no ``options.tile``, a tiling that does not fit the stride, a tile period not above
+            the stride, a tile image size that the period does not divide or that is under four periods.
+    """
+    if options.tile is None:
+        raise ProbeError("read_seam needs options.tile (--tile)")
+    return read_seams(adapter, options, [(options.tile, options.overlap)])[0]
+
+
 @torch.no_grad()
-def _read_seam(adapter: DecoderAdapter, options: ProbeOptions, period: int) -> SeamReading:
-    side = options.tile_image_size or default_tile_image_size(period)
+def read_seams(adapter: DecoderAdapter, options: ProbeOptions, tilings: Sequence[tuple[int, int]]
+               ) -> tuple[SeamReading, ...]:
+    """:func:`read_seam` for several ``(tile, overlap)`` tilings of the same latents, decoded whole once.
+
+    The image side (``options.tile_image_size``) must be a multiple of every tile period and at least
+    four of the largest; by default it is the smallest such multiple of their least common multiple
+    that is also at least 256 pixels. ``options.tile`` and ``options.overlap`` are not used.
+
+    Raises:
+        ProbeError: as :func:`read_seam`, for any of the tilings.
+    """
+    if not tilings:
+        raise ProbeError("read_seams needs at least one (tile, overlap) tiling")
+    periods = [_check(replace(options, tile=tile, overlap=overlap, tile_image_size=None), adapter.stride)[1]
+               for tile, overlap in tilings]
+    common = math.lcm(*periods)
+    side = options.tile_image_size or max(4 * max(periods), MIN_TILE_IMAGE_SIZE, common)
+    side = -(-side // common) * common if options.tile_image_size is None else side
+    for (tile, overlap), period in zip(tilings, periods):
+        _check(replace(options, tile=tile, overlap=overlap, tile_image_size=side), adapter.stride)
     stride, count = adapter.stride, options.num_images
     if adapter.has_encoder:
         source = "held-out photographs, encoded"
@@ -266,24 +303,28 @@ def _read_seam(adapter: DecoderAdapter, options: ProbeOptions, period: int) -> S
         source = "random normal latents"
         generator = torch.Generator().manual_seed(options.seed * 1009 + 97)
         latents_all = torch.randn(count, adapter.latent_channels, side // stride, side // stride, generator=generator)
-    tiled, whole = [], []
+    whole: list[Tensor] = []
+    tiled: list[list[Tensor]] = [[] for _ in tilings]
     for start in range(0, count, options.batch_size):
         if adapter.has_encoder:
             latents = adapter.encode(adapter.from_unit(photos[start : start + options.batch_size]))
         else:
             latents = latents_all[start : start + options.batch_size]
         whole.append(adapter.to_unit(adapter.decode(latents)).cpu())
-        tiled.append(adapter.to_unit(tiled_decode(adapter.decode, latents, tile=options.tile, overlap=options.overlap,
-                                                  stride=stride)).cpu())
-    whole_images, tiled_images = torch.cat(whole), torch.cat(tiled)
-    for images in (whole_images, tiled_images):
-        if not bool(torch.isfinite(images).all()):
-            raise ProbeError("tiling: the decoder's output holds NaN or infinity")
-    seam_periods = tuple(p for p in range(2, period + 1) if period % p == 0 and stride % p)
-    (tiled_images, whole_images), scale = _unit_scaled(tiled_images, whole_images)
-    return SeamReading(options.tile, options.overlap, period, side, count, source, seam_periods,
-                       _periodic_readings(tiled_images, period, options, scale),
-                       _periodic_readings(whole_images, period, options, scale))
+        for (tile, overlap), pieces in zip(tilings, tiled):
+            pieces.append(adapter.to_unit(tiled_decode(adapter.decode, latents, tile=tile, overlap=overlap,
+                                                       stride=stride)).cpu())
+    sets = [torch.cat(whole), *(torch.cat(pieces) for pieces in tiled)]
+    if not all(bool(torch.isfinite(images).all()) for images in sets):
+        raise ProbeError("tiling: the decoder's output holds NaN or infinity")
+    (whole_images, *tiled_sets), scale = _unit_scaled(*sets)
+    readings = []
+    for (tile, overlap), period, tiled_images in zip(tilings, periods, tiled_sets):
+        seam_periods = tuple(p for p in range(2, period + 1) if period % p == 0 and stride % p)
+        readings.append(SeamReading(tile, overlap, period, side, count, source, seam_periods,
+                                    _periodic_readings(tiled_images, period, options, scale),
+                                    _periodic_readings(whole_images, period, options, scale)))
+    return tuple(readings)
 
 
 class _Decoding(nn.Module):
@@ -337,7 +378,7 @@ def probe_decoder(adapter: DecoderAdapter, options: ProbeOptions | None = None, 
     _levels(adapter.stride)
     with torch.no_grad():
         readings = tuple(_read_kind(adapter, kind, size, options) for kind in options.kinds)
-    seam = _read_seam(adapter, options, period) if period is not None else None
+    seam = read_seam(adapter, options) if period is not None else None
     report = _audit(adapter, size, options) if options.audit else None
     return ProbeReport(adapter.name, source, adapter.latent_channels, adapter.image_channels, adapter.stride,
                        adapter.value_range, size, options.alpha, options.seed, str(adapter.device), readings, seam,

@@ -57,7 +57,7 @@ def _seam_lines(seam: SeamReading) -> list[str]:
     for tiled, whole in zip(seam.tiled, seam.untiled):
         mark = "  seam" if tiled.period in seam.seam_periods else ""
         lines.append(f"  {tiled.period:>6}  {_number(tiled.amplitude, 3):>9}  < {_number(tiled.upper, 2):<6}  "
-                     f"{_number(whole.amplitude, 3):>9}  < {_number(whole.upper, 2):<6}{mark}")
+                     f"{_number(whole.amplitude, 3):>9}  < {_number(whole.upper, 2):<6}{mark}".rstrip())
     return lines
 
 
@@ -73,8 +73,12 @@ def summary_line(report: ProbeReport) -> str:
     else:
         kind, period = best
         loosest = max((p.upper for r in report.readings for p in r.periods), default=math.nan)
-        text = (f"summary: strongest grid pattern {_number(period.amplitude, 3)} levels at period {period.period} "
-                f"({kind}, < {_number(period.upper, 2)}); every reading < {_number(loosest, 2)} at 95 %")
+        if period.amplitude > 0:
+            text = (f"summary: strongest grid pattern {_number(period.amplitude, 3)} levels at period {period.period} "
+                    f"({kind}, < {_number(period.upper, 2)}); every reading < {_number(loosest, 2)} at 95 %")
+        else:
+            text = (f"summary: no grid pattern stood out at any period or input kind; every reading < "
+                    f"{_number(loosest, 2)} at 95 %")
     if report.seam is not None:
         amp, up = report.seam.seam
         whole, _ = report.seam.untiled_seam
