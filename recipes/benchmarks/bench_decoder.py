@@ -237,9 +237,11 @@ def render(results: dict, command: str = SCRIPT) -> str:
         f"(layout `{results['layout']}`), seeded random weights, float32, eval, `torch.no_grad()`, batch "
         f"{results['batch']}{', channels-last' if results['channels_last'] else ''}. "
         f"{results['fused_sites']} `Upsample2D` sites fused, {results['tied_sites']} of them running the tied "
-        f"transposed convolution at this size (the others resize → conv); the fused decode is within "
+        f"transposed convolution at this size"
+        f"{' (the others resize → conv)' if results['tied_sites'] < results['fused_sites'] else ''}; "
+        f"the fused decode is within "
         f"{results['max_abs']:.1e} (max abs, {results['max_rel']:.1e} relative) of the original. "
-        f"{results['repeats']} interleaved rounds after one warm-up decode each. Regenerate with `{command}`.",
+        f"{results['repeats']} interleaved round{'s' if results['repeats'] > 1 else ''} after one warm-up decode each. Regenerate with `{command}`.",
         "",
         f"- date: {dt.date.today().isoformat()}; lightning-checkerboard {__version__}; torch {torch.__version__}; "
         f"Python {platform.python_version()}",
