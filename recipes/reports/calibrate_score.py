@@ -2,6 +2,7 @@
 
     python recipes/reports/calibrate_score.py              # about 3-5 minutes on a 2-core CPU (4 sets per cell)
     python recipes/reports/calibrate_score.py --sets 20    # tighter coverage figures, about 5x longer
+    python recipes/reports/calibrate_score.py --periods 16 32 48 --sizes 128 256 288 --sets 2  # long periods
 
 A pattern of known RMS amplitude (0.25 … 8 levels) is added to sets of 64 images, and the score and
 its 95 % upper bound are read. Cells: period (2: the checkerboard; 4 and 8: a random zero-mean tile,
@@ -22,6 +23,12 @@ coverage (share of sets whose bound is at least the amplitude added) and the med
 the truth is the amplitude added, so the photographs' own grid energy (JPEG's 8x8 blocks in china
 and flower) counts as an error of the score here. The clean sets (no pattern) give the reading and
 the bound at amplitude 0. Writes ``leaderboards/calibration.md`` and ``leaderboards/calibration.json``.
+
+With ``--periods`` it calibrates long periods instead: each period ``P`` is added as a random ``P x P``
+tile and read on the grid of its own period, at the size ``--sizes`` gives it (one size per period, or
+one for all): ``levels = log2 P`` of the metric for a power of two, and
+:func:`~lightning_checkerboard.functional.periodic_pattern_reading` for any other period. It writes
+``leaderboards/calibration-long.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import torch.nn.functional as F
 from lightning_checkerboard._argparse import OneLineParser
 from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import positive_int, run_cli
+from lightning_checkerboard.functional import periodic_pattern_reading
 from lightning_checkerboard.metrics import CheckerboardScore
 from lightning_checkerboard.reporting import provenance
 
@@ -129,28 +137,37 @@ def pattern(period: int, size: int, amplitude: float, rng: np.random.Generator) 
     return torch.from_numpy(np.tile(tile, (size // period, size // period)) * amplitude / 255.0).float()
 
 
-def measure(images: torch.Tensor) -> tuple[float, float]:
-    """Score and 95 % upper bound of one set."""
-    metric = CheckerboardScore(levels=LEVELS)
-    metric.update(images.clamp(0.0, 1.0))
-    result = metric.diagnostics()
+def measure(images: torch.Tensor, grid: int | None = None) -> tuple[float, float]:
+    """Score and 95 % upper bound of one set: at ``levels=LEVELS``, or on the grid of period ``grid``."""
+    images = images.clamp(0.0, 1.0)
+    if grid is not None and grid & (grid - 1):
+        result = periodic_pattern_reading(images, grid)
+    else:
+        metric = CheckerboardScore(levels=LEVELS if grid is None else grid.bit_length() - 1)
+        metric.update(images)
+        result = metric.diagnostics()
     return float(result["score"]), float(result["upper"])
 
 
-def calibrate(sets: int, sizes=SIZES, kinds=KINDS) -> list[dict[str, object]]:
-    """Every cell's coverage and score ÷ truth over ``sets`` sets (amplitude 0: score and bound)."""
+def calibrate(sets: int, sizes=SIZES, kinds=KINDS, grids=None) -> list[dict[str, object]]:
+    """Every cell's coverage and score ÷ truth over ``sets`` sets (amplitude 0: score and bound).
+
+    ``grids``: ``(period, size)`` pairs, each period added alone and read on the grid of its own period
+    (rows carry ``grid``); ``None``: every size of ``sizes`` at ``levels=LEVELS`` with periods 2, 4, 8.
+    """
     rows = []
+    cells = [(size, None, PERIODS) for size in sizes] if grids is None else [(s, p, (p,)) for p, s in grids]
     for kind in kinds:
-        for size in sizes:
+        for size, grid, periods in cells:
             readings: dict[tuple[int, float], list[tuple[float, float]]] = {}
             for trial in range(sets):
-                rng = np.random.default_rng([KINDS.index(kind), size, trial])
+                rng = np.random.default_rng([KINDS.index(kind), size, trial] + ([] if grid is None else [grid]))
                 images = image_set(kind, size, rng)
-                readings.setdefault((0, 0.0), []).append(measure(images))
-                for period in PERIODS:
+                readings.setdefault((0, 0.0), []).append(measure(images, grid))
+                for period in periods:
                     for amplitude in AMPLITUDES:
                         added = images + pattern(period, size, amplitude, rng)
-                        readings.setdefault((period, amplitude), []).append(measure(added))
+                        readings.setdefault((period, amplitude), []).append(measure(added, grid))
             for (period, amplitude), values in readings.items():
                 scores = np.array([s for s, _ in values])
                 uppers = np.array([u for _, u in values])
@@ -162,8 +179,10 @@ def calibrate(sets: int, sizes=SIZES, kinds=KINDS) -> list[dict[str, object]]:
                     row["coverage"] = float(np.mean(uppers >= amplitude))
                     row["ratio_median"] = float(np.median(scores / amplitude))
                     row["twice_bound"] = bool(amplitude >= 2 * np.median(readings[(0, 0.0)], axis=0)[1])
+                if grid is not None:
+                    row["grid"] = grid
                 rows.append(row)
-            print(f"{kind}, {size} px: done", flush=True)
+            print(f"{kind}, {size} px{'' if grid is None else f', period {grid}'}: done", flush=True)
     return rows
 
 
@@ -173,17 +192,23 @@ def worst(rows: list[dict[str, object]]) -> dict[str, object]:
     return min(cells, key=lambda r: (r["coverage"], r["ratio_median"] if r["twice_bound"] else math.inf))
 
 
+def _periods(rows: list[dict[str, object]]) -> list[int]:
+    """The pattern periods of the rows, ascending."""
+    return sorted({r["period"] for r in rows if r["amplitude"] > 0})
+
+
 def pooled(rows: list[dict[str, object]]) -> list[str]:
     """Coverage pooled over sizes and amplitudes per kind and period, and the strong patterns read off by
     more than 5 % at 64 px and up: the two promises the bound and the score make."""
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    periods = _periods(rows)
     lines = ["## Coverage by kind and period", "",
              "Sets whose bound fell below the amplitude added, of all patterned sets (every size and amplitude); "
              "a 95 % bound may miss 5 %.", "",
-             "| kind | " + " | ".join(f"period {p}" for p in PERIODS) + " |", "|---|" + "---:|" * len(PERIODS)]
+             "| kind | " + " | ".join(f"period {p}" for p in periods) + " |", "|---|" + "---:|" * len(periods)]
     for kind in kinds:
         cells = []
-        for period in PERIODS:
+        for period in periods:
             group = [r for r in rows if r["kind"] == kind and r["period"] == period and r["amplitude"] > 0]
             misses, total = sum(r["misses"] for r in group), sum(r["sets"] for r in group)
             cells.append(f"{misses} of {total} ({100 * (1 - misses / total):.1f} % covered)")
@@ -197,14 +222,26 @@ def pooled(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def _grid_words(rows: list[dict[str, object]]) -> str:
+    """How the rows were read: ``levels=3``, or each period on its own grid at its size."""
+    grids = dict.fromkeys((r["grid"], r["size"]) for r in rows if "grid" in r)
+    if not grids:
+        return f"`levels={LEVELS}`"
+    words = [f"period {p} at {s} px (" + (f"`levels={p.bit_length() - 1}`" if not p & (p - 1)
+                                         else f"`periodic_pattern_reading(period={p})`") + ")" for p, s in grids]
+    return ("each pattern read on the grid of its own period, " + ", ".join(words)
+            + "; a random tile of that period, new per set, is added")
+
+
 def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> str:
+    long = any("grid" in r for r in rows)
     lines = [
-        "# Calibration of the checkerboard score",
+        "# Calibration of the checkerboard score" + (" at long periods" if long else ""),
         "",
         f"Generated by `{meta['command']}` on {meta['date']} ({meta['machine']}). Do not edit by hand.",
         "",
         f"{IMAGES} images per set, {sets} sets per cell (a coverage of 1.00 over {sets} sets says only that no "
-        f"set missed), `levels={LEVELS}`. Each cell reads **coverage / score ÷ truth**: the share of sets whose "
+        f"set missed), {_grid_words(rows)}. Each cell reads **coverage / score ÷ truth**: the share of sets whose "
         "95 % bound is at least the amplitude added, and the median score divided by that amplitude. "
         "Photographs: camera, brick, grass, gravel, moon, coins (scikit-image) and china, flower (scikit-learn), "
         "none used by the tests; *smooth*: the crops down 8x and up by three bilinear x2 stages; *blocks*: down 8x "
@@ -223,8 +260,9 @@ def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> st
                   "| size | period | clean: score (bound) | " + " | ".join(f"{a:g}" for a in AMPLITUDES) + " |",
                   "|---:|---:|---:|" + "---:|" * len(AMPLITUDES)]
         for size in dict.fromkeys(r["size"] for r in rows if r["kind"] == kind):
-            clean = next(r for r in rows if r["kind"] == kind and r["size"] == size and r["amplitude"] == 0)
-            for period in PERIODS:
+            for period in _periods([r for r in rows if r["kind"] == kind and r["size"] == size]):
+                clean = next(r for r in rows if r["kind"] == kind and r["size"] == size and r["amplitude"] == 0
+                             and r.get("grid", period) == period)
                 cells = []
                 for amplitude in AMPLITUDES:
                     r = next(r for r in rows if (r["kind"], r["size"], r["period"], r["amplitude"])
@@ -241,18 +279,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="recipes/reports/calibrate_score.py", description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sets", type=positive_int, default=4, help="image sets per cell")
-    parser.add_argument("--out", type=Path, default=Path("leaderboards"), help="folder for calibration.md/.json")
+    parser.add_argument("--out", type=Path, default=Path("leaderboards"),
+                        help="folder for calibration.md/.json (calibration-long.md/.json with --periods)")
+    parser.add_argument("--periods", type=positive_int, nargs="+", default=None,
+                        help="long-period mode: these periods (>= 2), each read on the grid of its own period")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=None,
+                        help="with --periods: the image size of each period (one per period, or one for all); "
+                             "a multiple of the period and at least 4 times it")
     return parser
 
 
+def grids_of(parser: argparse.ArgumentParser, periods: list[int] | None, sizes: list[int] | None):
+    """``(period, size)`` pairs of the long-period mode, or ``None``; a mistake is one line, exit 2."""
+    if periods is None:
+        if sizes is not None:
+            parser.error("--sizes needs --periods (the default calibration uses 32, 64, 128 and 256 px)")
+        return None
+    if any(p < 2 for p in periods):
+        parser.error(f"--periods must be integers >= 2; got {' '.join(map(str, periods))}")
+    sizes = sizes or [max(256, 4 * p) for p in periods]
+    if len(sizes) not in (1, len(periods)):
+        parser.error(f"--sizes takes one size per period ({len(periods)}) or one for all; got {len(sizes)}")
+    pairs = list(zip(periods, sizes * len(periods) if len(sizes) == 1 else sizes))
+    for period, size in pairs:
+        if size % period or size < 4 * period:
+            parser.error(f"--sizes: {size} px does not fit period {period} (a multiple of it, at least {4 * period})")
+        if size % 8:
+            parser.error(f"--sizes: {size} px is not a multiple of 8 (the smooth and block images are built 8x down)")
+        largest = int(max(min(p.shape[:2]) for p in calibration_photos()) / WINDOW)
+        if size > largest:
+            parser.error(f"--sizes: {size} px is larger than the near-duplicate windows allow (at most {largest})")
+    return pairs
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    grids = grids_of(parser, args.periods, args.sizes)
     meta = provenance("recipes/reports/calibrate_score.py", argv if argv is not None else sys.argv[1:])
-    rows = calibrate(args.sets)
-    atomic_write_json(args.out / "calibration.json", {"provenance": meta, "levels": LEVELS, "images": IMAGES,
-                                                      "sets": args.sets, "worst": worst(rows), "cells": rows})
-    atomic_write_text(args.out / "calibration.md", render(rows, meta, args.sets))
-    print(f"wrote {args.out / 'calibration.md'}")
+    rows = calibrate(args.sets, grids=grids)
+    name = "calibration" if grids is None else "calibration-long"
+    how = {"levels": LEVELS} if grids is None else {"grids": [{"period": p, "size": s} for p, s in grids]}
+    atomic_write_json(args.out / f"{name}.json", {"provenance": meta, **how, "images": IMAGES,
+                                                  "sets": args.sets, "worst": worst(rows), "cells": rows})
+    atomic_write_text(args.out / f"{name}.md", render(rows, meta, args.sets))
+    print(f"wrote {args.out / f'{name}.md'}")
     return 0
 
 
