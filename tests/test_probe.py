@@ -304,3 +304,21 @@ def test_several_tilings_share_the_latents_and_the_whole_decode(factories):
                                                                        rel=1e-4, abs=1e-6)
     with pytest.raises(ProbeError, match="--tile-image-size must be a multiple"):
         read_seams(adapter, ProbeOptions(num_images=4, tile_image_size=96), [(32, 0), (48, 0)])
+
+
+def test_readings_are_in_levels_of_the_value_range_and_nothing_is_clamped(factories):
+    model = load_decoder(f"{factories}:planted").model
+    adapter = DecoderAdapter(model, value_range=(0.0, 1.0 / 3.0))  # the same pattern is 3x larger in this range
+    report = probe_decoder(adapter, ProbeOptions(size=64, num_images=8, kinds=("ramp-latents",), audit=False))
+    period_8 = report.readings[0].periods[-1]
+    assert period_8.amplitude == pytest.approx(9.0, rel=0.15) and period_8.upper >= 9.0
+
+
+def test_a_constant_decoder_outside_the_range_reads_zero(factories):
+    class Constant(nn.Module):
+        def forward(self, z):
+            return torch.full((z.shape[0], 3, z.shape[-2] * 4, z.shape[-1] * 4), 2.0)
+
+    report = probe_decoder(DecoderAdapter(Constant(), latent_channels=2, value_range=(0.0, 1.0)),
+                           ProbeOptions(size=32, num_images=4, kinds=("constant-latents",), audit=False))
+    assert [p.amplitude for p in report.readings[0].periods] == [0.0, 0.0]

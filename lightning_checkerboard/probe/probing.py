@@ -179,6 +179,8 @@ def _unit_scaled(*sets: Tensor) -> tuple[list[Tensor], float]:
     high = max(float(images.max()) for images in sets)
     if low >= 0.0 and high <= 1.0:
         return list(sets), 1.0
+    if high == low:  # constant images outside [0, 1]: moved inside, nothing to scale
+        return [torch.full_like(images, 0.5) for images in sets], 1.0
     scale = high - low
     return [((images - low) / scale).clamp(0.0, 1.0) for images in sets], scale
 
@@ -239,7 +241,7 @@ def _read_kind(adapter: DecoderAdapter, kind: str, size: int, options: ProbeOpti
                          _decoded(adapter, kind, options.num_images, size, options.seed, options.batch_size)])
     (decoded,), scale = _unit_scaled(decoded)
     metric.update(decoded)
-    values = {key: float(value) * (1.0 if key == "effective_images" else scale)
+    values = {key: float(value) * (scale if key.startswith(("score", "upper", "amplitude")) else 1.0)
               for key, value in metric.diagnostics().items()}
     periods = tuple(PeriodReading(2**lv, values[f"amplitude_period_{2**lv}"], values[f"upper_period_{2**lv}"])
                     for lv in range(1, metric.levels + 1))
