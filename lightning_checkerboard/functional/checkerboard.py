@@ -17,7 +17,9 @@ the score; :func:`checkerboard_score` (one batch) and
 :class:`~lightning_checkerboard.metrics.CheckerboardScore` (a dataset) both call that pair. The
 per-period diagnostics and the upper bound, from the same sums, are in
 :mod:`lightning_checkerboard.functional.checkerboard_diagnostics`; the noise model (shared content,
-copies, equal-phase cells) in :mod:`lightning_checkerboard.functional.checkerboard_noise`.
+copies, equal-phase cells) in :mod:`lightning_checkerboard.functional.checkerboard_noise`. Internally
+the grid is described by its period ``cells`` (``2**levels``), so the same functions read a pattern of
+any integer period: :mod:`lightning_checkerboard.functional.periodic`.
 
 Every image is divided by its own ``H * W * sum(w**2)`` before summing, rather than the sums by
 ``n * H * W * sum(w**2)`` at the end. For a fixed size the two are identical; the per-image form also
@@ -393,8 +395,9 @@ class CheckerboardSums(NamedTuple):
         background: ``sum_i`` of :attr:`CheckerboardStatistics.background`, ``(G, 4, 2)``.
         spread: ``sum_i`` of :attr:`CheckerboardStatistics.spread`, ``(24,)``.
         spread_squared: ``sum_i`` of its square, ``(24,)``.
-        within: ``sum_i`` of :attr:`CheckerboardStatistics.within`, ``(L,)``: what the images hold inside
-            their cells, the most pattern energy they can hold at periods up to ``2**l``.
+        within: ``sum_i`` of :attr:`CheckerboardStatistics.within`, ``(L,)`` (one entry per divisor
+            ``d > 1`` of the grid period): what the images hold inside their cells, the most pattern
+            energy they can hold at periods up to ``2**l`` (dividing ``d``).
     """
 
     peak: Tensor
