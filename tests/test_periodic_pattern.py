@@ -222,3 +222,38 @@ def test_bad_arguments_give_one_line_errors(call, error, match):
     with pytest.raises(error, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--periods", "16", "--sizes", "100"], "--sizes: 100 px does not fit period 16 (a multiple of it, at least 64)"),
+        (["--periods", "16", "32", "--sizes", "128", "256", "512"], "--sizes takes one size per period (2) or one for all; got 3"),
+        (["--periods", "1"], "--periods must be integers >= 2; got 1"),
+        (["--sizes", "64"], "--sizes needs --periods"),
+        (["--periods", "12", "--sizes", "60"], "--sizes: 60 px is not a multiple of 8"),
+    ],
+)
+def test_calibration_long_mode_refuses_bad_flags_in_one_line(argv, message, capsys):
+    from _recipes import load_recipe
+
+    with pytest.raises(SystemExit) as info:
+        load_recipe("calibrate_score").main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_calibration_long_mode_reads_each_period_on_its_own_grid(tmp_path, monkeypatch):
+    from _recipes import load_recipe
+
+    recipe = load_recipe("calibrate_score")
+    monkeypatch.setattr(recipe, "IMAGES", 6)
+    monkeypatch.setattr(recipe, "AMPLITUDES", (8.0,))
+    monkeypatch.setattr(recipe, "KINDS", ("photos", "smooth"))
+    rows = recipe.calibrate(1, kinds=("photos", "smooth"), grids=[(16, 64), (24, 96)])
+    assert {(r["grid"], r["size"], r["period"]) for r in rows} == {(16, 64, 0), (16, 64, 16), (24, 96, 0), (24, 96, 24)}
+    text = recipe.render(rows, {"command": "python recipes/reports/calibrate_score.py --periods 16 24", "date": "d",
+                                "machine": "m"}, 1)
+    assert "period 16 at 64 px (`levels=4`)" in text and "`periodic_pattern_reading(period=24)`" in text
+    assert "| photos | " in text and "| 96 | 24 |" in text
