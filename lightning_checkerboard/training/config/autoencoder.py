@@ -66,7 +66,7 @@ class AutoencoderConfig(RunConfig):
     loss_network: str = "auto"
     loss_network_weights: Path | None = None
     loss_network_seed: int = 0
-    lr: float = 2e-3
+    lr: float = 1e-3
     heldout_photos: str | None = None
 
     LOCAL_FILES: ClassVar[tuple[str, ...]] = ("loss_network_weights",)
