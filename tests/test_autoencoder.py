@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 from torch.distributions import Normal, kl_divergence as torch_kl
 
@@ -170,6 +174,19 @@ def test_config_rejects_bad_values_in_one_line_naming_the_field(values, message)
     assert "\n" not in str(info.value)
 
 
+def test_print_config_is_what_config_reads_and_flags_win(tmp_path, capsys):
+    def printed(argv):
+        assert ae.run_cli(ae.main, [*argv, "--print-config"]) == 0
+        return yaml.safe_load(capsys.readouterr().out)
+
+    defaults = printed([])
+    assert defaults["block_channels"] == "32,64,64" and defaults["kl_weight"] == 1e-6 and "resume" not in defaults
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**defaults, "block_channels": "16,16", "image_size": 16}))
+    assert printed(["--config", str(path), "--max-steps", "9"]) == {**defaults, "block_channels": "16,16",
+                                                                      "image_size": 16, "max_steps": 9}
+
+
 def test_photos_are_held_out_by_whole_photographs_and_the_protocol_names_the_latent_stride():
     parts = ae.Autoencoder().build(AutoencoderConfig(heldout_photos="rocket", block_channels="8,8"), None)
     assert isinstance(parts.datamodule, HeldoutPhotosDataModule) and parts.datamodule.heldout_photos == ("rocket",)
@@ -293,3 +310,32 @@ def test_run_grid_runs_the_autoencoder_recipe_for_every_upsampler_and_seed(tmp_p
                       "--jobs", "2", "--runs", str(tmp_path), "--no-build"])
     assert code == 0 and capsys.readouterr().out.count("PSNR 20.00 dB") == 4
     assert all(c[1].endswith("recipes/autoencoder.py") for c in commands) and len(commands) == 4
+
+
+# -- Lightning namespaces -------------------------------------------------------------------------
+
+_FIT_UNDER_LIGHTNING = """
+import json, sys
+import lightning as L
+from lightning_checkerboard.callbacks import ReconstructionMetrics
+from lightning_checkerboard.data import ImageDataModule
+from lightning_checkerboard.tasks import AutoencoderTask
+
+task = AutoencoderTask("deconv", channels=1, block_channels=(4, 4))
+data = ImageDataModule("digits", image_size=16, batch_size=4, train_samples=16, heldout_samples=8, cache_dir=sys.argv[1])
+metrics = ReconstructionMetrics(0, 8, batch_size=4)
+trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False, callbacks=[metrics],
+                    default_root_dir=sys.argv[1])
+trainer.fit(task, datamodule=data)
+print(json.dumps({"step": trainer.global_step, "psnr": metrics.latest["psnr"], "baseline": metrics.baseline["psnr"]}))
+"""
+
+
+def test_the_task_and_its_metrics_fit_under_a_lightning_pytorch_trainer(tmp_path):
+    environ = {key: value for key, value in os.environ.items() if key != "LCB_LIGHTNING"}
+    done = subprocess.run([sys.executable, "-c", _FIT_UNDER_LIGHTNING, str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env=environ)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["step"] == 2 and math.isfinite(result["psnr"]) and math.isfinite(result["baseline"])
