@@ -61,6 +61,10 @@ LOW, HIGH = 0.1, 0.9
 WINDOW = 1.3
 #: The photographs are rescaled by this factor first (see :func:`calibration_photos`).
 RESCALE = 0.75
+#: The photographs of :func:`calibration_photos`, in its order.
+PHOTO_NAMES = ("camera", "brick", "grass", "gravel", "moon", "coins", "china", "flower")
+#: Crops per photograph in the long-period mode's clean reading of each photograph alone.
+PHOTO_CROPS = 16
 
 
 @lru_cache(maxsize=None)
@@ -222,6 +226,44 @@ def pooled(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def photo_readings(grids) -> list[dict[str, object]]:
+    """Clean reading of each photograph alone (``PHOTO_CROPS`` seeded crops) at each ``(period, size)``.
+
+    Says which photographs hold content of their own on a long period's bins: the truth of the calibration
+    assumes they hold none.
+    """
+    rows = []
+    for name, photo in zip(PHOTO_NAMES, calibration_photos()):
+        for period, size in grids:
+            if min(photo.shape[:2]) < size:
+                continue
+            rng = np.random.default_rng([PHOTO_NAMES.index(name), size, period])
+            crops = [_crop(photo, size, rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1))
+                     for _ in range(PHOTO_CROPS)]
+            score, upper = measure(torch.from_numpy(LOW + (HIGH - LOW) * np.stack(crops)).float(), period)
+            rows.append({"photo": name, "period": period, "size": size, "score": score, "upper": upper})
+    return rows
+
+
+def render_photos(rows: list[dict[str, object]]) -> list[str]:
+    """The table of :func:`photo_readings`: score (bound) per photograph and period."""
+    grids = list(dict.fromkeys((r["period"], r["size"]) for r in rows))
+    lines = ["## Each photograph alone", "",
+             f"Score (bound) of {PHOTO_CROPS} crops of one photograph, nothing added: what the photograph's own "
+             "content reads on the grid bins (crops of one photograph overlap, so its content repeats over them). "
+             "Photographs too small for a size are left out (–); the photo sets above draw on those at least "
+             f"{WINDOW}x the size.", "",
+             "| photograph | " + " | ".join(f"period {p} at {s} px" for p, s in grids) + " |",
+             "|---|" + "---:|" * len(grids)]
+    for name in dict.fromkeys(r["photo"] for r in rows):
+        cells = []
+        for period, size in grids:
+            r = next((r for r in rows if (r["photo"], r["period"], r["size"]) == (name, period, size)), None)
+            cells.append("–" if r is None else f"{r['score']:.2f} ({r['upper']:.2f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _grid_words(rows: list[dict[str, object]]) -> str:
     """How the rows were read: ``levels=3``, or each period on its own grid at its size."""
     grids = dict.fromkeys((r["grid"], r["size"]) for r in rows if "grid" in r)
@@ -233,7 +275,7 @@ def _grid_words(rows: list[dict[str, object]]) -> str:
             + "; a random tile of that period, new per set, is added")
 
 
-def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> str:
+def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int, photos=None) -> str:
     long = any("grid" in r for r in rows)
     lines = [
         "# Calibration of the checkerboard score" + (" at long periods" if long else ""),
@@ -255,6 +297,8 @@ def render(rows: list[dict[str, object]], meta: dict[str, str], sets: int) -> st
     lines += [f"Worst cell: {cell['kind']}, {cell['size']} px, period {cell['period']}, {cell['amplitude']:g} levels: "
               f"coverage {cell['coverage']:.2f}, score ÷ truth {cell['ratio_median']:.2f}.", ""]
     lines += pooled(rows)
+    if photos:
+        lines += render_photos(photos)
     for kind in dict.fromkeys(r["kind"] for r in rows):
         lines += [f"## {kind}", "",
                   "| size | period | clean: score (bound) | " + " | ".join(f"{a:g}" for a in AMPLITUDES) + " |",
@@ -318,11 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     grids = grids_of(parser, args.periods, args.sizes)
     meta = provenance("recipes/reports/calibrate_score.py", argv if argv is not None else sys.argv[1:])
     rows = calibrate(args.sets, grids=grids)
+    photos = None if grids is None else photo_readings(grids)
     name = "calibration" if grids is None else "calibration-long"
-    how = {"levels": LEVELS} if grids is None else {"grids": [{"period": p, "size": s} for p, s in grids]}
+    how = {"levels": LEVELS} if grids is None else {"grids": [{"period": p, "size": s} for p, s in grids],
+                                                    "photos": photos}
     atomic_write_json(args.out / f"{name}.json", {"provenance": meta, **how, "images": IMAGES,
                                                   "sets": args.sets, "worst": worst(rows), "cells": rows})
-    atomic_write_text(args.out / f"{name}.md", render(rows, meta, args.sets))
+    atomic_write_text(args.out / f"{name}.md", render(rows, meta, args.sets, photos))
     print(f"wrote {args.out / f'{name}.md'}")
     return 0
 
