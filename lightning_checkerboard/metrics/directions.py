@@ -56,6 +56,10 @@ _INFO = (
     MetricInfo("spectral_distance", "spectral distance", higher_is_better=False),
     MetricInfo("gradient_checkerboard", "gradient checkerboard", higher_is_better=False),
     MetricInfo("images_per_second", "images/s", higher_is_better=True, source="throughput"),
+    # The error's pattern at each period up to a latent stride of 32 (the autoencoder's ReconstructionMetrics).
+    *(MetricInfo(f"residual_{kind}_period_{period}", f"residual {label} at period {period} (levels)",
+                 higher_is_better=False)
+      for period in (2, 4, 8, 16, 32) for kind, label in (("amplitude", "checkerboard"), ("upper", "95% bound"))),
 )
 
 #: Every known metric by key.
