@@ -1,12 +1,15 @@
 """A small KL autoencoder in the layout of a latent-diffusion VAE, whose decoder upsamples with registry layers.
 
 Plain ``nn.Module``: no Lightning, no losses. The layout follows diffusers' ``AutoencoderKL`` (the
-first stage of Stable Diffusion; Rombach et al., 2022) and keeps its attribute names
-(``encoder.down_blocks``, ``decoder.up_blocks``, ``quant_conv``, ``post_quant_conv`` …), but it is
-written here in plain torch: diffusers is not needed, and nothing is imported from it. Where the
-diffusers decoder has its ``Upsample2D`` (nearest ×2 then a 3×3 convolution), each up stage here has
-one registered ×2 upsampler, so ``nearest_conv`` is the diffusers decoder's own choice and a
-transposed convolution, a sub-pixel convolution or a content-aware layer is one string away.
+first stage of Stable Diffusion; Rombach et al., 2022) and keeps most of its attribute names
+(``encoder.down_blocks``, ``resnets`` of ``norm1``/``conv1``/``norm2``/``conv2``/``conv_shortcut``,
+``mid_block``, ``decoder.up_blocks``, ``quant_conv``, ``post_quant_conv`` …), but it is written here
+in plain torch: nothing is imported from diffusers, which stays an optional extra of this package
+(``adapt``, for fusing its ``Upsample2D``). Where the diffusers decoder has its ``Upsample2D``
+(nearest ×2 then a 3×3 convolution, at ``up_blocks[i].upsamplers[0]``), each up stage here ends in
+one registered ×2 upsampler, ``up_blocks[i].upsampler``, so ``nearest_conv`` is the diffusers
+decoder's own choice and a transposed convolution, a sub-pixel convolution or a content-aware layer
+is one string away.
 
 Differences from ``AutoencoderKL``, for speed on a CPU: every stage of the encoder ends with a
 stride-2 convolution and every stage of the decoder with an upsampler (so ``len(block_channels)``
