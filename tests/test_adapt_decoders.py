@@ -256,3 +256,43 @@ def test_bench_decoder_bad_arguments_are_one_line_usage_errors(argv, message, ca
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# ---- the package's own autoencoder (lightning_checkerboard.models.autoencoder)
+
+
+def test_the_package_autoencoder_decoder_fuses_its_reference_nearest_conv_stages_exactly(monkeypatch):
+    from lightning_checkerboard.models.autoencoder import AutoencoderKL as PackageAutoencoder
+    from lightning_checkerboard.upsamplers import layers
+
+    tied_calls = []  # a package layer switched to impl="fused" always runs the tied kernel
+    nearest = layers.nearest_conv2d
+    monkeypatch.setattr(layers, "nearest_conv2d", lambda x, *a, **k: tied_calls.append(x.shape) or nearest(x, *a, **k))
+
+    torch.manual_seed(0)
+    model = PackageAutoencoder("nearest_conv", block_channels=(8, 8, 8), norm_groups=4,
+                               upsampler_options={"impl": "reference", "padding": "reflect"}).eval()
+    z = torch.randn(2, 4, 3, 5)
+    rows = audit(model.decoder, z).rows
+    assert [(r.path, r.kind, r.fusable) for r in rows] == [
+        (f"up_blocks.{i}.upsampler", "resize_conv", "yes") for i in range(3)]
+    fused = fuse_resize_conv(model)
+    assert [(s.path, s.pattern, s.padding) for s in fused.fused_sites] == [
+        (f"decoder.up_blocks.{i}.upsampler", "layer", "reflect") for i in range(3)]
+    assert [r.fusable for r in audit(fused.decoder, z).rows] == ["fused"] * 3
+    tied_calls.clear()
+    with torch.no_grad():
+        expected, actual = model.decode(z), fused.decode(z)
+    assert actual.shape == (2, 3, 24, 40) and _relative_error(actual, expected) < 1e-5
+    assert len(tied_calls) == 3
+    fused.load_state_dict(model.state_dict(), strict=True)
+
+
+def test_the_package_autoencoder_default_decoder_already_runs_fused(tied_calls):
+    from lightning_checkerboard.models.autoencoder import AutoencoderKL as PackageAutoencoder
+
+    model = PackageAutoencoder("nearest_conv,bilinear_conv,deconv", block_channels=(8, 8, 8), norm_groups=4).eval()
+    with pytest.warns(UserWarning, match=r"\(2 site\(s\) already run fused\); the copy is unchanged"):
+        fused = fuse_resize_conv(model)
+    assert fused.fused_sites == ()
+    assert fused.skipped_sites == (("decoder.up_blocks.2.upsampler", "a transposed conv has no resize to fuse"),)
