@@ -234,6 +234,9 @@ def test_diffusers_folder_loads_safetensors_and_needs_a_flag_for_random_weights(
     (pipeline / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ProbeError, match="pickled weights"):
         load_decoder(f"diffusers:{pipeline}")
+    (pipeline / "vae" / "diffusion_pytorch_model.safetensors.index.json").write_text('{"weight_map": {}}')
+    with pytest.raises(ProbeError, match="sharded weights"):
+        load_decoder(f"diffusers:{pipeline}")
 
 
 def test_diffusers_folder_refuses_a_config_linked_outside(tmp_path):

@@ -5,9 +5,9 @@
   name only code you chose to run.
 - ``diffusers:<folder>``: diffusers' ``AutoencoderKL`` from a local folder (or its ``vae/`` subfolder,
   as in a pipeline folder). The folder is received data and runs no code: its ``config.json`` must be a
-  regular file inside it (links out are refused, at most 1 MB), its weights
-  ``diffusion_pytorch_model.safetensors`` likewise; pickled weights (``.bin``, ``.ckpt``, ``.pt``) are
-  refused. A folder with a config and no weights is built with random weights only when asked
+  regular file inside it (links out are refused, at most 1 MB), its weights one
+  ``diffusion_pytorch_model.safetensors`` likewise (an index of shards is refused: it names other
+  files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are refused. A folder with a config and no weights is built with random weights only when asked
   (``random_weights=True``), and the report says so.
 - ``diffusers:<owner>/<name>[/<subfolder>]``: the same from the Hugging Face Hub (safetensors only).
   Offline (``HF_HUB_OFFLINE=1``), or when the Hub does not answer within a few seconds, only the local
@@ -150,6 +150,9 @@ def _from_folder(text: str, folder: Path, random_weights: bool, seed: int) -> Lo
         model = _from_config(config, seed, f"diffusers:{text}")
         return LoadedDecoder(model, f"diffusers:{text}", "random",
                              f"the folder's config with random weights (seed {seed}), as --random-weights asks")
+    if (where / f"{WEIGHTS_NAME}.index.json").exists():
+        raise ProbeError(f"diffusers:{text}: holds sharded weights (an index naming other files); the probe loads one "
+                         f"{WEIGHTS_NAME} only")
     if not is_regular_file(weights, root=folder):
         pickled = sorted(p.name for p in where.iterdir() if p.suffix in PICKLED_SUFFIXES)
         if pickled:
