@@ -69,9 +69,10 @@ GLOSSARY: dict[str, str] = {
     "images_per_second": "Training throughput, images per second on the machine that ran the grid (compare within "
                          "a table only); higher is better.",
     "pictures": "One sample per seed drawn at an integer zoom (no resampling), the region with the strongest "
-                "period-2 pattern at 4×, and for super-resolution the error ×8; click any picture for the run's "
-                "sample grid at its native resolution. Grid columns: super-resolution bicubic | output | target, "
-                "style transfer content | output, GAN samples only.",
+                "period-2 pattern at 4×, and for super-resolution and the autoencoder the error ×8; click any "
+                "picture for the run's sample grid at its native resolution. Grid columns: super-resolution bicubic "
+                "| output | target, autoencoder target | output (its input), style transfer content | output, GAN "
+                "samples only.",
 }
 
 
