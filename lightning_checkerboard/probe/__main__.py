@@ -2,7 +2,7 @@
 
 Usage::
 
-    lightning-checkerboard probe SPEC [--latent-channels C] [--stride S] [--value-range -1,1]
+    lightning-checkerboard probe SPEC [--latent-channels C] [--stride S] [--value-range=-1,1]
         [--size PX] [--num-images N] [--batch-size B] [--seed K] [--inputs photos,constant-latents,...]
         [--tile SIZE --overlap N [--tile-image-size PX]] [--random-weights] [--no-audit]
         [--device cpu] [--json PATH]
@@ -82,8 +82,8 @@ def build_parser(prog: str = "python -m lightning_checkerboard.probe") -> argpar
                        help="the decoder's total upsampling; default: found by decoding a 4x4 latent (a given "
                        "value is checked against it)")
     model.add_argument("--value-range", type=_value_range, default=(-1.0, 1.0), metavar="LOW,HIGH",
-                       help="the images' value range (default -1,1 as diffusers' VAEs); readings are in 8-bit "
-                       "levels of it")
+                       help="the images' value range (default -1,1 as diffusers' VAEs; write --value-range=-1,1 "
+                       "with '=' when LOW is negative); readings are in 8-bit levels of it")
     model.add_argument("--random-weights", action="store_true",
                        help="diffusers: specs: build the model from its config with random weights (said so in "
                        "the output) instead of loading pretrained ones")
