@@ -274,7 +274,7 @@ def _index(board: Leaderboard, out: Path, command: str, regenerate: str | None) 
               "One table per task, dataset, resolution, training budget and metric protocol: numbers measured "
               "differently are never ranked together. Each row is one upsampler configuration: mean ± sample "
               "standard deviation over its seeds (n runs; no ± for one run). Each table is ranked by one "
-              "quality metric — FID when every run has it, otherwise SWD (PSNR for super-resolution) — and "
+              "quality metric — FID when every run has it, otherwise SWD (PSNR for super-resolution and the autoencoder) — and "
               "rows whose seeds are not separated by Welch's t-test (two-sided, 95 %) share a rank. A row no "
               "better than its recorded baseline (an untrained generator) \"did not learn\" and is listed "
               "last. A checkerboard cell reads \"none detected\" when every seed reads 0, else the mean ± std, with the "
