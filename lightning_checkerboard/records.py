@@ -101,7 +101,7 @@ class ResultRecord:
 
     Attributes:
         run_id: unique id of the run (the W&B run id when W&B is used).
-        task: ``"gan"``, ``"style_transfer"`` or ``"super_resolution"``.
+        task: ``"gan"``, ``"style_transfer"``, ``"super_resolution"`` or ``"autoencoder"`` (the recipe that ran).
         status: one of :data:`STATUSES`.
         dataset: canonical dataset name (``photos``, ``cifar10``, ``folder:/abs/path``…).
         dataset_fingerprint: hash of the data and its preparation (keys FID caches).
