@@ -165,7 +165,8 @@ class DecoderAdapter:
         except ProbeError:
             raise
         except Exception as error:
-            raise ProbeError(f"encoding an image of shape {tuple(images.shape)} failed ({_first_line(error)})") from None
+            raise ProbeError(f"encoding an image of shape {tuple(images.shape)} failed "
+                             f"({_first_line(error)})") from None
         expected = (1, self.latent_channels, DRY_RUN_SIDE, DRY_RUN_SIDE)
         if tuple(latents.shape) != expected:
             raise ProbeError(f"encoding an image of shape {tuple(images.shape)} gave latents of shape "

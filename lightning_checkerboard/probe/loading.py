@@ -7,7 +7,8 @@
   as in a pipeline folder). The folder is received data and runs no code: its ``config.json`` must be a
   regular file inside it (links out are refused, at most 1 MB), its weights one
   ``diffusion_pytorch_model.safetensors`` likewise (an index of shards is refused: it names other
-  files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are refused. A folder with a config and no weights is built with random weights only when asked
+  files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are refused. A folder with a config and no
+  weights is built with random weights only when asked
   (``random_weights=True``), and the report says so.
 - ``diffusers:<owner>/<name>[/<subfolder>]``: the same from the Hugging Face Hub (safetensors only).
   Offline (``HF_HUB_OFFLINE=1``), or when the Hub does not answer within a few seconds, only the local
@@ -43,7 +44,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+)*$")
 
 def _layout(widths: tuple[int, ...], layers: int, latent: int, groups: int = 32, **extra: Any) -> dict[str, Any]:
     return {"block_out_channels": widths, "layers_per_block": layers, "latent_channels": latent,
-            "down_block_types": ("DownEncoderBlock2D",) * len(widths), "up_block_types": ("UpDecoderBlock2D",) * len(widths),
+            "down_block_types": ("DownEncoderBlock2D",) * len(widths),
+            "up_block_types": ("UpDecoderBlock2D",) * len(widths),
             "norm_num_groups": groups, **extra}
 
 
