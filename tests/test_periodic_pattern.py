@@ -255,5 +255,5 @@ def test_calibration_long_mode_reads_each_period_on_its_own_grid(tmp_path, monke
     assert {(r["grid"], r["size"], r["period"]) for r in rows} == {(16, 64, 0), (16, 64, 16), (24, 96, 0), (24, 96, 24)}
     text = recipe.render(rows, {"command": "python recipes/reports/calibrate_score.py --periods 16 24", "date": "d",
                                 "machine": "m"}, 1)
-    assert "period 16 at 64 px (`levels=4`)" in text and "`periodic_pattern_reading(period=24)`" in text
+    assert "period 16 at 64 px (`levels=4`)" in text and "period 24 at 96 px (`periodic_pattern_reading`)" in text
     assert "| photos | " in text and "| 96 | 24 |" in text

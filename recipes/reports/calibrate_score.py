@@ -270,7 +270,7 @@ def _grid_words(rows: list[dict[str, object]]) -> str:
     if not grids:
         return f"`levels={LEVELS}`"
     words = [f"period {p} at {s} px (" + (f"`levels={p.bit_length() - 1}`" if not p & (p - 1)
-                                         else f"`periodic_pattern_reading(period={p})`") + ")" for p, s in grids]
+                                         else "`periodic_pattern_reading`") + ")" for p, s in grids]
     return ("each pattern read on the grid of its own period, " + ", ".join(words)
             + "; a random tile of that period, new per set, is added")
 
