@@ -152,7 +152,7 @@ def test_every_flag_is_a_config_field_and_no_flags_make_the_default_config():
     config = AutoencoderConfig.from_namespace(parser.parse_args([]))
     assert config == AutoencoderConfig()
     assert (config.upsampler, config.image_size, config.latent_stride(), config.latent_channels) == (
-        "nearest_conv", 32, 8, 4)
+        "nearest_conv", 48, 8, 4)
 
 
 @pytest.mark.parametrize(("values", "message"), [

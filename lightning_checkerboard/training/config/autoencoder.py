@@ -53,7 +53,7 @@ class AutoencoderConfig(RunConfig):
     """
 
     upsampler: str = "nearest_conv"
-    image_size: int = 32
+    image_size: int = 48
     batch_size: int = 16
     max_steps: int = 600
     eval_every: int = 0
