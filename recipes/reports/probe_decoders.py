@@ -10,7 +10,9 @@ with 95 % bounds, and the audit of the decoder's upsampling sites; then the seam
 at each ``--seams`` setting (``SIZE:OVERLAP`` in output pixels), beside the whole decode of the same
 latents. Writes ``leaderboards/probe.md`` and ``leaderboards/probe.json``. The default decoders are
 layouts built offline with random weights (said so in the report); pretrained decoders need their
-weights, from the Hub or a local folder.
+weights, from the Hub or a local folder. As a contrast (``--contrast``), the package's own untrained
+``AutoencoderKL`` (:mod:`lightning_checkerboard.models.autoencoder`) is probed with transposed 3×3
+convolutions in its decoder stages, which paint a grid, and with nearest + conv, which does not.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lightning_checkerboard._io import atomic_write_json, atomic_write_text
 from lightning_checkerboard.cli import UsageError, positive_int, run_cli
 from lightning_checkerboard.probe import (
     DecoderAdapter,
+    LoadedDecoder,
     ProbeError,
     ProbeOptions,
     load_decoder,
@@ -61,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--decoders", nargs="+", default=list(DEFAULT_DECODERS), metavar="SPEC",
                         help="probe specs: diffusers-layout:<name>, diffusers:<folder or owner/name>, module:factory")
+    parser.add_argument("--contrast", nargs="*", default=["deconv_k3", "nearest_conv"], metavar="UPSAMPLER",
+                        help="also probe the package's own untrained AutoencoderKL with each of these upsamplers, "
+                        "a contrast for the readings")
     parser.add_argument("--size", type=positive_int, default=128, help="side of the period readings' decodes")
     parser.add_argument("--num-images", type=positive_int, default=8, help="inputs per kind")
     parser.add_argument("--seams", type=_seam, nargs="*", default=[(32, 0), (64, 32)], metavar="SIZE:OVERLAP",
@@ -125,7 +131,9 @@ def _markdown(results: dict) -> str:
              "of the noise, and the bound says how large one could still be.", "",
              "**Random weights.** The `diffusers-layout:` decoders are built offline from their layout alone, with "
              "seeded random weights: they show what the architecture does before training, not what a trained VAE "
-             "does. With the Hub reachable (or the weights in a local folder), the pretrained decoders join the table:",
+             "does. The last sections are a contrast: the package's own untrained `AutoencoderKL` with transposed "
+             "3×3 convolutions in its decoder stages (a grid the probe must read) and with nearest + 3×3 conv. "
+             "With the Hub reachable (or the weights in a local folder), the pretrained decoders join the table:",
              "", f"    {PRETRAINED_COMMAND}", "", "and one decoder alone:", "", f"    {ONE_DECODER_COMMAND}", "",
              "Input kinds: " + "; ".join(f"`{item['kind']}`: {item['description']}"
                                           for item in results["decoders"][0]["report"]["inputs"]) + ".", ""]
@@ -134,9 +142,25 @@ def _markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _contrast(upsampler: str) -> LoadedDecoder:
+    """The package's own untrained ``AutoencoderKL`` with ``upsampler`` in every decoder stage (seed 0)."""
+    from lightning_checkerboard.models import AutoencoderKL
+
+    torch.manual_seed(0)
+    try:
+        model = AutoencoderKL(upsampler).eval()
+    except ValueError as error:
+        raise ProbeError(f"--contrast: {error}") from None
+    widths = "-".join(map(str, model.block_channels))
+    return LoadedDecoder(model, f"models.AutoencoderKL(\"{upsampler}\")", "random",
+                         f"the package's own AutoencoderKL, widths {widths}, {upsampler} in every decoder stage, "
+                         "untrained (seed 0): a contrast that shows what the probe reads where a decoder paints a grid")
+
+
 def _probe_one(spec: str, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
-    loaded = load_decoder(spec, seed=0)
+    loaded = _contrast(spec.partition(":")[2]) if spec.startswith("contrast:") else load_decoder(spec, seed=0)
+    spec = loaded.source
     adapter = DecoderAdapter(loaded.model, device=args.device)
     options = ProbeOptions(size=args.size, num_images=args.num_images, batch_size=args.batch_size)
     report = probe_decoder(adapter, options, source=spec)
@@ -165,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     torch.set_grad_enabled(False)
     entries = []
-    for spec in args.decoders:
+    for spec in [*args.decoders, *(f"contrast:{name}" for name in args.contrast)]:
         print(f"probing {spec} ...", flush=True)
         try:
             entries.append(_probe_one(spec, args))
