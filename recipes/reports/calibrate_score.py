@@ -2,7 +2,7 @@
 
     python recipes/reports/calibrate_score.py              # about 3-5 minutes on a 2-core CPU (4 sets per cell)
     python recipes/reports/calibrate_score.py --sets 20    # tighter coverage figures, about 5x longer
-    python recipes/reports/calibrate_score.py --periods 16 32 48 --sizes 128 256 288 --sets 2  # long periods
+    python recipes/reports/calibrate_score.py --periods 16 32 48 --sizes 128 256 288 --sets 2  # 4-6 minutes
 
 A pattern of known RMS amplitude (0.25 … 8 levels) is added to sets of 64 images, and the score and
 its 95 % upper bound are read. Cells: period (2: the checkerboard; 4 and 8: a random zero-mean tile,
