@@ -197,24 +197,31 @@ def test_long_period_layout_stays_small_and_chance_detections_stay_far_below_the
     assert values(periodic_pattern_reading(images, 96, z=4.0))["score"] == 0.0
 
 
+def _reading(*args, **kwargs):
+    return lambda: periodic_pattern_reading(*args, **kwargs)
+
+
+_RAND = torch.rand(2, 3, 48, 48)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48), 1), ValueError, r"^period must be an integer >= 2; got 1\.$"),
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48), 6.0), ValueError, r"^period must be .*; got 6\.0\.$"),
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48), True), ValueError, r"^period must be .*; got True\.$"),
+        (_reading(_RAND, 1), ValueError, r"^period must be an integer >= 2; got 1\.$"),
+        (_reading(_RAND, 6.0), ValueError, r"^period must be .*; got 6\.0\.$"),
+        (_reading(_RAND, True), ValueError, r"^period must be .*; got True\.$"),
         (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 50), 6), ValueError,
          r"^`images` height and width must be divisible by the period 6 .*48 x 50$"),
         (lambda: periodic_pattern_reading(torch.rand(2, 3, 144, 144), 48), ValueError,
          r"^`images` are too small for period=48: H and W must be at least 192 .*144 x 144$"),
         (lambda: periodic_pattern_reading(torch.rand(3, 48, 48), 6), ValueError, r"^`images` must have 4 dimensions"),
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48) * 2, 6), ValueError, r"^float `images` must lie in \[0, 1\]"),
-        (lambda: periodic_pattern_reading(torch.zeros(2, 3, 48, 48, dtype=torch.int32), 6), TypeError, r"^`images` must be"),
+        (_reading(_RAND * 2, 6), ValueError, r"^float `images` must lie in \[0, 1\]"),
+        (_reading(torch.zeros(2, 3, 48, 48, dtype=torch.int32), 6), TypeError, r"^`images` must be"),
         (lambda: periodic_pattern_reading([[0.5]], 6), TypeError, r"^`images` must be a torch.Tensor"),
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48), 6, alpha=1.5), ValueError, r"^alpha must be"),
-        (lambda: periodic_pattern_reading(torch.rand(2, 3, 48, 48), 6, kappa=-1.0), ValueError, r"^kappa must be"),
+        (_reading(_RAND, 6, alpha=1.5), ValueError, r"^alpha must be"),
+        (_reading(_RAND, 6, kappa=-1.0), ValueError, r"^kappa must be"),
         (lambda: periodic_pattern_periods(0), ValueError, r"^period must be an integer >= 2; got 0\.$"),
-        (lambda: periodic_pattern_reading_from_sums(periodic_pattern_statistics(torch.rand(2, 3, 48, 48), 6), 12),
+        (lambda: periodic_pattern_reading_from_sums(periodic_pattern_statistics(_RAND, 6), 12),
          ValueError, r"^`sums` hold 35 grid bins, the period 12 has 143; got period=12$"),
     ],
 )
@@ -227,8 +234,10 @@ def test_bad_arguments_give_one_line_errors(call, error, match):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--periods", "16", "--sizes", "100"], "--sizes: 100 px does not fit period 16 (a multiple of it, at least 64)"),
-        (["--periods", "16", "32", "--sizes", "128", "256", "512"], "--sizes takes one size per period (2) or one for all; got 3"),
+        (["--periods", "16", "--sizes", "100"],
+         "--sizes: 100 px does not fit period 16 (a multiple of it, at least 64)"),
+        (["--periods", "16", "32", "--sizes", "128", "256", "512"],
+         "--sizes takes one size per period (2) or one for all; got 3"),
         (["--periods", "1"], "--periods must be integers >= 2; got 1"),
         (["--sizes", "64"], "--sizes needs --periods"),
         (["--periods", "12", "--sizes", "60"], "--sizes: 60 px is not a multiple of 8"),

@@ -238,8 +238,9 @@ def photo_readings(grids) -> list[dict[str, object]]:
             if min(photo.shape[:2]) < size:
                 continue
             rng = np.random.default_rng([PHOTO_NAMES.index(name), size, period])
-            crops = [_crop(photo, size, rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1))
-                     for _ in range(PHOTO_CROPS)]
+            corners = [(rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1))
+                       for _ in range(PHOTO_CROPS)]
+            crops = [_crop(photo, size, top, left) for top, left in corners]
             score, upper = measure(torch.from_numpy(LOW + (HIGH - LOW) * np.stack(crops)).float(), period)
             rows.append({"photo": name, "period": period, "size": size, "score": score, "upper": upper})
     return rows
