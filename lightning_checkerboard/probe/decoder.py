@@ -93,7 +93,7 @@ class DecoderAdapter:
         latent_channels: ``C``; ``None`` finds it (see the module docstring).
         stride: ``s``; ``None`` finds it by a dry run, a given value must agree with the dry run.
         value_range: the images' value range ``(low, high)`` (diffusers' VAEs: ``(-1, 1)``).
-        device: where the model and the latents go.
+        device: where the model (moved there and put in eval mode, in place) and the latents go.
 
     Raises:
         ProbeError: a model that is neither, latent channels that cannot be found, a dry run that fails

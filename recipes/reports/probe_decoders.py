@@ -1,6 +1,6 @@
 """Grid artifacts of diffusers ``AutoencoderKL`` decoders, per period and input kind, and their tiling seams.
 
-    python recipes/reports/probe_decoders.py   # the offline layouts, random weights: 8.5 min, shared 2-core CPU
+    python recipes/reports/probe_decoders.py   # offline layouts, random weights: 5 to 9 min on a shared 2-core CPU
     python recipes/reports/probe_decoders.py --decoders diffusers-layout:sd diffusers:stabilityai/sd-vae-ft-mse
 
 For each decoder (a ``lightning-checkerboard probe`` spec) this runs the probe
