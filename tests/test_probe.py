@@ -325,3 +325,13 @@ def test_a_constant_decoder_outside_the_range_reads_zero(factories):
     report = probe_decoder(DecoderAdapter(Constant(), latent_channels=2, value_range=(0.0, 1.0)),
                            ProbeOptions(size=32, num_images=4, kinds=("constant-latents",), audit=False))
     assert [p.amplitude for p in report.readings[0].periods] == [0.0, 0.0]
+
+
+def test_a_received_config_cannot_ask_for_an_unbounded_model(tmp_path):
+    folder = tmp_path / "huge"
+    _save_tiny(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["block_out_channels"] = [8, 16, 10**7]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ProbeError, match="block_out_channels must be integers from 1 to 4096"):
+        load_decoder(f"diffusers:{folder}", random_weights=True)

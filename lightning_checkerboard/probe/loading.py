@@ -5,7 +5,8 @@
   name only code you chose to run.
 - ``diffusers:<folder>``: diffusers' ``AutoencoderKL`` from a local folder (or its ``vae/`` subfolder,
   as in a pipeline folder). The folder is received data and runs no code: its ``config.json`` must be a
-  regular file inside it (links out are refused, at most 1 MB), its weights one
+  regular file inside it (links out are refused, at most 1 MB) asking for bounded sizes
+  (:data:`CONFIG_LIMITS`), its weights one
   ``diffusion_pytorch_model.safetensors`` likewise (an index of shards is refused: it names other
   files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are refused. A folder with a config and no
   weights is built with random weights only when asked
@@ -122,6 +123,25 @@ def _from_layout(name: str, seed: int) -> LoadedDecoder:
     return LoadedDecoder(model, f"diffusers-layout:{name}", "random", f"{about}; random weights (seed {seed})")
 
 
+#: The largest sizes a received config may ask for: a small file must not make the probe allocate without bound.
+CONFIG_LIMITS = {"block_out_channels": 4096, "layers_per_block": 16, "latent_channels": 1024, "in_channels": 64,
+                 "out_channels": 64, "norm_num_groups": 4096}
+
+
+def _check_config(config: dict[str, Any], what: str) -> dict[str, Any]:
+    for key, limit in CONFIG_LIMITS.items():
+        value = config.get(key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if key == "block_out_channels" and isinstance(value, (list, tuple)) and len(value) > 8:
+            raise ProbeError(f"{what}: block_out_channels lists {len(value)} blocks, more than 8")
+        for item in values:
+            if item is None:
+                continue
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= limit:
+                raise ProbeError(f"{what}: {key} must be integers from 1 to {limit}; got {value!r}"[:300])
+    return config
+
+
 def _folder_config(folder: Path, text: str) -> tuple[Path, dict[str, Any]]:
     """The folder holding the VAE's ``config.json`` (the folder or its ``vae/``) and the config."""
     for where in (folder, folder / "vae"):
@@ -138,7 +158,7 @@ def _folder_config(folder: Path, text: str) -> tuple[Path, dict[str, Any]]:
             kind = config.get("_class_name", "AutoencoderKL")
             if kind != "AutoencoderKL":
                 raise ProbeError(f"{path} describes a {kind!r}, not an AutoencoderKL (name the VAE's folder)")
-            return where, config
+            return where, _check_config(config, str(path))
     raise ProbeError(f"diffusers:{text}: no config.json (a regular file inside the folder) in it or in its vae/ "
                      "subfolder")
 
@@ -188,7 +208,7 @@ def _from_hub(text: str, random_weights: bool, seed: int) -> LoadedDecoder:
                 model = kl.from_pretrained(repo, subfolder=subfolder, use_safetensors=True,
                                            local_files_only=local_only, low_cpu_mem_usage=False)
         if random_weights:
-            model = _from_config(dict(config), seed, f"diffusers:{text}")
+            model = _from_config(_check_config(dict(config), f"diffusers:{text}"), seed, f"diffusers:{text}")
             return LoadedDecoder(model, f"diffusers:{text}", "random",
                                  f"the Hub config with random weights (seed {seed}), as --random-weights asks")
     except ProbeError:
