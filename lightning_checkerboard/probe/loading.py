@@ -6,10 +6,9 @@
 - ``diffusers:<folder>``: diffusers' ``AutoencoderKL`` from a local folder (or its ``vae/`` subfolder,
   as in a pipeline folder). The folder is received data and runs no code: its ``config.json`` must be a
   regular file inside it (links out are refused, at most 1 MB) asking for bounded sizes
-  (:data:`CONFIG_LIMITS`), its weights one
-  ``diffusion_pytorch_model.safetensors`` likewise (an index of shards is refused: it names other
-  files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are refused. A folder with a config and no
-  weights is built with random weights only when asked
+  (:data:`CONFIG_LIMITS`), its weights one ``diffusion_pytorch_model.safetensors`` likewise (an index
+  of shards is refused: it names other files); pickled weights (``.bin``, ``.ckpt``, ``.pt``) are
+  refused. A folder with a config and no weights is built with random weights only when asked
   (``random_weights=True``), and the report says so.
 - ``diffusers:<owner>/<name>[/<subfolder>]``: the same from the Hugging Face Hub (safetensors only).
   Offline (``HF_HUB_OFFLINE=1``), or when the Hub does not answer within a few seconds, only the local
