@@ -99,6 +99,26 @@ def conv_decoder():
     return nn.Sequential(nn.Conv2d(4, 3, 3, padding=1), nn.Upsample(scale_factor=8))
 
 
+class WrongEncoder(PlantedWithEncoder):
+    def encode(self, x):
+        return F.avg_pool2d(x, 4)  # stride 4: latents twice too large for the decoder
+
+
+class FailsOnLargeLatents(Planted):
+    def decode(self, z):
+        if z.shape[-1] > 4:
+            raise RuntimeError("out of memory (pretend)")
+        return super().decode(z)
+
+
+def wrong_encoder():
+    return WrongEncoder()
+
+
+def fails_on_large_latents():
+    return FailsOnLargeLatents()
+
+
 not_callable = 3
 '''
 
@@ -272,6 +292,8 @@ def _one_line_error(capsys, argv):
     (["{m}:bilinear", "--latent-channels", "3", "--size", "24"], "--size must be a multiple"),
     (["{m}:bilinear", "--random-weights"], "--random-weights applies to diffusers"),
     (["{m}:bilinear", "--inputs", "noise"], "--inputs"),
+    (["{m}:wrong_encoder"], "gave latents of shape (1, 3, 8, 8); the decoder takes (1, 3, 4, 4)"),
+    (["{m}:fails_on_large_latents", "--value-range=0,1"], "the decoder failed while probed (RuntimeError: out of"),
 ])
 def test_bad_specs_and_flags_are_one_line_and_exit_2(factories, capsys, argv, message):
     err = _one_line_error(capsys, [arg.format(m=factories) for arg in argv])
