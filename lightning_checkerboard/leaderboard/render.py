@@ -72,7 +72,7 @@ MANIFEST = ".lightning-checkerboard-leaderboard.json"
 _MANIFEST_FORMAT = "lightning-checkerboard leaderboard"
 _MAX_MANIFEST_BYTES = 64 << 20  # also bounds the leaderboard.json read from folders built before the manifest
 # Other scripts write these into the same folder; the index lists them, the build never touches them.
-_BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "detection_limits.md", "gan_defaults.md")
+_BENCHMARK_GLOBS = ("speed.md", "bench_*.md", "calibration*.md", "detection_limits.md", "gan_defaults.md", "probe.md")
 _EXPERIMENT_GLOBS = ("article.md", "init.md", "gradients.md", "style_transfer.md", "super_resolution.md")
 _MAX_PAGE_STEM = 96  # file systems take 255 bytes; a record's names may hold 512 characters each
 
