@@ -120,6 +120,23 @@ def fails_on_large_latents():
 
 
 not_callable = 3
+
+
+class DecodeOnly:
+    """Not a module: an object with decode(), as the guide allows."""
+
+    latent_channels = 3
+
+    def decode(self, z):
+        return F.interpolate(z, scale_factor=4, mode="nearest")
+
+
+def decode_only():
+    return DecodeOnly()
+
+
+def stride_six():
+    return nn.Sequential(nn.Conv2d(3, 3, 1), nn.Upsample(scale_factor=6))
 '''
 
 
@@ -294,10 +311,20 @@ def _one_line_error(capsys, argv):
     (["{m}:bilinear", "--inputs", "noise"], "--inputs"),
     (["{m}:wrong_encoder"], "gave latents of shape (1, 3, 8, 8); the decoder takes (1, 3, 4, 4)"),
     (["{m}:fails_on_large_latents", "--value-range=0,1"], "the decoder failed while probed (RuntimeError: out of"),
+    (["{m}:stride_six"], "needs a stride that is a power of two (2, 4, 8, ...); the decoder's is 6"),
+    (["{m}:bilinear", "--latent-channels", "3", "--tile", "4096"], "more than the 67,108,864 allowed"),
+    (["{m}:bilinear", "--latent-channels", "3", "--num-images", "100000000"], "more than the 67,108,864 allowed"),
 ])
 def test_bad_specs_and_flags_are_one_line_and_exit_2(factories, capsys, argv, message):
     err = _one_line_error(capsys, [arg.format(m=factories) for arg in argv])
     assert message in err
+
+
+def test_a_factory_may_return_an_object_with_decode_that_is_not_a_module(factories):
+    adapter = DecoderAdapter(load_decoder(f"{factories}:decode_only").model, value_range=(0.0, 1.0))
+    assert (adapter.latent_channels, adapter.stride, adapter.has_encoder) == (3, 4, False)
+    report = probe_decoder(adapter, ProbeOptions(kinds=("ramp-latents",), num_images=4, audit=False))
+    assert [p.period for p in report.readings[0].periods] == [2, 4]
 
 
 def test_hub_id_offline_is_one_quick_line(capsys, monkeypatch, tmp_path):

@@ -1,8 +1,8 @@
 """The decoder a probe spec names: ``module:factory``, ``diffusers:<folder or Hub id>``, ``diffusers-layout:<name>``.
 
-- ``package.module:factory``: imported and called as the ``audit`` command does
-  (:func:`lightning_checkerboard.adapt.__main__.load_factory`); importing runs that module's code, so
-  name only code you chose to run.
+- ``package.module:factory``: imported and called as the ``audit`` command does; it must be (or
+  return) a module that maps latents to images or an object with a ``decode`` method. Importing runs
+  that module's code, so name only code you chose to run.
 - ``diffusers:<folder>``: diffusers' ``AutoencoderKL`` from a local folder (or its ``vae/`` subfolder,
   as in a pipeline folder). The folder is received data and runs no code: its ``config.json`` must be a
   regular file inside it (links out are refused, at most 1 MB) asking for bounded sizes
@@ -251,11 +251,14 @@ def load_decoder(spec: str, *, random_weights: bool = False, seed: int = 0) -> L
         return _from_hub(rest, random_weights, seed)
     if random_weights:
         raise ProbeError("--random-weights applies to diffusers: specs only; a factory builds its own weights")
-    from lightning_checkerboard.adapt.__main__ import load_factory
+    from lightning_checkerboard.adapt.__main__ import _call_factory
 
     torch.manual_seed(seed)
     try:
-        model = load_factory(spec)
+        model = _call_factory(spec)
     except ValueError as error:
         raise ProbeError(str(error)) from None
+    if not isinstance(model, torch.nn.Module) and not callable(getattr(model, "decode", None)):
+        raise ProbeError(f"{spec!r} must be a torch.nn.Module that maps latents to images or an object with a "
+                         f"decode(latents) method, or return one; got {type(model).__name__}")
     return LoadedDecoder(model, spec, "factory")

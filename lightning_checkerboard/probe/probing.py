@@ -36,6 +36,9 @@ __all__ = ["KindReading", "PeriodReading", "ProbeOptions", "ProbeReport", "SeamR
 MIN_DEFAULT_SIZE = 128
 #: Tiled readings default to at least this many pixels a side.
 MIN_TILE_IMAGE_SIZE = 256
+#: The most pixels one set of decodes may hold (``num_images * side**2``): a size past it is refused, not run
+#: out of memory.
+MAX_DECODED_PIXELS = 2**26
 
 
 def default_size(stride: int) -> int:
@@ -191,11 +194,19 @@ def _levels(stride: int) -> int:
     return int(math.log2(stride))
 
 
+def _check_pixels(count: int, side: int, flag: str) -> None:
+    if count * side * side > MAX_DECODED_PIXELS:
+        raise ProbeError(f"{count} decodes of {side}x{side} px ({flag}, --num-images) hold {count * side * side:,} "
+                         f"pixels, more than the {MAX_DECODED_PIXELS:,} allowed; use fewer images or a smaller size or "
+                         "tile")
+
+
 def _check(options: ProbeOptions, stride: int) -> tuple[int, int | None]:
     size = options.size if options.size is not None else default_size(stride)
     if size % stride or size < 4 * stride:
         raise ProbeError(f"--size must be a multiple of the decoder's stride {stride} and at least {4 * stride}; "
                          f"got {size}")
+    _check_pixels(options.num_images, size, "--size")
     unknown = [kind for kind in options.kinds if kind not in INPUT_KINDS]
     if unknown or not options.kinds:
         raise ProbeError(f"--inputs must name some of {', '.join(INPUT_KINDS)}; got {','.join(options.kinds)!r}")
@@ -212,6 +223,7 @@ def _check(options: ProbeOptions, stride: int) -> tuple[int, int | None]:
         if side is not None and (side % period or side < 4 * period):
             raise ProbeError(f"--tile-image-size must be a multiple of the tile period {period} and at least "
                              f"{4 * period}; got {side}")
+        _check_pixels(options.num_images, side or default_tile_image_size(period), "--tile, --tile-image-size")
     return size, period
 
 
@@ -267,7 +279,8 @@ def read_seam(adapter: DecoderAdapter, options: ProbeOptions) -> SeamReading:
 
     Raises:
         ProbeError: no ``options.tile``, a tiling that does not fit the stride, a tile period not above
-            the stride, a tile image size that the period does not divide or that is under four periods.
+            the stride, a tile image size that the period does not divide or that is under four periods,
+            or images of more than :data:`MAX_DECODED_PIXELS` pixels in all.
     """
     if options.tile is None:
         raise ProbeError("read_seam needs options.tile (--tile)")
@@ -362,7 +375,8 @@ def probe_decoder(adapter: DecoderAdapter, options: ProbeOptions | None = None, 
 
     Raises:
         ProbeError: options that do not fit the decoder (size, tiling, a stride that is not a power of
-            two), or a decoder whose output has the wrong shape or is not finite.
+            two), decodes of more than :data:`MAX_DECODED_PIXELS` pixels in all, or a decoder whose output
+            has the wrong shape or is not finite.
 
     Example:
         >>> import torch.nn.functional as F
@@ -375,8 +389,8 @@ def probe_decoder(adapter: DecoderAdapter, options: ProbeOptions | None = None, 
     """
     options = options or ProbeOptions()
     started = time.perf_counter()
-    size, period = _check(options, adapter.stride)
     _levels(adapter.stride)
+    size, period = _check(options, adapter.stride)
     with torch.no_grad():
         readings = tuple(_read_kind(adapter, kind, size, options) for kind in options.kinds)
     seam = read_seam(adapter, options) if period is not None else None
