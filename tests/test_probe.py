@@ -301,6 +301,7 @@ def _one_line_error(capsys, argv):
     (["{m}:returns_text"], "must be a torch.nn.Module"),
     (["{m}:missing_factory"], "has no attribute 'missing_factory'"),
     (["diffusers:/no/such/folder"], "the folder does not exist"),
+    (["diffusers:owner/name/../../../etc"], "the folder does not exist (nor is it a Hub id"),
     (["diffusers-layout:huge"], "diffusers-layout must be one of"),
     (["{m}:bilinear", "--latent-channels", "3", "--stride", "16"], "--stride 16 does not match the decoder"),
     (["{m}:conv_decoder", "--latent-channels", "5"], "check --latent-channels"),

@@ -244,7 +244,8 @@ def load_decoder(spec: str, *, random_weights: bool = False, seed: int = 0) -> L
         return _from_layout(rest, seed)
     if kind == "diffusers":
         path = Path(rest).expanduser()
-        if path.exists() or rest.startswith((".", "/", "~")) or not _HUB_ID.match(rest):
+        dotted = any(part in (".", "..") for part in rest.split("/"))  # no Hub id (nor cache path) climbs out
+        if path.exists() or rest.startswith((".", "/", "~")) or dotted or not _HUB_ID.match(rest):
             if not path.exists():
                 raise ProbeError(f"diffusers:{rest}: the folder does not exist (nor is it a Hub id owner/name)")
             return _from_folder(rest, path, random_weights, seed)
