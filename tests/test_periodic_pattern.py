@@ -180,6 +180,26 @@ def test_uint8_images_read_like_their_float_values():
     assert as_uint8 == pytest.approx(as_float, rel=1e-5, abs=1e-6)
 
 
+def test_float64_batch_reads_a_planted_period_6_pattern_as_float32_does():
+    pattern = grid_pattern(6, 96, 4.0, seed=3)
+    images = crops(16, 96, seed=4).double() + pattern
+    reading = values(periodic_pattern_reading(images, 6))
+    assert reading == pytest.approx(values(periodic_pattern_reading(images.float(), 6)), rel=1e-3, abs=1e-3)
+    for p, truth in truth_by_period(pattern, 6).items():
+        assert reading[f"amplitude_period_{p}"] == pytest.approx(truth, abs=0.3)
+        assert reading[f"upper_period_{p}"] >= truth
+
+
+def test_one_image_alone_reads_like_copies_of_it_not_more():
+    photo = crops(1, 96, seed=5, low=0.25, high=0.75)
+    for period in (6, 8):
+        alone, copies = values(periodic_pattern_reading(photo, period)), values(periodic_pattern_reading(
+            photo.repeat(4, 1, 1, 1), period))
+        assert alone["score"] == 0.0 and copies["score"] == 0.0 and math.isinf(alone["upper"])
+    planted = values(periodic_pattern_reading(photo + grid_pattern(6, 96, 12.0, seed=1).float(), 6))
+    assert planted["score"] == pytest.approx(12.0, abs=1.5)
+
+
 def test_long_period_layout_stays_small_and_chance_detections_stay_far_below_the_bound():
     """Period 96 at 384 px: 9215 grid bins, 21 gathered bins each (one reference ring fits).
 

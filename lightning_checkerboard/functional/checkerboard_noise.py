@@ -55,7 +55,7 @@ def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor 
     (averaged over the 24 frequencies of :attr:`CheckerboardStatistics.spread`) over ``pi**2 / 6``,
     the returned correlation is ``clamp(1 - r / r0, 0, 1)``, ``r0 = 1 - 1.8 / sqrt(n)`` (four standard
     deviations of ``r`` below 1 for independent images). With fewer than 4 images only exact copies
-    (no spread at all) are recognised. Images without content at these frequencies (constant ones, a
+    (no spread at all) are recognised; one image alone counts as copies (1). Images without content at these frequencies (constant ones, a
     pure pattern, an all-zero residual) share nothing and give 0.
 
     Args:
@@ -76,8 +76,10 @@ def near_duplicate_correlation(spread_sum: Tensor, spread_sq: Tensor, n: Tensor 
     """
     count = float(n)
     zero = torch.zeros((), dtype=spread_sum.dtype, device=spread_sum.device)
-    if count < 2 or float(spread_sum.mean()) / count < _BLANK_LOG_POWER:
+    if count < 1 or float(spread_sum.mean()) / count < _BLANK_LOG_POWER:
         return zero
+    if count < 2:  # one image alone: its content is all there is, as for copies of it
+        return torch.ones_like(zero)
     variance = ((spread_sq - spread_sum.square() / count).clamp_min(0) / (count - 1)).mean()
     ratio = variance / _LOG_PERIODOGRAM_VARIANCE
     if count < 4:  # too few for a spread to mean anything, unless there is none: copies
