@@ -270,6 +270,8 @@ def test_an_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, mo
     (["--upsampler", "deconv,deconv"], "names 2 stages but the model has 3"),
     (["--image-size", "36"], "--image-size must be a multiple of the latent stride 8 and at least 32; got 36."),
     (["--block-channels", "8,0"], "--block-channels must be comma-separated positive integers; got '8,0'."),
+    (["--block-channels", "100000,100000,100000"], "--block-channels must be widths from 1 to 1024; got "),
+    (["--image-size", "100000"], "--image-size must be at most 1024; got 100000."),
     (["--heldout-photos", "astronaut,moon"], "--heldout-photos must be distinct names from astronaut"),
     (["--perceptual-weight", "1", "--loss-network", "random", "--loss-network-weights", "/no/such.pth"],
      "--loss-network-weights needs --loss-network auto or vgg16"),

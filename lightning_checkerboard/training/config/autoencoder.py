@@ -22,10 +22,14 @@ from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.models.loss_network import LOSS_NETWORKS
 from lightning_checkerboard.training.config.run import RunConfig
 
-__all__ = ["AutoencoderConfig", "MAX_STAGES"]
+__all__ = ["AutoencoderConfig", "MAX_IMAGE_SIZE", "MAX_STAGES", "MAX_WIDTH"]
 
 #: The most encoder/decoder stages (a latent stride of 2**5 = 32).
 MAX_STAGES = 5
+#: The widest stage: a small autoencoder (Stable Diffusion's VAE is 512 wide); wider asks for gigabytes.
+MAX_WIDTH = 1024
+#: The largest crop side: the photographs are about 512 px, and 512 training crops of 1024 px hold 1.6 GB.
+MAX_IMAGE_SIZE = 1024
 
 
 @dataclass
@@ -34,7 +38,8 @@ class AutoencoderConfig(RunConfig):
 
     ``image_size`` is the side of the crops; it must be a multiple of the latent stride
     ``2 ** len(block_channels)`` with at least four latent pixels per side (the checkerboard score's
-    top period needs four cells). With ``dataset="photos"`` the held-out images are crops of whole
+    top period needs four cells), and at most :data:`MAX_IMAGE_SIZE`; each width is at most :data:`MAX_WIDTH`.
+    With ``dataset="photos"`` the held-out images are crops of whole
     photographs that training never sees (``heldout_photos``); other sources use their usual held-out split.
 
     Attributes:
@@ -78,10 +83,14 @@ class AutoencoderConfig(RunConfig):
         widths = self.block_channel_list()
         if not 1 <= len(widths) <= MAX_STAGES:
             raise ValueError(f"block_channels must name 1 to {MAX_STAGES} stages; got {self.block_channels!r}.")
+        if max(widths) > MAX_WIDTH:
+            raise ValueError(f"block_channels must be widths from 1 to {MAX_WIDTH}; got {self.block_channels!r}.")
         stride, smallest = self.latent_stride(), self.latent_stride() * MIN_BINS_PER_CELL
         if self.image_size % stride or self.image_size < smallest:
             raise ValueError(f"image_size must be a multiple of the latent stride {stride} and at least {smallest}; "
                              f"got {self.image_size}.")
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be at most {MAX_IMAGE_SIZE}; got {self.image_size}.")
         for name in ("latent_channels", "layers_per_block"):
             check_positive_int(getattr(self, name), name)
         for name in ("kl_weight", "perceptual_weight"):
