@@ -183,6 +183,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int, root: str | os.PathL
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream, formats=IMAGE_FORMATS)
+            image._exclusive_fp = True  # the stream is the image's own: closing the image (or loading it) closes it
     except Image.DecompressionBombError:
         stream.close()
         raise UntrustedFileError(f"{path}: a picture too large to decode; refusing it.") from None

@@ -537,6 +537,25 @@ def test_a_lock_that_is_a_folder_is_one_line(tmp_path):
         ensure_cached(tmp_path, fill=fill, **{**_LARGE, "image_size": 8, "count": 3})
 
 
+def test_an_opened_picture_closes_its_file_when_closed(tmp_path):
+    """Each folder image used to leave its file to the garbage collector (an "unclosed file" warning line per run)."""
+    import gc
+    import warnings
+
+    from PIL import Image
+
+    from lightning_checkerboard._untrusted import open_image
+
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(tmp_path / "a.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_image(tmp_path / "a.png", max_pixels=100, root=tmp_path) as image:
+            assert image.convert("RGB").getpixel((0, 0)) == (10, 20, 30)
+        del image
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 def test_a_postscript_file_named_like_a_png_is_refused_before_any_program_reads_it(tmp_path):
     """Pillow opens EPS by handing it to Ghostscript; a received picture must never get that far."""
     from lightning_checkerboard._untrusted import UntrustedFileError, open_image
