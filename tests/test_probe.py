@@ -328,6 +328,15 @@ def test_a_factory_may_return_an_object_with_decode_that_is_not_a_module(factori
     assert [p.period for p in report.readings[0].periods] == [2, 4]
 
 
+def test_printed_bounds_round_up_so_they_never_read_below_the_amplitude():
+    from lightning_checkerboard.probe.probing import PeriodReading
+    from lightning_checkerboard.probe.report import _period_rows
+
+    rows = _period_rows((PeriodReading(2, 0.001, 0.004), PeriodReading(4, 1.2, 1.2), PeriodReading(8, 0.0, math.inf)))
+    assert [row.split()[1:] for row in rows[1:]] == [["0.001", "<", "0.01"], ["1.200", "<", "1.20"],
+                                                     ["0.000", "<", "inf"]]
+
+
 def test_hub_id_offline_is_one_quick_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))

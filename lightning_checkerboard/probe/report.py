@@ -24,13 +24,20 @@ def _number(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def _bound(value: float | None) -> str:
+    """An upper bound to 2 decimals, rounded up: a bound printed lower than it is would no longer bound."""
+    if value is None or not math.isfinite(value):
+        return _number(value, 2)
+    return _number(math.ceil(round(value * 100, 6)) / 100, 2)
+
+
 def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
 def _period_rows(readings: tuple[PeriodReading, ...], indent: str = "  ") -> list[str]:
     lines = [f"{indent}period  amplitude  < 95 % bound"]
-    lines += [f"{indent}{r.period:>6}  {_number(r.amplitude, 3):>9}  < {_number(r.upper, 2)}" for r in readings]
+    lines += [f"{indent}{r.period:>6}  {_number(r.amplitude, 3):>9}  < {_bound(r.upper)}" for r in readings]
     return lines
 
 
@@ -38,7 +45,7 @@ def _kind_lines(reading: KindReading) -> list[str]:
     head = f"{reading.kind}: {reading.description}"
     if reading.skipped:
         return [head, f"  {reading.skipped}"]
-    lines = [head, f"  {reading.images} images, score {_number(reading.score, 3)} (< {_number(reading.upper, 2)})"
+    lines = [head, f"  {reading.images} images, score {_number(reading.score, 3)} (< {_bound(reading.upper)})"
              + (f", worth {reading.effective_images:.1f} independent images"
                 if reading.effective_images is not None and reading.effective_images < 0.9 * reading.images else "")]
     return lines + _period_rows(reading.periods)
@@ -52,12 +59,12 @@ def _seam_lines(seam: SeamReading) -> list[str]:
              f"{seam.images} images of {seam.size}x{seam.size} px ({seam.size // seam.period} periods) from "
              f"{seam.latents}",
              f"  seam (periods {periods}: dividing T, not the stride): tiled {_number(seam_amp, 3)} "
-             f"(< {_number(seam_up, 2)}), untiled {_number(whole_amp, 3)} (< {_number(whole_up, 2)})",
+             f"(< {_bound(seam_up)}), untiled {_number(whole_amp, 3)} (< {_bound(whole_up)})",
              "  period  tiled      < 95 %    untiled    < 95 %"]
     for tiled, whole in zip(seam.tiled, seam.untiled):
         mark = "  seam" if tiled.period in seam.seam_periods else ""
-        lines.append(f"  {tiled.period:>6}  {_number(tiled.amplitude, 3):>9}  < {_number(tiled.upper, 2):<6}  "
-                     f"{_number(whole.amplitude, 3):>9}  < {_number(whole.upper, 2):<6}{mark}".rstrip())
+        lines.append(f"  {tiled.period:>6}  {_number(tiled.amplitude, 3):>9}  < {_bound(tiled.upper):<6}  "
+                     f"{_number(whole.amplitude, 3):>9}  < {_bound(whole.upper):<6}{mark}".rstrip())
     return lines
 
 
@@ -75,15 +82,15 @@ def summary_line(report: ProbeReport) -> str:
         loosest = max((p.upper for r in report.readings for p in r.periods), default=math.nan)
         if period.amplitude > 0:
             text = (f"summary: strongest grid pattern {_number(period.amplitude, 3)} levels at period {period.period} "
-                    f"({kind}, < {_number(period.upper, 2)}); every reading < {_number(loosest, 2)} at 95 %")
+                    f"({kind}, < {_bound(period.upper)}); every reading < {_bound(loosest)} at 95 %")
         else:
             text = (f"summary: no grid pattern stood out at any period or input kind; every reading < "
-                    f"{_number(loosest, 2)} at 95 %")
+                    f"{_bound(loosest)} at 95 %")
     if report.seam is not None:
         amp, up = report.seam.seam
         whole, _ = report.seam.untiled_seam
         text += (f"; seam at T = {report.seam.period} (overlap {report.seam.overlap}) {_number(amp, 3)} "
-                 f"(< {_number(up, 2)}) vs untiled {_number(whole, 3)}")
+                 f"(< {_bound(up)}) vs untiled {_number(whole, 3)}")
     return text
 
 
