@@ -394,3 +394,13 @@ def test_a_received_config_cannot_ask_for_an_unbounded_model(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ProbeError, match="block_out_channels must be integers from 1 to 4096"):
         load_decoder(f"diffusers:{folder}", random_weights=True)
+
+
+def test_a_received_config_whose_block_lists_disagree_is_named_before_anything_is_built(tmp_path):
+    folder = tmp_path / "odd"
+    _save_tiny(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("up_block_types")  # diffusers would build one up block for three widths, and fail only when decoding
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ProbeError, match="up_block_types lists 1 block.s. and block_out_channels 3; they must match"):
+        load_decoder(f"diffusers:{folder}", random_weights=True)

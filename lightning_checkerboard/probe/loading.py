@@ -138,6 +138,12 @@ def _check_config(config: dict[str, Any], what: str) -> dict[str, Any]:
                 continue
             if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= limit:
                 raise ProbeError(f"{what}: {key} must be integers from 1 to {limit}; got {value!r}"[:300])
+    widths = config.get("block_out_channels", (64,))  # diffusers' defaults: one block of each kind
+    for key in ("down_block_types", "up_block_types"):
+        types = config.get(key, ("one",))
+        if isinstance(types, (list, tuple)) and isinstance(widths, (list, tuple)) and len(types) != len(widths):
+            raise ProbeError(f"{what}: {key} lists {len(types)} block(s) and block_out_channels {len(widths)}; "
+                             "they must match")
     return config
 
 
