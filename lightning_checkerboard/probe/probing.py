@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from lightning_checkerboard.adapt.audit import AuditReport, audit
 from lightning_checkerboard.functional.checkerboard import DEFAULT_ALPHA, DEFAULT_Z
+from lightning_checkerboard.functional.periodic import periodic_pattern_periods, periodic_pattern_reading
 from lightning_checkerboard.metrics.checkerboard import CheckerboardScore
 from lightning_checkerboard.probe.decoder import DecoderAdapter, ProbeError, check_tiling, tiled_decode
 from lightning_checkerboard.probe.inputs import DESCRIPTIONS, INPUT_KINDS, make_inputs
@@ -262,12 +263,9 @@ def _read_kind(adapter: DecoderAdapter, kind: str, size: int, options: ProbeOpti
 
 def _periodic_readings(images: Tensor, period: int, options: ProbeOptions, scale: float
                        ) -> tuple[PeriodReading, ...]:
-    from lightning_checkerboard.functional import periodic_pattern_reading
-
     values = periodic_pattern_reading(images, period, z=options.z, alpha=options.alpha)
-    divisors = [p for p in range(2, period + 1) if period % p == 0]
     return tuple(PeriodReading(p, scale * float(values[f"amplitude_period_{p}"]),
-                               scale * float(values[f"upper_period_{p}"])) for p in divisors)
+                               scale * float(values[f"upper_period_{p}"])) for p in periodic_pattern_periods(period))
 
 
 def read_seam(adapter: DecoderAdapter, options: ProbeOptions) -> SeamReading:
@@ -334,7 +332,7 @@ def read_seams(adapter: DecoderAdapter, options: ProbeOptions, tilings: Sequence
     (whole_images, *tiled_sets), scale = _unit_scaled(*sets)
     readings = []
     for (tile, overlap), period, tiled_images in zip(tilings, periods, tiled_sets):
-        seam_periods = tuple(p for p in range(2, period + 1) if period % p == 0 and stride % p)
+        seam_periods = tuple(p for p in periodic_pattern_periods(period) if stride % p)
         readings.append(SeamReading(tile, overlap, period, side, count, source, seam_periods,
                                     _periodic_readings(tiled_images, period, options, scale),
                                     _periodic_readings(whole_images, period, options, scale)))
