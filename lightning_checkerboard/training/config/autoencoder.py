@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from lightning_checkerboard._validation import check_choice, check_int, check_number, check_positive_int
-from lightning_checkerboard.data.photo_holdout import DEFAULT_HELDOUT_PHOTOS, check_heldout_photos
 from lightning_checkerboard.functional._validation import MIN_BINS_PER_CELL
 from lightning_checkerboard.models.loss_network import LOSS_NETWORKS
+from lightning_checkerboard.training.config._heldout import HeldoutPhotosSetting
 from lightning_checkerboard.training.config.run import RunConfig
 
 __all__ = ["AutoencoderConfig", "MAX_IMAGE_SIZE", "MAX_STAGES", "MAX_WIDTH"]
@@ -33,7 +33,7 @@ MAX_IMAGE_SIZE = 1024
 
 
 @dataclass
-class AutoencoderConfig(RunConfig):
+class AutoencoderConfig(RunConfig, HeldoutPhotosSetting):
     """An autoencoder run: the shared fields plus the KL autoencoder's widths and its loss.
 
     ``image_size`` is the side of the crops; it must be a multiple of the latent stride
@@ -98,13 +98,7 @@ class AutoencoderConfig(RunConfig):
         self.lr = check_number(self.lr, "lr", minimum=0.0, strict_minimum=True)
         check_choice(self.loss_network, "loss_network", LOSS_NETWORKS)
         check_int(self.loss_network_seed, "loss_network_seed", minimum=0)
-        if self.heldout_photos is not None:
-            if not isinstance(self.heldout_photos, str):
-                raise ValueError(f"heldout_photos must be comma-separated names or None; got {self.heldout_photos!r}.")
-            if self.dataset != "photos":
-                raise ValueError(f"heldout_photos: whole photographs are held out of the photos dataset only; "
-                                 f"the dataset is {self.dataset!r}.")
-            check_heldout_photos(self.heldout_photo_names(), "heldout_photos")
+        self._check_heldout_photos()
 
     def block_channel_list(self) -> tuple[int, ...]:
         """``block_channels`` as a tuple of integers.
@@ -127,9 +121,3 @@ class AutoencoderConfig(RunConfig):
     def latent_stride(self) -> int:
         """How many pixels one latent pixel spans: ``2 ** len(block_channels)``."""
         return 2 ** len(self.block_channel_list())
-
-    def heldout_photo_names(self) -> tuple[str, ...]:
-        """The photographs held out of ``photos``, as a tuple of names."""
-        if self.heldout_photos is None:
-            return DEFAULT_HELDOUT_PHOTOS
-        return tuple(name.strip() for name in self.heldout_photos.split(","))

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 
 from lightning_checkerboard._validation import check_choice, check_number, check_positive_int
 from lightning_checkerboard.callbacks.fidelity import min_image_size
-from lightning_checkerboard.data.photo_holdout import DEFAULT_HELDOUT_PHOTOS, check_heldout_photos
 from lightning_checkerboard.models.super_resolution import ACTIVATIONS, SUPPORTED_SCALES
 from lightning_checkerboard.tasks.super_resolution import SR_LOSSES
+from lightning_checkerboard.training.config._heldout import HeldoutPhotosSetting
 from lightning_checkerboard.training.config.run import RunConfig
 
 __all__ = ["SuperResolutionConfig"]
 
 
 @dataclass
-class SuperResolutionConfig(RunConfig):
+class SuperResolutionConfig(RunConfig, HeldoutPhotosSetting):
     """A super-resolution run: the shared fields plus the scale, the ESPCN-style network and its loss.
 
     ``image_size`` is the side of the high-resolution crops; the network sees them downscaled by
@@ -73,16 +73,4 @@ class SuperResolutionConfig(RunConfig):
         for name in ("features", "hidden_channels"):
             check_positive_int(getattr(self, name), name)
         self.lr = check_number(self.lr, "lr", minimum=0.0, strict_minimum=True)
-        if self.heldout_photos is not None:
-            if not isinstance(self.heldout_photos, str):
-                raise ValueError(f"heldout_photos must be comma-separated names or None; got {self.heldout_photos!r}.")
-            if self.dataset != "photos":
-                raise ValueError(f"heldout_photos: whole photographs are held out of the photos dataset only; "
-                                 f"the dataset is {self.dataset!r}.")
-            check_heldout_photos(self.heldout_photo_names(), "heldout_photos")
-
-    def heldout_photo_names(self) -> tuple[str, ...]:
-        """The photographs held out of ``photos``, as a tuple of names."""
-        if self.heldout_photos is None:
-            return DEFAULT_HELDOUT_PHOTOS
-        return tuple(name.strip() for name in self.heldout_photos.split(","))
+        self._check_heldout_photos()
