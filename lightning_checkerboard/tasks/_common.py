@@ -1,4 +1,4 @@
-"""What every task shares: argument checks and the divergence stop."""
+"""What every task shares: argument checks, the divergence stop and the held-out images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import Tensor
 
 from lightning_checkerboard._lightning import pl
 
-__all__ = ["check_positive_float", "stop_if_not_finite"]
+__all__ = ["check_positive_float", "heldout_images", "stop_if_not_finite"]
 
 
 def check_positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
@@ -36,3 +36,15 @@ def stop_if_not_finite(module: pl.LightningModule, name: str, value: Tensor) -> 
     module.diverged = f"{name} became {value.item()} at step {module.global_step}"
     module.trainer.should_stop = True
     return False
+
+
+def heldout_images(module: pl.LightningModule, num: int) -> Tensor:
+    """The first ``num`` held-out images (in [0, 1]) of the datamodule ``module`` trains with.
+
+    Raises:
+        RuntimeError: no trainer, or a datamodule without ``heldout_images()``.
+    """
+    datamodule = getattr(module.trainer, "datamodule", None) if module._trainer is not None else None
+    if datamodule is None or not hasattr(datamodule, "heldout_images"):
+        raise RuntimeError(f"{type(module).__name__} measures held-out images: train it with an ImageDataModule.")
+    return datamodule.heldout_images()[:num]

@@ -13,7 +13,7 @@ from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_int, check_positive_int
 from lightning_checkerboard.models.autoencoder import DEFAULT_BLOCK_CHANNELS, AutoencoderKL
 from lightning_checkerboard.models.loss_network import VGG_LAYERS, VGGFeatures, load_loss_network
-from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
+from lightning_checkerboard.tasks._common import check_positive_float, heldout_images, stop_if_not_finite
 
 __all__ = ["AutoencoderTask", "kl_divergence"]
 
@@ -197,12 +197,6 @@ class AutoencoderTask(pl.LightningModule):
         self.log_dict({f"loss/{name}": value.detach() for name, value in terms.items()}, prog_bar=True)
         return terms["total"]
 
-    def _heldout(self, num: int) -> Tensor:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "heldout_images"):
-            raise RuntimeError("AutoencoderTask measures held-out images: train it with an ImageDataModule.")
-        return datamodule.heldout_images()[:num]
-
     def sample(self, images: Tensor | None = None) -> Tensor:
         """``input | reconstruction`` pairs, interleaved ``(2N, C, H, W)`` in [0, 1], for sample grids.
 
@@ -211,13 +205,13 @@ class AutoencoderTask(pl.LightningModule):
                 images of the trainer's datamodule.
         """
         if images is None:
-            images = self._heldout(self.hparams.num_fixed_samples)
+            images = heldout_images(self, self.hparams.num_fixed_samples)
         images = images.to(self.device, torch.float32)
         return torch.stack([images, self.reconstruct(images)], dim=1).flatten(0, 1)
 
     def metric_samples(self, num: int, *, seed: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
         """This process's share of the first ``num`` held-out images, reconstructed (``seed`` unused)."""
-        return self.reconstruct(self._heldout(num)[rank::world_size], batch_size)
+        return self.reconstruct(heldout_images(self, num)[rank::world_size], batch_size)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)

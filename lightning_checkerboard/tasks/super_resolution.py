@@ -13,7 +13,7 @@ from lightning_checkerboard._lightning import pl
 from lightning_checkerboard._validation import check_choice, check_positive_int
 from lightning_checkerboard.data.degradation import bicubic_upscale, check_hr_size, downscale
 from lightning_checkerboard.models.super_resolution import SuperResolutionNet
-from lightning_checkerboard.tasks._common import check_positive_float, stop_if_not_finite
+from lightning_checkerboard.tasks._common import check_positive_float, heldout_images, stop_if_not_finite
 
 __all__ = ["SR_LOSSES", "SuperResolutionTask"]
 
@@ -156,12 +156,6 @@ class SuperResolutionTask(pl.LightningModule):
         self.log(f"loss/{self.hparams.loss}", loss.detach(), prog_bar=True)
         return loss
 
-    def _heldout(self, num: int) -> Tensor:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "heldout_images"):
-            raise RuntimeError("SuperResolutionTask measures held-out images: train it with an ImageDataModule.")
-        return datamodule.heldout_images()[:num]
-
     def sample(self, hr: Tensor | None = None) -> Tensor:
         """``bicubic | output | target`` triplets, interleaved ``(3N, C, H, W)`` in [0, 1], for sample grids.
 
@@ -170,14 +164,14 @@ class SuperResolutionTask(pl.LightningModule):
                 images of the trainer's datamodule.
         """
         if hr is None:
-            hr = self._heldout(self.hparams.num_fixed_samples)
+            hr = heldout_images(self, self.hparams.num_fixed_samples)
         hr = hr.to(self.device, torch.float32)
         lr = self.degrade(hr)
         return torch.stack([self.bicubic(lr), self.super_resolve(lr), hr], dim=1).flatten(0, 1)
 
     def metric_samples(self, num: int, *, seed: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
         """This process's share of the first ``num`` held-out images, degraded and super-resolved (``seed`` unused)."""
-        hr = self._heldout(num)[rank::world_size]
+        hr = heldout_images(self, num)[rank::world_size]
         return self.super_resolve(self.degrade(hr), batch_size)
 
     def configure_optimizers(self):
