@@ -12,8 +12,10 @@ import datetime as dt
 import math
 import os
 import platform
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 
@@ -23,6 +25,7 @@ __all__ = [
     "format_number",
     "mean_std",
     "provenance",
+    "replace_marked_section",
     "summarize",
     "summary_cells",
 ]
@@ -105,3 +108,30 @@ def far_above(high: Sequence[float], low: Sequence[float], factor: float = 10.0,
     side that reads exactly 0 from making any positive value "infinitely" stronger.
     """
     return min(high) > factor * max(max(low), floor) and not math.isnan(min(high))
+
+
+def replace_marked_section(path: str | os.PathLike, section: str, start: str, end: str) -> None:
+    r"""Replace the part of ``path`` from ``start`` to ``end`` (markers included) by ``section``, or append it.
+
+    Everything else in the file is kept, so several scripts can each own a section of one page
+    (``leaderboards/speed.md``). The file is written atomically; a missing file (or folder) is created.
+
+    Example:
+        >>> import tempfile
+        >>> page = Path(tempfile.mkdtemp()) / "page.md"
+        >>> replace_marked_section(page, "<!-- a -->\nold\n<!-- /a -->\n", "<!-- a -->", "<!-- /a -->")
+        >>> replace_marked_section(page, "<!-- a -->\nnew\n<!-- /a -->\n", "<!-- a -->", "<!-- /a -->")
+        >>> page.read_text()
+        '<!-- a -->\nnew\n<!-- /a -->\n'
+    """
+    from lightning_checkerboard._io import atomic_write_text
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text + ("\n" if text and not text.endswith("\n\n") else "") + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)

@@ -34,7 +34,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -45,7 +44,7 @@ import torch
 
 from lightning_checkerboard import __version__, fuse_resize_conv
 from lightning_checkerboard._argparse import OneLineParser
-from lightning_checkerboard._io import atomic_write_text
+from lightning_checkerboard.reporting import replace_marked_section
 from lightning_checkerboard.adapt import layer as adapt_layer
 
 START, END = "<!-- bench_decoder:start -->", "<!-- bench_decoder:end -->"
@@ -288,15 +287,8 @@ def render(results: dict, command: str = SCRIPT) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace the marked section of ``path`` (or append it), keeping everything else in the file."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text + ("\n" if text and not text.endswith("\n\n") else "") + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
+    """Replace this script's marked section of ``path`` (or append it), keeping everything else in the file."""
+    replace_marked_section(path, section, START, END)
 
 
 def _shown_path(path: Path) -> str:
