@@ -20,7 +20,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 from _recipes import load_recipe
 from lightning_checkerboard.adapt import find_upsampling_sites, fuse_resize_conv
 from lightning_checkerboard.callbacks import RunCheckpoint
-from lightning_checkerboard.callbacks.reconstruction import residual_periods
+from lightning_checkerboard.callbacks.fidelity import fidelity_scores
 from lightning_checkerboard.data.photo_holdout import HeldoutPhotosDataModule
 from lightning_checkerboard.leaderboard.aggregate import aggregate
 from lightning_checkerboard.models.autoencoder import AutoencoderKL
@@ -137,7 +137,8 @@ def test_the_residual_checkerboard_is_read_per_period():
     targets = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     y, x = torch.arange(32)[:, None], torch.arange(32)[None, :]
     period4 = torch.where(((y // 2) + (x // 2)) % 2 == 0, 1.0, -1.0)  # cells of 2 pixels: period 4
-    values = residual_periods(targets + 5 / 255 * period4, targets, levels=3)
+    scores = fidelity_scores(targets + 5 / 255 * period4, targets, border=0, levels=3, per_period=True)
+    values = {key: value for key, value in scores.items() if "_period_" in key}
     assert set(values) == {f"residual_{kind}_period_{p}" for kind in ("amplitude", "upper") for p in (2, 4, 8)}
     assert values["residual_amplitude_period_2"] == 0 and values["residual_amplitude_period_4"] > 3
 

@@ -69,7 +69,8 @@ def _as_rgb(images: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: int) -> dict[str, float]:
+def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: int,
+                    per_period: bool = False) -> dict[str, float]:
     """PSNR and SSIM on BT.601 luma and on RGB, and the residual's checkerboard score and 95 % bound.
 
     - ``psnr``, ``ssim``: on the luma ``Y`` (:func:`~lightning_checkerboard.functional.fidelity.rgb_to_y`)
@@ -77,7 +78,9 @@ def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: in
     - ``psnr_rgb``, ``ssim_rgb``: the same on the RGB channels (same crop);
     - ``residual_checkerboard``, ``residual_checkerboard_upper``: the checkerboard score, in 8-bit
       levels, of ``outputs − targets`` over the whole image (no crop: the grid must keep its cells),
-      with its 95 % upper bound (:class:`~lightning_checkerboard.metrics.residual_checkerboard.ResidualCheckerboardScore`).
+      with its 95 % upper bound (:class:`~lightning_checkerboard.metrics.residual_checkerboard.ResidualCheckerboardScore`);
+    - with ``per_period``, also ``residual_amplitude_period_P`` and ``residual_upper_period_P``: the
+      residual's amplitude and 95 % bound at each period ``P = 2 … 2^levels``, from the same measurement.
 
     PSNR is torchmetrics' ``PeakSignalNoiseRatio``: ``10·log10(1 / MSE)`` with the MSE over every
     pixel of every image, not a mean of per-image PSNRs (so one flat crop reproduced exactly cannot
@@ -90,6 +93,7 @@ def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: in
         targets: the same shape, in [0, 1].
         border: pixels cropped from each side for PSNR and SSIM (the literature: the scale).
         levels: checkerboard periods ``2 … 2^levels`` for the residual.
+        per_period: add the residual's amplitude and bound per period.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -117,6 +121,9 @@ def fidelity_scores(outputs: Tensor, targets: Tensor, *, border: int, levels: in
     diagnostics = residual.diagnostics()
     scores["residual_checkerboard"] = float(diagnostics["score"])
     scores["residual_checkerboard_upper"] = float(diagnostics["upper"])
+    if per_period:
+        scores.update({f"residual_{key}": float(value) for key, value in diagnostics.items()
+                       if key.startswith(("amplitude_period_", "upper_period_"))})
     return scores
 
 

@@ -16,7 +16,6 @@ from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCa
 from lightning_checkerboard.callbacks._sources import check_shares, diverging_together, heldout_images, require_finite
 from lightning_checkerboard.callbacks.artifacts import default_levels
 from lightning_checkerboard.callbacks.fidelity import _QUALITY_KEYS, _output_checkerboard, fidelity_scores
-from lightning_checkerboard.metrics.residual_checkerboard import ResidualCheckerboardScore
 
 __all__ = ["ReconstructionMetrics", "SupportsReconstruction"]
 
@@ -35,28 +34,6 @@ class SupportsReconstruction(Protocol):
     def reconstruct(self, images: Tensor, batch_size: int = 16) -> Tensor: ...
 
 
-def residual_periods(outputs: Tensor, targets: Tensor, levels: int) -> dict[str, float]:
-    """The checkerboard amplitude of ``outputs − targets`` at each period ``2 … 2^levels``, in 8-bit levels.
-
-    Keys ``residual_amplitude_period_P`` and ``residual_upper_period_P`` (its 95 % bound), from
-    :class:`~lightning_checkerboard.metrics.residual_checkerboard.ResidualCheckerboardScore`'s diagnostics.
-
-    Example:
-        >>> target = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-        >>> checker = (-1.0) ** (torch.arange(32)[:, None] + torch.arange(32)[None, :])
-        >>> values = residual_periods(target + 4 / 255 * checker, target, levels=2)
-        >>> round(values["residual_amplitude_period_2"]), round(values["residual_amplitude_period_4"])
-        (4, 0)
-    """
-    metric = ResidualCheckerboardScore(levels=levels).to(outputs.device)
-    metric.update(outputs.float() - targets.float().to(outputs.device))
-    values: dict[str, float] = {}
-    for key, value in metric.diagnostics().items():
-        if key.startswith(("amplitude_period_", "upper_period_")):
-            values[f"residual_{key}"] = float(value)
-    return values
-
-
 class ReconstructionMetrics(BaselineState, PeriodicCallback):
     """Measure an autoencoder on held-out images every ``every_n_steps`` iterations and at the end.
 
@@ -64,8 +41,8 @@ class ReconstructionMetrics(BaselineState, PeriodicCallback):
     (the module's ``reconstruct``) and compared with themselves (:func:`~lightning_checkerboard.callbacks.fidelity.fidelity_scores`,
     no border cropped): ``psnr`` and ``ssim`` (BT.601 luma: the headline numbers), ``psnr_rgb`` and
     ``ssim_rgb``, ``residual_checkerboard`` with ``residual_checkerboard_upper`` (the checkerboard score
-    of ``reconstruction − image``, periods ``2 … 2^levels``), and each period's amplitude
-    (:func:`residual_periods`). Quality numbers are logged under ``metrics/``, the residual's under
+    of ``reconstruction − image``, periods ``2 … 2^levels``), and each period's amplitude and bound
+    (``residual_amplitude_period_P``, ``residual_upper_period_P``). Quality numbers are logged under ``metrics/``, the residual's under
     ``artifacts/``, and kept in :attr:`latest` for the result record. Before the first step the
     untrained model gets the same measurement plus the checkerboard score of its reconstructions
     (``checkerboard``, ``checkerboard_upper``) as the run's :attr:`baseline`: the reference a trained
@@ -122,8 +99,7 @@ class ReconstructionMetrics(BaselineState, PeriodicCallback):
         return outputs, targets, levels
 
     def _scores(self, outputs: Tensor, targets: Tensor, levels: int) -> dict[str, float]:
-        return {**fidelity_scores(outputs, targets, border=0, levels=levels),
-                **residual_periods(outputs, targets, levels)}
+        return fidelity_scores(outputs, targets, border=0, levels=levels, per_period=True)
 
     @override
     @torch.no_grad()
