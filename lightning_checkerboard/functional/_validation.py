@@ -62,30 +62,22 @@ def check_image_batch(
     if images.shape[0] == 0 or images.shape[1] == 0:
         raise ValueError(f"`{name}` must hold at least one image and one channel, got shape {tuple(images.shape)}")
     height, width = images.shape[-2:]
+    grids = []
     if levels is not None:
-        cell = 2**levels
+        grids.append((2**levels, f"2**levels = {2**levels}", f"levels={levels}", "H / 2**levels"))
+    if period is not None:
+        grids.append((period, f"the period {period}", f"period={period}", "H / period"))
+    for cell, divisor, setting, ratio in grids:
         if height % cell or width % cell:
             raise ValueError(
-                f"`{name}` height and width must be divisible by 2**levels = {cell} (crop them; resizing would "
+                f"`{name}` height and width must be divisible by {divisor} (crop them; resizing would "
                 f"alter the grid patterns being measured), got H x W = {height} x {width}"
             )
         if height // cell < MIN_BINS_PER_CELL or width // cell < MIN_BINS_PER_CELL:
             smallest = cell * MIN_BINS_PER_CELL
             raise ValueError(
-                f"`{name}` are too small for levels={levels}: H and W must be at least {smallest} "
-                f"(H / 2**levels >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
-            )
-    if period is not None:
-        if height % period or width % period:
-            raise ValueError(
-                f"`{name}` height and width must be divisible by the period {period} (crop them; resizing would "
-                f"alter the grid patterns being measured), got H x W = {height} x {width}"
-            )
-        if height // period < MIN_BINS_PER_CELL or width // period < MIN_BINS_PER_CELL:
-            smallest = period * MIN_BINS_PER_CELL
-            raise ValueError(
-                f"`{name}` are too small for period={period}: H and W must be at least {smallest} "
-                f"(H / period >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
+                f"`{name}` are too small for {setting}: H and W must be at least {smallest} "
+                f"({ratio} >= {MIN_BINS_PER_CELL}), got H x W = {height} x {width}"
             )
     if images.is_floating_point():
         low, high = torch.aminmax(images.detach())
