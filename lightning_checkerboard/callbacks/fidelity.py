@@ -135,7 +135,42 @@ def _output_checkerboard(outputs: Tensor, levels: int) -> dict[str, float]:
     return {"checkerboard": float(diagnostics["score"]), "checkerboard_upper": float(diagnostics["upper"])}
 
 
-class FidelityMetrics(BaselineState, PeriodicCallback):
+class _HeldoutComparison(BaselineState, PeriodicCallback):
+    """What the held-out fidelity callbacks share: their settings, state key and the checks of ``setup``.
+
+    Subclasses name the module protocol they need (``_module_protocol``) and how to describe it
+    (``_module_needs``, after "needs").
+    """
+
+    _module_protocol: type
+    _module_needs: str
+
+    def __init__(self, every_n_steps: int = 0, num_samples: int = 64, *, batch_size: int = 16,
+                 levels: int | None = None) -> None:
+        super().__init__(every_n_steps)
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.levels = None if levels is None else check_positive_int(levels, "levels")
+        #: The last measurement, by record key.
+        self.latest: dict[str, float] = {}
+        self.protocol: dict[str, Any] = {}
+
+    def _state_settings(self) -> dict[str, Any]:
+        return {"every_n_steps": self.every_n_steps, "num_samples": self.num_samples, "levels": self.levels}
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        name = type(self).__name__
+        if not isinstance(pl_module, self._module_protocol):
+            raise TypeError(f"{name} needs {self._module_needs} on {type(pl_module).__name__}.")
+        if not hasattr(getattr(trainer, "datamodule", None), "heldout_images"):
+            raise TypeError(f"{name} needs a datamodule with heldout_images() -> images in [0, 1].")
+        check_shares(name, self.num_samples, trainer.world_size)
+
+
+class FidelityMetrics(_HeldoutComparison):
     """Measure a super-resolution module on held-out images every ``every_n_steps`` iterations and at the end.
 
     The first ``num_samples`` held-out images of the trainer's datamodule are the high-resolution
@@ -173,33 +208,15 @@ class FidelityMetrics(BaselineState, PeriodicCallback):
             datamodule has no ``heldout_images``.
     """
 
+    _module_protocol = SupportsSuperResolution
+    _module_needs = "degrade(hr), bicubic(lr), super_resolve(lr, batch_size) and scale"
+
     def __init__(self, every_n_steps: int = 0, num_samples: int = 64, *, batch_size: int = 16,
                  levels: int | None = None, swd: bool = True) -> None:
-        super().__init__(every_n_steps)
-        self.num_samples = check_positive_int(num_samples, "num_samples")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.levels = None if levels is None else check_positive_int(levels, "levels")
+        super().__init__(every_n_steps, num_samples, batch_size=batch_size, levels=levels)
         self.swd = bool(swd)
-        #: The last measurement and the bicubic values, by record key.
-        self.latest: dict[str, float] = {}
         #: The bicubic baseline's values (keys ending in ``_bicubic``), measured when training starts.
         self.bicubic: dict[str, float] = {}
-        self.protocol: dict[str, Any] = {}
-
-    def _state_settings(self) -> dict[str, Any]:
-        return {"every_n_steps": self.every_n_steps, "num_samples": self.num_samples, "levels": self.levels}
-
-    @override
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        name = type(self).__name__
-        if not isinstance(pl_module, SupportsSuperResolution):
-            raise TypeError(f"{name} needs degrade(hr), bicubic(lr), super_resolve(lr, batch_size) and scale on "
-                            f"{type(pl_module).__name__}.")
-        if not hasattr(getattr(trainer, "datamodule", None), "heldout_images"):
-            raise TypeError(f"{name} needs a datamodule with heldout_images() -> images in [0, 1].")
-        check_shares(name, self.num_samples, trainer.world_size)
 
     def _targets(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor:
         images = heldout_images(trainer, None, self.num_samples)[trainer.global_rank :: trainer.world_size]

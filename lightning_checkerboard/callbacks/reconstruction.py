@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 from typing_extensions import override
 
 from lightning_checkerboard._lightning import pl
-from lightning_checkerboard._validation import check_positive_int
 from lightning_checkerboard.callbacks._logging import log_scalars
-from lightning_checkerboard.callbacks._periodic import BaselineState, PeriodicCallback
-from lightning_checkerboard.callbacks._sources import check_shares, diverging_together, heldout_images, require_finite
+from lightning_checkerboard.callbacks._sources import diverging_together, heldout_images, require_finite
 from lightning_checkerboard.callbacks.artifacts import default_levels
-from lightning_checkerboard.callbacks.fidelity import _QUALITY_KEYS, _output_checkerboard, fidelity_scores
+from lightning_checkerboard.callbacks.fidelity import (
+    _QUALITY_KEYS,
+    _HeldoutComparison,
+    _output_checkerboard,
+    fidelity_scores,
+)
 
 __all__ = ["ReconstructionMetrics", "SupportsReconstruction"]
 
@@ -34,7 +37,7 @@ class SupportsReconstruction(Protocol):
     def reconstruct(self, images: Tensor, batch_size: int = 16) -> Tensor: ...
 
 
-class ReconstructionMetrics(BaselineState, PeriodicCallback):
+class ReconstructionMetrics(_HeldoutComparison):
     """Measure an autoencoder on held-out images every ``every_n_steps`` iterations and at the end.
 
     The first ``num_samples`` held-out images of the trainer's datamodule are encoded and decoded
@@ -62,30 +65,8 @@ class ReconstructionMetrics(BaselineState, PeriodicCallback):
             datamodule has no ``heldout_images``.
     """
 
-    def __init__(self, every_n_steps: int = 0, num_samples: int = 64, *, batch_size: int = 16,
-                 levels: int | None = None) -> None:
-        super().__init__(every_n_steps)
-        self.num_samples = check_positive_int(num_samples, "num_samples")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.levels = None if levels is None else check_positive_int(levels, "levels")
-        #: The last measurement, by record key.
-        self.latest: dict[str, float] = {}
-        self.protocol: dict[str, Any] = {}
-
-    def _state_settings(self) -> dict[str, Any]:
-        return {"every_n_steps": self.every_n_steps, "num_samples": self.num_samples, "levels": self.levels}
-
-    @override
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        name = type(self).__name__
-        if not isinstance(pl_module, SupportsReconstruction):
-            raise TypeError(f"{name} needs reconstruct(images, batch_size) and latent_stride on "
-                            f"{type(pl_module).__name__}.")
-        if not hasattr(getattr(trainer, "datamodule", None), "heldout_images"):
-            raise TypeError(f"{name} needs a datamodule with heldout_images() -> images in [0, 1].")
-        check_shares(name, self.num_samples, trainer.world_size)
+    _module_protocol = SupportsReconstruction
+    _module_needs = "reconstruct(images, batch_size) and latent_stride"
 
     def _outputs(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[Tensor, Tensor, int]:
         """The reconstructions, their targets (this process's share), and the checkerboard levels."""
